@@ -1,0 +1,305 @@
+"""
+Repair Cyclades' IP history after the 0.19 migrations, with upstream's fix_ip_history.
+
+Before 0.19, changing a VM's owner lost the association of the past owner with the VM's IPs;
+0.19's migration attributes every IP to the VM's current owner. Upstream's tool
+``/usr/lib/synnefo/tools/fix_ip_history CHANGELOG [--fix]`` repairs that from a changelog of
+owner changes, one per line: ``<vmid>|<from_uuid>|<to_uuid>|<YYYY-MM-DD HH:MM:SS.ffffff>`` (UTC).
+
+The tool is unforgiving, so this module stands between it and the operator:
+
+- :py:func:`validate` checks the whole changelog and reports every bad line;
+- :py:func:`plan` runs the tool's dry run on the normalised changelog and parses what it
+  would create and update;
+- :py:func:`fix` applies it exactly once per changelog content: the tool corrupts the history
+  when run twice on a VM that changed owner back and forth. Each run is recorded under
+  ``<state_dir>/ip_history/`` (minion option ``synnefo_upgrade.state_dir``, default
+  ``/var/lib/synnefo_upgrade``).
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import tempfile
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "ip_history"
+
+DEFAULT_TOOL = "/usr/lib/synnefo/tools/fix_ip_history"
+DEFAULT_STATE_DIR = "/var/lib/synnefo_upgrade"
+DRY_RUN_MARK = "Aborting due to dry run mode."
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\Z")
+_ROW = re.compile(
+    r"(?P<verb>Creating|Updating) <Address: (?P<address>.*?), Server: (?P<server>\d+), "
+    r"Network: (?P<network>\d+), User: (?P<user>.*?), Date: (?P<date>.*?) Action: (?P<action>\w+)>"
+)
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _read(changelog):
+    try:
+        with open(changelog, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandExecutionError(f"{changelog}: cannot read the changelog: {exc}") from exc
+
+
+def _parse(text, now=None):
+    """``(changes, errors)``: changes as dicts with the line number and normalised text."""
+    now = now or datetime.datetime.utcnow()
+    changes, errors = [], []
+
+    def error(number, raw, message):
+        errors.append({"line": number, "text": raw, "error": message})
+
+    seen = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) != 4:
+            error(number, raw, f"expected 4 fields separated by '|', found {len(fields)}")
+            continue
+        vmid, from_user, to_user, date = fields
+        problems = []
+        if not vmid.isdigit():
+            problems.append(f"VM id {vmid!r} is not an integer")
+        for role, user in (("from", from_user), ("to", to_user)):
+            if not _UUID.match(user):
+                problems.append(f"{role} user {user!r} is not a UUID")
+        match = _DATE.match(date)
+        when = stamp = None
+        if not match:
+            problems.append(f"date {date!r} is not YYYY-MM-DD HH:MM:SS[.ffffff]")
+        else:
+            parts = [int(p) for p in match.groups()[:6]]
+            fraction = (match.group(7) or "").ljust(6, "0")
+            stamp = f"{date[:19]}.{fraction}"
+            try:
+                when = datetime.datetime(*parts, int(fraction))
+            except ValueError as exc:
+                problems.append(f"date {date!r} is not a valid date: {exc}")
+            else:
+                if when > now:
+                    problems.append(f"date {date!r} is in the future (dates are UTC)")
+        if from_user and from_user == to_user:
+            problems.append("from and to are the same user")
+        if problems:
+            error(number, raw, "; ".join(problems))
+            continue
+        normal = f"{int(vmid)}|{from_user}|{to_user}|{stamp}"
+        if normal in seen:
+            error(number, raw, f"the same change as line {seen[normal]}")
+            continue
+        seen[normal] = number
+        changes.append({"line": number, "vm": int(vmid), "from": from_user, "to": to_user, "date": when, "text": normal})
+
+    by_vm = {}
+    for change in changes:
+        by_vm.setdefault(change["vm"], []).append(change)
+    for vm_changes in by_vm.values():
+        vm_changes.sort(key=lambda c: (c["date"], c["line"]))
+        for previous, change in zip(vm_changes, vm_changes[1:]):
+            if change["date"] == previous["date"]:
+                error(change["line"], change["text"], f"VM {change['vm']} changes owner twice at the same time (line {previous['line']})")
+            elif change["from"] != previous["to"]:
+                error(
+                    change["line"],
+                    change["text"],
+                    f"broken chain for VM {change['vm']}: from {change['from']} but line "
+                    f"{previous['line']} gave it to {previous['to']}",
+                )
+    errors.sort(key=lambda e: e["line"])
+    return changes, errors
+
+
+def validate(changelog):
+    """
+    Check a VM owner changelog and report every error, not only the first.
+
+    Returns ``{'valid': bool, 'changes': N, 'errors': [{'line', 'text', 'error'}]}``.
+    Tolerated: surrounding whitespace, CRLF, blank lines, ``#`` comments, dates without
+    fractional seconds.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.validate /root/owner-changes.log
+    """
+    changes, errors = _parse(_read(changelog))
+    return {"valid": not errors, "changes": len(changes), "errors": errors}
+
+
+def normalize(changelog):
+    """
+    Return the changelog in the exact form upstream's tool requires (one change per line,
+    LF, microseconds), or raise an error listing the bad lines.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.normalize /root/owner-changes.log
+    """
+    changes, errors = _parse(_read(changelog))
+    if errors:
+        listed = "; ".join(f"{changelog}:{e['line']}: {e['error']}" for e in errors[:20])
+        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+        raise CommandExecutionError(f"invalid changelog: {listed}{more}", info={"errors": errors})
+    return "".join(c["text"] + "\n" for c in sorted(changes, key=lambda c: c["line"]))
+
+
+def _run(tool, normalised, fix):
+    if not os.access(tool, os.X_OK):
+        raise CommandExecutionError(f"{tool}: fix_ip_history is missing or not executable (is Synnefo 0.19 installed?)")
+    with tempfile.NamedTemporaryFile("w", prefix="fix_ip_history.", suffix=".log", delete=False) as handle:
+        handle.write(normalised)
+    try:
+        cmd = [tool, handle.name] + (["--fix"] if fix else [])
+        return __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True, output_loglevel="debug")
+    finally:
+        os.unlink(handle.name)
+
+
+def _rows(stdout):
+    found = {"create": [], "update": [], "skipped": 0}
+    for line in stdout.splitlines():
+        match = _ROW.match(line)
+        if match:
+            row = match.groupdict()
+            verb = row.pop("verb")
+            row["server"], row["network"] = int(row["server"]), int(row["network"])
+            found["create" if verb == "Creating" else "update"].append(row)
+        elif line.startswith("IP log user:"):
+            found["skipped"] += 1
+    return found
+
+
+def plan(changelog, tool=DEFAULT_TOOL):
+    """
+    Return what fix_ip_history would change for this changelog: ``{'create': [rows],
+    'update': [rows], 'skipped': N}``, from the tool's dry run (its exit code 1 with
+    ``Aborting due to dry run mode.`` is its success). Nothing is written.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.plan /root/owner-changes.log
+    """
+    result = _run(tool, normalize(changelog), fix=False)
+    if result["retcode"] == 1 and DRY_RUN_MARK in result["stderr"]:
+        return _rows(result["stdout"])
+    raise CommandExecutionError(
+        f"{tool} dry run failed (exit code {result['retcode']}): {result['stderr'].strip() or result['stdout'].strip()}"
+    )
+
+
+def _state_dir():
+    return __salt__["config.get"]("synnefo_upgrade.state_dir", DEFAULT_STATE_DIR)
+
+
+def _record_path(digest):
+    return os.path.join(_state_dir(), "ip_history", digest + ".json")
+
+
+def digest(changelog):
+    """
+    Return the key under which a changelog's fix is recorded: the SHA-256 of its
+    normalised content (so reformatting the file does not make it look new).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.digest /root/owner-changes.log
+    """
+    return hashlib.sha256(normalize(changelog).encode("utf-8")).hexdigest()
+
+
+def record(changelog):
+    """
+    Return the record of an earlier ``fix`` of this changelog's content, or ``None``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.record /root/owner-changes.log
+    """
+    path = _record_path(digest(changelog))
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _write_record(path, data):
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def fix(changelog, tool=DEFAULT_TOOL):
+    """
+    Apply the changelog with ``fix_ip_history --fix``, exactly once per changelog content.
+    A second call for the same content runs nothing and returns the first run's record with
+    ``'already': True``. If a run was interrupted (its record says ``running``), nothing is run
+    either: the history must be checked by hand before the record is removed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.fix /root/owner-changes.log
+    """
+    normalised = normalize(changelog)
+    key = hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+    path = _record_path(key)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+        if earlier.get("outcome") == "running":
+            raise CommandExecutionError(
+                f"an earlier fix_ip_history run of this changelog did not finish ({path}, started "
+                f"{earlier.get('started')}); check db_ipaddresshistory by hand, then remove the record"
+            )
+        return dict(earlier, already=True)
+    started = datetime.datetime.utcnow().isoformat() + "Z"
+    entry = {"changelog": changelog, "sha256": key, "started": started, "outcome": "running", "tool": tool}
+    _write_record(path, entry)
+    try:
+        result = _run(tool, normalised, fix=True)
+    except CommandExecutionError:
+        os.unlink(path)  # the tool never started: nothing was written
+        raise
+    if result["retcode"] != 0:
+        # One transaction upstream: a failed run committed nothing, so it may be retried.
+        os.unlink(path)
+        raise CommandExecutionError(
+            f"{tool} --fix failed (exit code {result['retcode']}): {result['stderr'].strip() or result['stdout'].strip()}"
+        )
+    rows = _rows(result["stdout"])
+    entry.update(
+        outcome="fixed",
+        finished=datetime.datetime.utcnow().isoformat() + "Z",
+        created=len(rows["create"]),
+        updated=len(rows["update"]),
+        skipped=rows["skipped"],
+    )
+    _write_record(path, entry)
+    return dict(entry, already=False, rows=rows)
