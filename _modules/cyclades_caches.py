@@ -1,0 +1,347 @@
+"""
+Move Cyclades' cache settings from Synnefo 0.18.1's Django 1.4 URIs to 0.19's three
+Django cache entries (upgrade guide: "Update cache settings").
+
+0.18.1 read ``CACHE_BACKEND`` (VM passwords, public stats), ``VMAPI_CACHE_BACKEND`` (falling
+back to ``CACHE_BACKEND``), ``VMAPI_CACHE_KEY_PREFIX`` and
+``PUBLIC_STATS_CACHE_POPULATE_INTERVAL``, each a URI such as
+``memcached://127.0.0.1:11211/?timeout=3600``. 0.19 reads ``PUBLIC_STATS_CACHE``,
+``VM_PASSWORD_CACHE`` and ``VMAPI_CACHE``, each ``{BACKEND, LOCATION, KEY_PREFIX, TIMEOUT,
+OPTIONS}``, and the old names are obsolete.
+
+How the new entries are derived from the old settings:
+
+- ``PUBLIC_STATS_CACHE``: the backend of ``CACHE_BACKEND``, KEY_PREFIX ``publicstats``, TIMEOUT
+  ``PUBLIC_STATS_CACHE_POPULATE_INTERVAL`` if set (the stats were refreshed that often), else the
+  URI's ``timeout``, else 300.
+- ``VM_PASSWORD_CACHE``: the backend of ``CACHE_BACKEND``, KEY_PREFIX ``vmpassword``, TIMEOUT
+  ``None`` (a password must stay until it is read).
+- ``VMAPI_CACHE``: the backend of ``VMAPI_CACHE_BACKEND``, else ``CACHE_BACKEND``, KEY_PREFIX
+  ``VMAPI_CACHE_KEY_PREFIX`` (default ``vmapi``), TIMEOUT the URI's ``timeout`` when it has one.
+
+Without any old setting, 0.19's defaults (LocMemCache) are the result. The settings files are
+parsed with ``ast``, never executed. Obsolete settings are commented out where they are set,
+after a marker line, and those commented-out lines are read back on later runs, so the
+result does not change once the old settings are gone.
+"""
+
+import ast
+import glob
+import os
+import re
+import urllib.parse
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "cyclades_caches"
+
+OBSOLETE = ("CACHE_BACKEND", "VMAPI_CACHE_BACKEND", "VMAPI_CACHE_KEY_PREFIX", "PUBLIC_STATS_CACHE_POPULATE_INTERVAL")
+CACHES = ("PUBLIC_STATS_CACHE", "VM_PASSWORD_CACHE", "VMAPI_CACHE")
+MARKER = "# synnefo_upgrade: obsolete since Synnefo 0.19, replaced by"
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+DEFAULTS = {
+    "PUBLIC_STATS_CACHE": {"BACKEND": LOCMEM, "LOCATION": "", "KEY_PREFIX": "publicstats", "TIMEOUT": 300},
+    "VM_PASSWORD_CACHE": {"BACKEND": LOCMEM, "LOCATION": "", "KEY_PREFIX": "vmpassword", "TIMEOUT": None},
+    "VMAPI_CACHE": {"BACKEND": LOCMEM, "LOCATION": "", "KEY_PREFIX": "vmapi"},
+}
+SCHEMES = {
+    "memcached": "django.core.cache.backends.memcached.MemcachedCache",
+    "locmem": LOCMEM,
+    "dummy": "django.core.cache.backends.dummy.DummyCache",
+    "file": "django.core.cache.backends.filebased.FileBasedCache",
+    "db": "django.core.cache.backends.db.DatabaseCache",
+}
+ENTRY_ORDER = ("BACKEND", "LOCATION", "KEY_PREFIX", "TIMEOUT", "VERSION", "KEY_FUNCTION", "OPTIONS")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
+
+
+def __virtual__():
+    return __virtualname__
+
+
+class SettingsError(CommandExecutionError):
+    """A settings file or value this module will not guess about; the message says where."""
+
+
+def _files(config_dir, name):
+    own = os.path.abspath(name) if name else None
+    return [p for p in sorted(glob.glob(os.path.join(config_dir, "*.conf"))) if os.path.abspath(p) != own]
+
+
+def _parse(path, text):
+    try:
+        return ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise SettingsError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from exc
+
+
+def _assignments(path, text):
+    """
+    The obsolete settings in one file: ``[(setting, value, first line, last line, active)]``
+    in file order, active ones from the code and inactive ones from this module's own
+    commented-out blocks.
+    """
+    tree = _parse(path, text)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in OBSOLETE]
+            if not names:
+                continue
+            if node not in tree.body or not isinstance(node, ast.Assign) or len(targets) != 1:
+                raise SettingsError(f"{path}:{node.lineno}: {names[0]} is set in a way this module cannot read; set it plainly (NAME = value)")
+            siblings = [s for s in tree.body if s is not node and s.lineno <= node.end_lineno and s.end_lineno >= node.lineno]
+            if siblings:
+                raise SettingsError(f"{path}:{node.lineno}: {names[0]} shares its line with another statement")
+            found.append((names[0], _literal(path, node, names[0]), node.lineno, node.end_lineno, True))
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if not line.startswith(MARKER):
+            continue
+        block = []
+        for offset, following in enumerate(lines[index + 1 :], start=index + 2):
+            if not following.startswith("# "):
+                break
+            block.append(following[2:])
+            try:
+                statement = ast.parse("\n".join(block)).body
+            except SyntaxError:
+                continue
+            if len(statement) == 1 and isinstance(statement[0], ast.Assign):
+                target = statement[0].targets[0]
+                if isinstance(target, ast.Name) and target.id in OBSOLETE:
+                    value = _literal(path, statement[0], target.id, offset=index + 1)
+                    found.append((target.id, value, index + 2, offset, False))
+            break
+    found.sort(key=lambda item: item[2])
+    return found
+
+
+def _literal(path, node, setting, offset=0):
+    try:
+        return ast.literal_eval(node.value)
+    except ValueError as exc:
+        raise SettingsError(f"{path}:{node.lineno + offset}: {setting} is not a literal value ({ast.unparse(node.value)})") from exc
+
+
+def legacy_settings(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf"):
+    """
+    Return the obsolete 0.18.1 cache settings in effect, as Synnefo would load them (files in
+    name order, the last assignment wins), including those this module commented out.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.legacy_settings
+    """
+    settings = {}
+    for path in _files(config_dir, name):
+        for setting, value, _, _, _ in _assignments(path, __salt__["synnefo_files.read"](path)):
+            settings[setting] = value
+    return settings
+
+
+def from_uri(uri, setting="CACHE_BACKEND"):
+    """
+    Translate one Django 1.4 cache URI into a Django 1.7 cache entry (without KEY_PREFIX).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cyclades_caches.from_uri 'memcached://127.0.0.1:11211/?timeout=3600'
+    """
+    if not isinstance(uri, str) or "://" not in uri:
+        raise SettingsError(f"{setting} = {uri!r} is not a cache URI (scheme://location/?params)")
+    scheme, rest = uri.split("://", 1)
+    location, _, query = rest.partition("?")
+    if scheme in SCHEMES:
+        backend = SCHEMES[scheme]
+    elif _DOTTED.match(scheme):
+        backend = scheme
+    else:
+        raise SettingsError(f"{setting} = {uri!r}: unknown cache scheme {scheme!r}")
+    if scheme in ("memcached", "db", "locmem", "dummy"):
+        location = location.rstrip("/")
+    entry = {"BACKEND": backend, "LOCATION": location}
+    options = {}
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key == "timeout":
+            entry["TIMEOUT"] = _int(setting, uri, key, value)
+        elif key in ("max_entries", "cull_frequency"):
+            options[key.upper()] = _int(setting, uri, key, value)
+        else:
+            raise SettingsError(f"{setting} = {uri!r}: parameter {key!r} has no 0.19 equivalent; set the cache in pillar")
+    if options:
+        entry["OPTIONS"] = options
+    return entry
+
+
+def _int(setting, uri, key, value):
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise SettingsError(f"{setting} = {uri!r}: {key} is not an integer") from exc
+
+
+def validate_entry(cache, entry):
+    """
+    Return the problems of one cache entry (an empty list when it is valid).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cyclades_caches.validate_entry VMAPI_CACHE '{"BACKEND": "x"}'
+    """
+    problems = []
+    if not isinstance(entry, dict):
+        return [f"{cache} must be a dict, not {entry!r}"]
+    for key in entry:
+        if key not in ENTRY_ORDER:
+            problems.append(f"{cache}: unknown key {key!r}")
+    backend = entry.get("BACKEND")
+    if not isinstance(backend, str) or not _DOTTED.match(backend):
+        problems.append(f"{cache}: BACKEND must be a dotted path, not {backend!r}")
+    timeout = entry.get("TIMEOUT", 0)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
+        problems.append(f"{cache}: TIMEOUT must be a non-negative integer or None, not {timeout!r}")
+    if not isinstance(entry.get("KEY_PREFIX", ""), str):
+        problems.append(f"{cache}: KEY_PREFIX must be a string, not {entry['KEY_PREFIX']!r}")
+    location = entry.get("LOCATION", "")
+    if not (isinstance(location, str) or (isinstance(location, list) and all(isinstance(l, str) for l in location))):
+        problems.append(f"{cache}: LOCATION must be a string or a list of strings, not {location!r}")
+    if not isinstance(entry.get("OPTIONS", {}), dict):
+        problems.append(f"{cache}: OPTIONS must be a dict, not {entry['OPTIONS']!r}")
+    return problems
+
+
+def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf", caches=None):
+    """
+    Return the three 0.19 cache settings for this host: derived from the legacy settings
+    (or 0.19's defaults), then ``caches`` (pillar overrides) applied key by key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.derive
+    """
+    legacy = legacy_settings(config_dir, name)
+    result = {cache: dict(entry) for cache, entry in DEFAULTS.items()}
+    if "CACHE_BACKEND" in legacy:
+        shared = from_uri(legacy["CACHE_BACKEND"], "CACHE_BACKEND")
+        for cache in ("PUBLIC_STATS_CACHE", "VM_PASSWORD_CACHE"):
+            result[cache].update({k: v for k, v in shared.items() if k != "TIMEOUT"})
+        if "TIMEOUT" in shared:
+            result["PUBLIC_STATS_CACHE"]["TIMEOUT"] = shared["TIMEOUT"]
+    if "PUBLIC_STATS_CACHE_POPULATE_INTERVAL" in legacy:
+        interval = legacy["PUBLIC_STATS_CACHE_POPULATE_INTERVAL"]
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
+            raise SettingsError(f"PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {interval!r} is not a number of seconds")
+        result["PUBLIC_STATS_CACHE"]["TIMEOUT"] = interval
+    vmapi_uri = legacy.get("VMAPI_CACHE_BACKEND", legacy.get("CACHE_BACKEND"))
+    if vmapi_uri is not None:
+        setting = "VMAPI_CACHE_BACKEND" if "VMAPI_CACHE_BACKEND" in legacy else "CACHE_BACKEND"
+        result["VMAPI_CACHE"].update(from_uri(vmapi_uri, setting))
+    if "VMAPI_CACHE_KEY_PREFIX" in legacy:
+        result["VMAPI_CACHE"]["KEY_PREFIX"] = legacy["VMAPI_CACHE_KEY_PREFIX"]
+    for cache, override in (caches or {}).items():
+        if cache not in CACHES:
+            raise SettingsError(f"caches: unknown cache {cache!r} (expected one of {', '.join(CACHES)})")
+        if not isinstance(override, dict):
+            raise SettingsError(f"caches: {cache} must be a dict of keys to override")
+        result[cache].update(override)
+    problems = [p for cache in CACHES for p in validate_entry(cache, result[cache])]
+    if problems:
+        raise SettingsError("invalid cache settings: " + "; ".join(problems))
+    return result
+
+
+def render(caches):
+    """
+    Return the text of the settings file that sets the three caches.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.render "$(salt-call --out=json cyclades_caches.derive)"
+    """
+    out = [
+        "# Managed by the synnefo_upgrade Salt formula (cyclades_caches.managed).",
+        "# Synnefo 0.19 cache settings, derived from the 0.18.1 cache URIs (now commented out).",
+        "# Loaded after the packaged settings files, so these win.",
+    ]
+    for cache in CACHES:
+        entry = caches[cache]
+        out.append(f"{cache} = {{")
+        for key in sorted(entry, key=ENTRY_ORDER.index):
+            out.append(f"    {key!r}: {entry[key]!r},")
+        out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def commented_out(path, text=None):
+    """
+    Return the text of settings file ``path`` with every active obsolete cache setting
+    commented out behind a marker line; every other line is kept.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.commented_out /etc/synnefo/20-snf-cyclades-app-api.conf
+    """
+    if text is None:
+        text = __salt__["synnefo_files.read"](path)
+    lines = text.splitlines(keepends=True)
+    for setting, _, first, last, active in reversed(_assignments(path, text)):
+        if not active:
+            continue
+        block = [f"# {line}" for line in lines[first - 1 : last]]
+        if not block[-1].endswith("\n"):
+            block[-1] += "\n"
+        note = f"{MARKER} {', '.join(CACHES)} (see the formula's cache file)\n"
+        lines[first - 1 : last] = [note, *block]
+    return "".join(lines)
+
+
+def wanted_texts(name="/etc/synnefo/99-cyclades-caches.conf", config_dir="/etc/synnefo", caches=None):
+    """
+    Return ``{path: text}`` for every file that ``cyclades_caches.managed`` would write: the
+    caches file and each settings file whose obsolete settings get commented out.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.wanted_texts
+    """
+    texts = {name: render(derive(config_dir, name, caches))}
+    for path in _files(config_dir, name):
+        current = __salt__["synnefo_files.read"](path)
+        new = commented_out(path, current)
+        if new != current:
+            texts[path] = new
+    return texts
+
+
+def sibling_owner(config_dir="/etc/synnefo"):
+    """
+    Return ``{'user', 'group', 'mode'}`` of the settings files in ``config_dir``, for a new
+    file that should look like them (Synnefo's are root:synnefo 0640).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' cyclades_caches.sibling_owner
+    """
+    for path in sorted(glob.glob(os.path.join(config_dir, "*.conf"))):
+        info = os.stat(path)
+        return {"user": info.st_uid, "group": info.st_gid, "mode": oct(info.st_mode & 0o7777)[2:]}
+    info = os.stat(config_dir)
+    return {"user": info.st_uid, "group": info.st_gid, "mode": "640"}
