@@ -11,6 +11,11 @@ from saltfactories.utils.functional import Loaders
 @pytest.fixture(scope="session")
 def minion_opts(repo_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("minion")
+    # The file root holds the formula only, as on a master (not the virtualenv beside it).
+    formula = root / "file_root"
+    formula.mkdir()
+    for part in ("synnefo_upgrade", "_modules", "_states"):
+        (formula / part).symlink_to(repo_root / part)
     opts = salt.config.minion_config(None)
     opts.update(
         {
@@ -21,7 +26,7 @@ def minion_opts(repo_root, tmp_path_factory):
             "pki_dir": str(root / "pki"),
             "sock_dir": str(root / "sock"),
             "log_file": str(root / "minion.log"),
-            "file_roots": {"base": [str(repo_root)]},
+            "file_roots": {"base": [str(formula)]},
             "module_dirs": [str(repo_root / "_modules")],
             "states_dirs": [str(repo_root / "_states")],
             "synnefo_upgrade.backup_dir": str(root / "backups"),

@@ -1,0 +1,204 @@
+"""
+States for moving a host's APT from wheezy to jessie (upgrade guide: "Change all APT repos
+to jessie", "Upgrade to jessie", the gevent backports and policy-rc.d notes).
+
+.. code-block:: yaml
+
+    apt-sources-jessie:
+      apt_jessie.sources_switched:
+        - name: /etc/apt
+        - from_codename: wheezy
+        - to_codename: jessie
+
+    apt-backports-gevent-pinned:
+      apt_jessie.backports_pinned:
+        - name: /etc/apt
+        - packages:
+            python-gevent: 1.1.1-2
+            python-greenlet: 0.4.10-1
+
+    apt-services-kept-down:
+      apt_jessie.policy_rc_d_installed: []
+
+    apt-dist-upgraded:
+      apt_jessie.dist_upgraded:
+        - require:
+          - apt_jessie: apt-sources-jessie
+
+    apt-services-allowed-again:
+      apt_jessie.policy_rc_d_removed: []
+
+Edited files keep their owner and mode and are backed up (see ``synnefo_files``).
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "apt_jessie"
+
+
+def __virtual__():
+    if "apt_jessie.switched_sources" in __salt__:
+        return __virtualname__
+    return (False, "the apt_jessie execution module is not available")
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def _write(ret, texts, done, would, nothing):
+    test = __opts__["test"]
+    try:
+        changes = __salt__["synnefo_files.apply"](texts, test=test)
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=str(exc))
+    if not changes:
+        return dict(ret, comment=nothing)
+    ret["changes"] = changes
+    ret["result"] = None if test else True
+    ret["comment"] = (would if test else done).format(count=len(changes), files=", ".join(sorted(changes)))
+    return ret
+
+
+def sources_switched(name="/etc/apt", from_codename="wheezy", to_codename="jessie"):
+    """
+    Rewrite every active ``deb``/``deb-src`` line of ``name``/sources.list and
+    ``name``/sources.list.d/*.list whose suite is ``from_codename``, or starts with
+    ``from_codename-`` or ``from_codename/``, to the same suite on ``to_codename``. Nothing
+    else on the line or in the file changes; files with nothing to change are not written.
+
+    name
+        The APT configuration directory.
+    """
+    ret = _ret(name)
+    try:
+        texts = __salt__["apt_jessie.switched_sources"](name, from_codename, to_codename)
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=str(exc))
+    return _write(
+        ret,
+        texts,
+        done=f"APT sources switched from {from_codename} to {to_codename} in {{files}}",
+        would=f"APT sources would be switched from {from_codename} to {to_codename} in {{files}}",
+        nothing=f"no APT source on {from_codename} under {name}",
+    )
+
+
+def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None):
+    """
+    Make sure a ``suite`` source exists (on the Debian mirror the host already uses, or
+    ``mirror``) and that an ``preferences.d`` file pins exactly ``packages``
+    (``{name: version}``) from it, keeping every other backports package out.
+
+    name
+        The APT configuration directory.
+
+    packages
+        The packages and exact versions to take from ``suite``.
+    """
+    ret = _ret(name)
+    try:
+        texts = __salt__["apt_jessie.backports_files"](name, packages=packages, suite=suite, mirror=mirror)
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=f"{exc}; nothing was written")
+    pinned = ", ".join(f"{p} {v}" for p, v in sorted((packages or {}).items()))
+    return _write(
+        ret,
+        texts,
+        done=f"{suite} source and pin ({pinned}) written: {{files}}",
+        would=f"{suite} source and pin ({pinned}) would be written: {{files}}",
+        nothing=f"{suite} source and pin ({pinned}) already in place",
+    )
+
+
+def policy_rc_d_installed(name="/usr/sbin/policy-rc.d"):
+    """
+    Keep packages from starting services while they are installed: install a policy-rc.d
+    that exits 101. The host's own policy-rc.d, if any, is kept aside for
+    ``policy_rc_d_removed`` to put back.
+
+    name
+        Where invoke-rc.d looks for the policy script.
+    """
+    ret = _ret(name)
+    status = __salt__["apt_jessie.policy_rc_d_status"](name)
+    if status["ours"]:
+        return dict(ret, comment="the policy-rc.d guard is already in place")
+    aside = " (the host's own policy-rc.d kept aside)" if status["present"] else ""
+    ret["changes"] = {"policy-rc.d": "installed (exit 101)" + aside}
+    if __opts__["test"]:
+        return dict(ret, result=None, comment="the policy-rc.d guard would be installed" + aside)
+    try:
+        done = __salt__["apt_jessie.policy_rc_d_install"](name)
+    except (CommandExecutionError, OSError) as exc:
+        return dict(ret, changes={}, result=False, comment=str(exc))
+    if done["saved"]:
+        ret["changes"]["saved"] = done["saved"]
+    return dict(ret, comment="the policy-rc.d guard is installed: packages cannot start services" + aside)
+
+
+def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
+    """
+    Remove the formula's policy-rc.d guard and put back the host's own, if one was kept aside.
+    A policy-rc.d the formula did not write is never removed.
+
+    name
+        Where invoke-rc.d looks for the policy script.
+    """
+    ret = _ret(name)
+    status = __salt__["apt_jessie.policy_rc_d_status"](name)
+    if status["present"] and not status["ours"]:
+        if status["saved"]:
+            return dict(
+                ret,
+                result=False,
+                comment=f"{name} was replaced by someone else while the guard was in place; the original is still at {status['saved']}",
+            )
+        return dict(ret, comment=f"{name} is not the formula's guard: left alone")
+    if not status["present"] and not status["saved"]:
+        return dict(ret, comment="the policy-rc.d guard is not in place")
+    changes = {}
+    if status["ours"]:
+        changes["policy-rc.d"] = "removed"
+    if status["saved"]:
+        changes["restored"] = f"{status['saved']} -> {name}"
+    ret["changes"] = changes
+    if __opts__["test"]:
+        return dict(ret, result=None, comment="the policy-rc.d guard would be removed")
+    try:
+        __salt__["apt_jessie.policy_rc_d_remove"](name)
+    except (CommandExecutionError, OSError) as exc:
+        return dict(ret, changes={}, result=False, comment=str(exc))
+    return dict(ret, comment="the policy-rc.d guard is removed: packages may start services again")
+
+
+def dist_upgraded(name, download_only=False):
+    """
+    ``apt-get update`` and a non-interactive ``apt-get dist-upgrade`` that keeps locally
+    edited conffiles and never removes or restarts the salt-minion running it. ``changes``
+    lists every package with its old and new version. In test mode the upgrade is simulated
+    against freshly downloaded lists kept in a temporary directory: nothing on the host
+    changes.
+
+    name
+        A label for the step.
+
+    download_only
+        Only fetch the packages (``apt-get -d``), so that the upgrade itself is quicker.
+    """
+    ret = _ret(name)
+    try:
+        if __opts__["test"]:
+            planned = __salt__["apt_jessie.simulate"](refresh=True)
+            if not planned:
+                return dict(ret, comment="nothing to upgrade")
+            verb = "downloaded" if download_only else "upgraded"
+            return dict(ret, result=None, changes=planned, comment=f"{len(planned)} packages would be {verb}")
+        changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only)
+    except CommandExecutionError as exc:
+        info = getattr(exc, "info", None) or {}
+        return dict(ret, result=False, changes=info.get("changes", {}), comment=str(exc))
+    if not changes:
+        return dict(ret, comment="nothing to upgrade")
+    verb = "downloaded" if download_only else "upgraded"
+    return dict(ret, changes=changes, comment=f"{len(changes)} packages {verb}")

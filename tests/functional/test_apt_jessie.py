@@ -1,0 +1,198 @@
+"""apt_jessie on real files in temporary APT trees: sources, backports pin, policy-rc.d guard."""
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+SOURCES_LIST = """\
+# Debian wheezy
+deb http://ftp.gr.debian.org/debian wheezy main contrib non-free
+deb-src http://ftp.gr.debian.org/debian wheezy main
+deb http://security.debian.org/ wheezy/updates main
+deb http://ftp.gr.debian.org/debian wheezy-updates main
+#deb http://ftp.gr.debian.org/debian wheezy-proposed-updates main
+
+deb [arch=amd64] http://ftp.gr.debian.org/debian wheezy-backports main # for newer qemu
+deb http://mirror.example.org/wheezy-archive/debian stable main
+deb http://apt.postgresql.org/pub/repos/apt/ wheezy-pgdg main
+"""
+SWITCHED = """\
+# Debian wheezy
+deb http://ftp.gr.debian.org/debian jessie main contrib non-free
+deb-src http://ftp.gr.debian.org/debian jessie main
+deb http://security.debian.org/ jessie/updates main
+deb http://ftp.gr.debian.org/debian jessie-updates main
+#deb http://ftp.gr.debian.org/debian wheezy-proposed-updates main
+
+deb [arch=amd64] http://ftp.gr.debian.org/debian jessie-backports main # for newer qemu
+deb http://mirror.example.org/wheezy-archive/debian stable main
+deb http://apt.postgresql.org/pub/repos/apt/ jessie-pgdg main
+"""
+GRNET = "deb http://apt.dev.grnet.gr wheezy/\ndeb-src http://apt.dev.grnet.gr wheezy/\n"
+CEPH = "deb http://eu.ceph.com/debian-hammer/ wheezy main\n"
+LOCAL = "deb http://repo.example.org/internal stable main\n"
+
+
+@pytest.fixture
+def apt_dir(tmp_path):
+    root = tmp_path / "apt"
+    (root / "sources.list.d").mkdir(parents=True)
+    (root / "preferences.d").mkdir()
+    files = {
+        root / "sources.list": (SOURCES_LIST, 0o644),
+        root / "sources.list.d" / "grnet.list": (GRNET, 0o640),
+        root / "sources.list.d" / "ceph.list": (CEPH, 0o644),
+        root / "sources.list.d" / "local.list": (LOCAL, 0o600),
+        root / "sources.list.d" / "old.list.disabled": ("deb http://x wheezy main\n", 0o644),
+    }
+    for path, (text, mode) in files.items():
+        path.write_text(text)
+        os.chown(path, 0, 4)
+        os.chmod(path, mode)
+    return root
+
+
+def test_sources_switched_changes_only_suites(states, apt_dir, backup_dir):
+    local_mtime = (apt_dir / "sources.list.d" / "local.list").stat().st_mtime_ns
+    ret = states.apt_jessie.sources_switched(name=str(apt_dir))
+    assert ret.result is True
+    assert (apt_dir / "sources.list").read_text() == SWITCHED
+    assert (apt_dir / "sources.list.d" / "grnet.list").read_text() == "deb http://apt.dev.grnet.gr jessie/\ndeb-src http://apt.dev.grnet.gr jessie/\n"
+    assert (apt_dir / "sources.list.d" / "ceph.list").read_text() == "deb http://eu.ceph.com/debian-hammer/ jessie main\n"
+    assert (apt_dir / "sources.list.d" / "local.list").stat().st_mtime_ns == local_mtime
+    assert (apt_dir / "sources.list.d" / "old.list.disabled").read_text() == "deb http://x wheezy main\n"
+    assert sorted(ret.changes) == sorted(str(p) for p in (apt_dir / "sources.list", apt_dir / "sources.list.d/grnet.list", apt_dir / "sources.list.d/ceph.list"))
+    grnet = apt_dir / "sources.list.d" / "grnet.list"
+    info = grnet.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 4, 0o640)
+    assert open(ret.changes[str(grnet)]["backup"]).read() == GRNET
+    assert "\n-deb http://apt.dev.grnet.gr wheezy/\n" in ret.changes[str(grnet)]["diff"]
+    assert "\n+deb http://apt.dev.grnet.gr jessie/\n" in ret.changes[str(grnet)]["diff"]
+    again = states.apt_jessie.sources_switched(name=str(apt_dir))
+    assert again.result is True and again.changes == {}
+
+
+def test_sources_switched_test_mode_writes_nothing(states, apt_dir):
+    ret = states.apt_jessie.sources_switched(name=str(apt_dir), test=True)
+    assert ret.result is None
+    assert "+deb http://security.debian.org/ jessie/updates main" in ret.changes[str(apt_dir / "sources.list")]["diff"]
+    assert (apt_dir / "sources.list").read_text() == SOURCES_LIST
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("deb http://a/debian wheezy main", "deb http://a/debian jessie main"),
+        ("  deb   [trusted=yes arch=amd64]   file:///srv/repo   wheezy   main  # x", "  deb   [trusted=yes arch=amd64]   file:///srv/repo   jessie   main  # x"),
+        ("deb http://a/debian wheezyish main", "deb http://a/debian wheezyish main"),
+        ("deb http://a/wheezy/debian stable main", "deb http://a/wheezy/debian stable main"),
+        ("# deb http://a/debian wheezy main", "# deb http://a/debian wheezy main"),
+        ("debx http://a/debian wheezy main", "debx http://a/debian wheezy main"),
+        ("deb http://apt.dev.grnet.gr wheezy/\r\n", "deb http://apt.dev.grnet.gr jessie/\r\n"),
+    ],
+)
+def test_switch_line(modules, line, expected):
+    assert modules.apt_jessie.switch_line(line) == expected
+
+
+def test_backports_source_on_the_hosts_mirror_and_exact_pins(states, apt_dir):
+    states.apt_jessie.sources_switched(name=str(apt_dir))
+    os.unlink(apt_dir / "sources.list")  # no jessie-backports line left: one must be added
+    (apt_dir / "sources.list").write_text("deb [trusted=yes] http://ftp.gr.debian.org/debian jessie main\n")
+    pins = {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages=pins)
+    assert ret.result is True, ret.comment
+    source = (apt_dir / "sources.list.d" / "jessie-backports.list").read_text()
+    assert "deb [trusted=yes] http://ftp.gr.debian.org/debian jessie-backports main\n" in source
+    pin = (apt_dir / "preferences.d" / "synnefo-upgrade-backports").read_text()
+    assert "Package: *\nPin: release a=jessie-backports\nPin-Priority: 100\n" in pin
+    assert "Package: python-gevent\nPin: version 1.1.1-2\nPin-Priority: 990\n" in pin
+    assert "Package: python-greenlet\nPin: version 0.4.10-1\nPin-Priority: 990\n" in pin
+    assert states.apt_jessie.backports_pinned(name=str(apt_dir), packages=pins).changes == {}
+
+
+def test_existing_backports_source_is_reused(states, apt_dir):
+    states.apt_jessie.sources_switched(name=str(apt_dir))
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    assert list(ret.changes) == [str(apt_dir / "preferences.d" / "synnefo-upgrade-backports")]
+    assert not (apt_dir / "sources.list.d" / "jessie-backports.list").exists()
+
+
+def test_backports_without_a_jessie_mirror_fails_clearly(states, apt_dir):
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    assert ret.result is False
+    assert "no 'deb URI jessie main' source" in ret.comment
+    assert os.listdir(apt_dir / "preferences.d") == []
+
+
+def test_bad_pin_is_refused(states, apt_dir):
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2\nPin-Priority: 1001"})
+    assert ret.result is False and "not a Debian package name and version" in ret.comment
+
+
+def test_pin_file_is_understood_by_apt(states, apt_dir, tmp_path):
+    """apt-cache reads the written preferences: a syntax error would show here."""
+    states.apt_jessie.sources_switched(name=str(apt_dir))
+    states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    state = tmp_path / "aptstate"
+    (state / "lists" / "partial").mkdir(parents=True)
+    run = subprocess.run(
+        ["apt-cache", "-o", f"Dir::Etc={apt_dir}", "-o", f"Dir::State={state}", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "E:" not in run.stderr
+
+
+# --- policy-rc.d guard ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy(tmp_path):
+    return tmp_path / "sbin" / "policy-rc.d"
+
+
+def run_policy(policy):
+    return subprocess.run([str(policy), "gunicorn", "start"]).returncode
+
+
+def test_guard_installs_exits_101_and_removes_cleanly(states, policy):
+    policy.parent.mkdir()
+    ret = states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    assert ret.result is True and ret.changes
+    assert run_policy(policy) == 101
+    assert stat.S_IMODE(policy.stat().st_mode) == 0o755
+    assert states.apt_jessie.policy_rc_d_installed(name=str(policy)).changes == {}
+    removed = states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert removed.result is True and removed.changes == {"policy-rc.d": "removed"}
+    assert not policy.exists()
+    assert states.apt_jessie.policy_rc_d_removed(name=str(policy)).changes == {}
+
+
+def test_hosts_own_policy_is_kept_aside_and_put_back(states, policy):
+    policy.parent.mkdir()
+    policy.write_text("#!/bin/sh\n# site policy\nexit 0\n")
+    os.chmod(policy, 0o750)
+    states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    assert run_policy(policy) == 101
+    states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert policy.read_text() == "#!/bin/sh\n# site policy\nexit 0\n"
+    assert stat.S_IMODE(policy.stat().st_mode) == 0o750
+
+
+def test_removal_never_deletes_a_policy_the_formula_did_not_write(states, policy):
+    policy.parent.mkdir()
+    policy.write_text("#!/bin/sh\nexit 0\n")
+    ret = states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert ret.result is True and ret.changes == {}
+    assert "not the formula's" in ret.comment
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_guard_test_mode_changes_nothing(states, policy):
+    policy.parent.mkdir()
+    ret = states.apt_jessie.policy_rc_d_installed(name=str(policy), test=True)
+    assert ret.result is None and ret.changes
+    assert not policy.exists()
