@@ -24,6 +24,11 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Init scripts of the machine itself, visible in every host through the lower layer: a host
 # must run only its own packages' scripts (the machine's would set its clock, start its dbus).
 MACHINE_RC_DIRS = ("rc0.d", "rc1.d", "rc2.d", "rc3.d", "rc4.d", "rc5.d", "rc6.d", "rcS.d")
+# The machine's APT sources and pins: a host starts with its own wheezy sources only.
+MACHINE_APT_DIRS = ("apt/sources.list.d", "apt/preferences.d")
+# The machine's own policy-rc.d (container images ship one that forbids every start): a real
+# host has none, and the formula's guard must be what keeps services down.
+MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d",)
 
 
 class HostError(RuntimeError):
@@ -55,12 +60,15 @@ class Host:
         mask the machine's own init script links."""
         for directory in (self.upper, self.work, self.root):
             os.makedirs(directory, exist_ok=True)
-        for rc in MACHINE_RC_DIRS:
+        for rc in MACHINE_RC_DIRS + MACHINE_APT_DIRS:
             lower = os.path.join("/etc", rc)
             if not os.path.isdir(lower):
                 continue
             for link in os.listdir(lower):
                 self.whiteout(os.path.join("/etc", rc, link))
+        for path in MACHINE_FILES_MASKED:
+            if os.path.lexists(path):
+                self.whiteout(path)
         for path, (text, mode) in files.items():
             self.put(path, text, mode)
 
