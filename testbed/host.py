@@ -157,9 +157,8 @@ class Host:
         """Wait until the host's init has run its boot scripts (its 'booted' event)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.pid1() and self.run(["test", "-e", "/run/initctl"], check=False).returncode == 0:
-                if self.run(["sh", "-c", "runlevel"], check=False).stdout.strip().endswith("2"):
-                    return
+            if self.pid1() and self.run(["test", "-e", "/run/booted"], check=False).returncode == 0:
+                return
             time.sleep(0.1)
         raise HostError(f"{self.name} did not finish booting within {timeout} s")
 
@@ -198,17 +197,21 @@ class Host:
             except subprocess.TimeoutExpired:
                 pass
 
-    def supervise(self, faults):
+    def supervise(self, faults, on_power=None):
         """Boot the host and boot it again after each reboot, until asked to stop. Runs in
-        the supervisor's thread; ``faults`` tells whether a host must stay down."""
+        the supervisor's thread; ``faults`` tells whether a host must stay down, ``on_power``
+        (host name, up) is told when the host boots and when it is down."""
+        on_power = on_power or (lambda name, up: None)
         while not self.stop_requested:
             try:
                 self.boot()
             except HostError as exc:
                 timeline.record("boot-failed", self.name, shared_dir=self.shared_dir, error=str(exc))
                 return
+            on_power(self.name, True)
             code = self.process.wait()
             self.booted.clear()
+            on_power(self.name, False)
             if self.stop_requested:
                 return
             if code != 6:

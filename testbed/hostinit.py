@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 if __package__ in (None, ""):
@@ -82,13 +83,23 @@ def rc_scripts(level, kind):
 
 def run_scripts(level, kind, action, host):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "RUNLEVEL": level, "PREVLEVEL": "N", "LANG": "C"}
+    stop = threading.Event()
+    reaper = threading.Thread(target=keep_reaping, args=(stop,), daemon=True)
+    reaper.start()
     for script in rc_scripts(level, kind):
         try:
-            code = subprocess.run([script, action], env=env, timeout=60, stdin=subprocess.DEVNULL).returncode
+            process = subprocess.Popen([script, action], env=env, stdin=subprocess.DEVNULL)
+            OWN_CHILDREN.add(process.pid)
+            try:
+                code = process.wait(timeout=60)
+            finally:
+                OWN_CHILDREN.discard(process.pid)
         except (OSError, subprocess.TimeoutExpired) as exc:
             code = f"error: {exc}"
         if code != 0:
             timeline.record("init-script-failed", host, script=script, action=action, status=code)
+    stop.set()
+    reaper.join()
 
 
 def start_minion(args):
@@ -100,13 +111,31 @@ def start_minion(args):
 
 
 def reap():
-    while True:
+    """Collect every orphan that has exited. The init scripts PID 1 itself runs are left to
+    their subprocess object (which needs their exit status), so only zombies are taken."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or entry == "1":
+            continue
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and fields[1] == "1" and int(entry) not in OWN_CHILDREN:
+            try:
+                os.waitpid(int(entry), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+OWN_CHILDREN = set()
+
+
+def keep_reaping(stop):
+    """Reap orphans while PID 1 is busy running scripts (a stopped daemon must not linger
+    as a zombie, or start-stop-daemon --stop waits for it in vain)."""
+    while not stop.wait(0.05):
+        reap()
 
 
 def end_all_processes(grace):
@@ -186,6 +215,7 @@ def main(argv=None):
     write_runlevel("2")
     run_scripts("2", "S", "start", args.name)
     start_minion(args)
+    open("/run/booted", "w").close()
     timeline.record("booted", args.name)
 
     while not requested:

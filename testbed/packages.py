@@ -83,6 +83,12 @@ def _standin(name, **values):
     return text
 
 
+def _own_module(name):
+    """A module of this package, shipped into the hosts (their programs share its code)."""
+    with open(os.path.join(HERE, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _synnefo_conf(codename, package):
     """The settings files (conffiles) of the Synnefo packages, with the cache settings of each
     release: 0.18.1 has the Django 1.4 URIs, 0.19 the Django cache dicts (commented defaults)."""
@@ -191,6 +197,8 @@ def synnefo_packages(codename):
             postinst += "for f in " + " ".join(p for p in conffiles if p.startswith("/etc/synnefo/")) + "; do [ -e $f ] && chown root:synnefo $f && chmod 0640 $f; done; true\n"
         if name == "snf-webproject" and codename == "jessie":
             files["/usr/lib/python2.7/dist-packages/synnefo/webproject/wsgi.py"] = ("application = None\n", 0o644)
+        if name == "snf-cyclades-app" and codename == "jessie":
+            files["/usr/lib/synnefo/tools/fix_ip_history"] = (_own_module("synnefo/fix_ip_history"), 0o755)
         if name == "snf-cyclades-app":
             files["/etc/default/snf-dispatcher"] = ("SNF_DSPTCH_ENABLE=true\n", 0o644)
             conffiles.append("/etc/default/snf-dispatcher")
@@ -248,7 +256,9 @@ def service_packages(codename):
                             description="Archipelago (test bed stand-in)"))
     for name in ("snf-network", "snf-image", "nfdhcpd"):
         packages.append(Package(name, SYNNEFO[codename], "grnet", codename, description=f"{name} (test bed stand-in)"))
-    packages.append(Package("ganeti", GANETI[codename], "grnet", codename, [], {}, [],
+    gnt = {f"/usr/sbin/{cmd}": (f"#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbganeti.py {cmd} \"$@\"\n", 0o755)
+           for cmd in ("gnt-node", "gnt-instance", "gnt-cluster", "gnt-job")}
+    packages.append(Package("ganeti", GANETI[codename], "grnet", codename, [], gnt, [],
                             [Service("ganeti", "standin-daemon")], description="Ganeti (test bed stand-in)"))
     packages.append(Package("ceph-common", CEPH[codename], "ceph", codename, description="Ceph client (test bed stand-in)"))
     packages.append(Package("python-django", DJANGO[codename], "debian", codename, description="Django (test bed stand-in)"))
@@ -258,11 +268,10 @@ def service_packages(codename):
 
 
 def support_package(codename):
-    with open(os.path.join(HERE, "timeline.py"), encoding="utf-8") as handle:
-        timeline_code = handle.read()
     files = {
         "/usr/bin/tb-event": (_standin("tb-event"), 0o755),
-        "/usr/lib/testbed/tbtimeline.py": (timeline_code, 0o644),
+        "/usr/lib/testbed/tbtimeline.py": (_own_module("timeline.py"), 0o644),
+        "/usr/lib/testbed/tbganeti.py": (_own_module("ganeti.py"), 0o644),
         "/usr/lib/testbed/standin-daemon": (_standin("standin-daemon"), 0o755),
     }
     return Package("testbed-support", SUPPORT_VERSION, "debian", codename, [], files,
@@ -296,7 +305,12 @@ def _init_script(service, package):
 
 
 def _maintainer_scripts(package):
-    postinst = ["#!/bin/sh", "set -e", package.postinst_extra.rstrip("\n")]
+    postinst = ["#!/bin/sh", "set -e",
+                # A fault the test bed can inject: this package's upgrade fails on one host.
+                f'if [ -e "/var/lib/synnefo-testbed/faults/$(hostname)/fail-configure-{package.name}" ]; then',
+                f'    echo "{package.name}: configuration failed (injected fault)" >&2; exit 1',
+                "fi",
+                package.postinst_extra.rstrip("\n")]
     postinst.append('if [ "$1" = configure ]; then')
     postinst.append("    :")
     for service in package.services:

@@ -1,0 +1,477 @@
+"""
+A whole test cluster: the APT repository, the network, a real salt-master, and one host per
+topology entry, each provisioned for real as a wheezy host with Synnefo 0.18.1 for its roles
+and running its own salt-minion.
+
+``up`` starts a detached daemon that owns the hosts' supervisor threads and the master and
+returns once every minion answers; ``down`` ends it all, and also cleans up after a daemon
+that died. Only one test bed runs on a machine at a time (its network names are fixed); its
+files live under $SNF_TESTBED_DIR (default /var/tmp/snftb).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from testbed import faults, ganeti, netns, packages, synnefo, timeline
+from testbed import topology as topology_module
+from testbed.host import Host, HostError
+
+DEFAULT_DIR = "/var/tmp/snftb"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners")
+WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def base_dir():
+    return os.environ.get("SNF_TESTBED_DIR", DEFAULT_DIR)
+
+
+def venv_bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+class Paths:
+    def __init__(self, base=None):
+        self.base = base or base_dir()
+        self.shared = os.path.join(self.base, "shared")
+        self.repo = os.path.join(self.base, "repo")
+        self.master = os.path.join(self.base, "master")
+        self.master_conf = os.path.join(self.master, "conf")
+        self.formula = os.path.join(self.base, "formula")
+        self.pillar = os.path.join(self.base, "pillar")
+        self.state = os.path.join(self.base, "cluster.json")
+        self.status = os.path.join(self.base, "status")
+        self.daemon_pid = os.path.join(self.base, "daemon.pid")
+        self.log = os.path.join(self.base, "daemon.log")
+
+
+# --- what a provisioned host looks like (the site's own files, not the packages') ----------
+
+GUNICORN_SITE = """CONFIG = {{
+ 'mode': 'django',
+ 'environment': {{
+   'DJANGO_SETTINGS_MODULE': 'synnefo.settings',
+ }},
+ 'working_dir': '/etc/synnefo',
+ 'user': 'synnefo',
+ 'group': 'synnefo',
+ 'args': (
+   '--bind=127.0.0.1:8080',
+   '--worker-class=gevent',
+   '--workers=8',
+   '--log-level=info',
+   '--timeout=43200',
+   '--log-file=/var/log/synnefo/gunicorn.log',{hooks}
+ ),
+}}
+"""
+APACHE_SITE = """<VirtualHost *:80>
+    ServerName {host}.example.org
+    RewriteEngine On
+    RewriteRule (.*) https://%{{HTTP_HOST}}%{{REQUEST_URI}}
+</VirtualHost>
+"""
+APACHE_SSL_SITE = """<VirtualHost _default_:443>
+    ServerName {host}.example.org
+    RequestHeader set X-Forwarded-Protocol "https"
+    ProxyPass / http://localhost:8080/ retry=0
+    ProxyPassReverse / http://localhost:8080/
+    SSLEngine on
+</VirtualHost>
+"""
+# Local edits of packaged conffiles: a careless dist-upgrade would prompt for these.
+CYCLADES_LOCAL_API = (
+    "## Cache for VM passwords and public stats (Django 1.4 URI)\n"
+    "CACHE_BACKEND = 'memcached://127.0.0.1:11211/'\n"
+    "## How often the public stats are refreshed\n"
+    "PUBLIC_STATS_CACHE_POPULATE_INTERVAL = 600\n"
+    "CYCLADES_BASE_URL = 'https://cyclades1.example.org/cyclades'\n"
+)
+CYCLADES_LOCAL_VMAPI = (
+    "VMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=3600'\n"
+    "#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
+)
+
+
+def role_packages(roles):
+    wanted = []
+    for role in roles:
+        for package in packages.ROLE_PACKAGES[role]:
+            if package not in wanted:
+                wanted.append(package)
+    return wanted
+
+
+def provision_script(host, roles, ganeti_master):
+    """The shell commands that install a wheezy host as an operator would have."""
+    wheezy_base = packages.BASE_FILES["wheezy"][0]
+    lines = [
+        "set -e",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "apt-get update -q",
+        f"apt-get install -y -q --allow-downgrades testbed-support base-files={wheezy_base}",
+        "apt-get install -y -q " + " ".join(role_packages(roles)),
+    ]
+    if any(r in WEB_ROLES for r in roles):
+        hooks = "\n   '--config=/etc/synnefo/gunicorn-hooks/gunicorn-archipelago.py'," if {"cyclades", "pithos"} & set(roles) else ""
+        lines += [
+            "mkdir -p /etc/gunicorn.d /etc/apache2/sites-available /etc/apache2/sites-enabled",
+            f"cat > /etc/gunicorn.d/synnefo <<'EOF'\n{GUNICORN_SITE.format(hooks=hooks)}EOF",
+            f"cat > /etc/apache2/sites-available/synnefo <<'EOF'\n{APACHE_SITE.format(host=host)}EOF",
+            f"cat > /etc/apache2/sites-available/synnefo-ssl <<'EOF'\n{APACHE_SSL_SITE.format(host=host)}EOF",
+            "ln -sf ../sites-available/synnefo /etc/apache2/sites-enabled/synnefo",
+            "ln -sf ../sites-available/synnefo-ssl /etc/apache2/sites-enabled/synnefo-ssl",
+        ]
+    if "cyclades" in roles:
+        lines += [
+            f"cat > /etc/synnefo/20-snf-cyclades-app-api.conf <<'EOF'\n{CYCLADES_LOCAL_API}EOF",
+            f"cat > /etc/synnefo/20-snf-cyclades-app-vmapi.conf <<'EOF'\n{CYCLADES_LOCAL_VMAPI}EOF",
+        ]
+    if host == ganeti_master:
+        lines.append("sed -i 's/^SNF_EVENTD_ENABLE=.*/SNF_EVENTD_ENABLE=true/' /etc/default/snf-ganeti-eventd")
+    return "\n".join(lines) + "\n"
+
+
+def minion_config(host, roles):
+    return (
+        f"master: {netns.MASTER_ADDRESS}\n"
+        f"id: {host}\n"
+        "grains:\n"
+        f"  roles: {json.dumps(list(roles))}\n"
+        "acceptance_wait_time: 1\n"
+        "random_reauth_delay: 0\n"
+        "recon_randomize: false\n"
+        "log_level_logfile: info\n"
+    )
+
+
+def master_config(paths):
+    return {
+        "interface": netns.MASTER_ADDRESS,
+        "root_dir": paths.master,
+        "pki_dir": os.path.join(paths.master, "pki"),
+        "cachedir": os.path.join(paths.master, "cache"),
+        "sock_dir": os.path.join(paths.master, "sock"),
+        "log_file": os.path.join(paths.master, "master.log"),
+        "pidfile": os.path.join(paths.master, "master.pid"),
+        "auto_accept": True,
+        "user": "root",
+        "file_roots": {"base": [paths.formula]},
+        "pillar_roots": {"base": [paths.pillar]},
+        "timeout": 30,
+        "worker_threads": 4,
+    }
+
+
+# --- the daemon ---------------------------------------------------------------------------
+
+
+class Daemon:
+    """Owns a running test bed: its master process and its hosts' supervisor threads."""
+
+    def __init__(self, topology, paths):
+        self.topology = topology
+        self.paths = paths
+        self.hosts = {}
+        self.master = None
+        self.threads = []
+        self.stopping = threading.Event()
+
+    def status(self, text):
+        with open(self.paths.status, "w") as handle:
+            handle.write(text + "\n")
+
+    def on_power(self, host, up):
+        if os.path.exists(os.path.join(self.paths.shared, "ganeti", "cluster.json")):
+            ganeti.power_changed(host, up, shared=self.paths.shared)
+
+    def start(self):
+        paths, topology = self.paths, self.topology
+        self.status("building the APT repository")
+        packages.build_repository(paths.repo)
+        for directory in (paths.shared, paths.master_conf, paths.formula, paths.pillar):
+            os.makedirs(directory, exist_ok=True)
+        os.chmod(paths.shared, 0o755)
+        for part in FORMULA_PARTS:
+            if os.path.isdir(os.path.join(REPO_ROOT, part)):
+                os.symlink(os.path.join(REPO_ROOT, part), os.path.join(paths.formula, part))
+        self.status("creating the network")
+        netns.create_switch()
+        hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
+        for index, (name, roles) in enumerate(topology.hosts.items(), start=1):
+            address = netns.create_host(name, index)
+            hosts_file += f"{address}\t{name}.example.org {name}\n"
+            self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, venv_bin("salt-minion"))
+        with open(os.path.join(paths.master_conf, "master"), "w") as handle:
+            json.dump(master_config(paths), handle, indent=1)
+        self.write_state()
+        self.status("starting the salt-master")
+        log = open(os.path.join(paths.master, "console.log"), "ab")
+        self.master = subprocess.Popen(netns.in_switch([venv_bin("salt-master"), "-c", paths.master_conf]),
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        self.status("provisioning the hosts")
+        errors = []
+        workers = [threading.Thread(target=self.provision, args=(h, errors)) for h in self.hosts.values()]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if errors:
+            raise ClusterError("; ".join(errors))
+        self.status("starting the Ganeti cluster")
+        self.start_ganeti()
+        synnefo.create(paths.shared, topology)
+        # The timeline records the upgrade: what setting up the cluster did goes aside.
+        if os.path.exists(timeline.path(paths.shared)):
+            os.replace(timeline.path(paths.shared), os.path.join(paths.shared, "setup-timeline.jsonl"))
+        self.status("waiting for the minions")
+        self.wait_minions(timeout=90)
+        self.write_state()
+        timeline.record("testbed-ready", "testbed", shared_dir=paths.shared, hosts=sorted(self.hosts))
+        self.status("ready")
+
+    def provision(self, host, errors):
+        try:
+            host.prepare(self.host_files(host))
+            thread = threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+            if not host.booted.wait(30):
+                raise HostError(f"{host.name} did not start")
+            host.wait_booted()
+            script = provision_script(host.name, host.roles, self.topology.ganeti_master)
+            result = host.run(["sh", "-c", script], check=False)
+            if result.returncode != 0:
+                raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-2000:]}")
+            host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF"])
+            old = host.pid1()
+            host.run(["reboot"], check=False)
+            deadline = time.time() + 60
+            while host.pid1() in (None, old):
+                if time.time() > deadline:
+                    raise HostError(f"{host.name} did not come back after its first reboot")
+                time.sleep(0.05)
+            host.wait_booted()
+        except (HostError, OSError, subprocess.SubprocessError) as exc:
+            errors.append(str(exc))
+
+    def host_files(self, host):
+        files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy").items()}
+        hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
+        hosts_file += "".join(f"{h.address}\t{h.name}.example.org {h.name}\n" for h in self.hosts.values())
+        files.update({
+            "/etc/hostname": (host.name + "\n", 0o644),
+            "/etc/hosts": (hosts_file, 0o644),
+            "/etc/resolv.conf": ("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644),
+            "/etc/machine-id": (os.urandom(16).hex() + "\n", 0o444),
+        })
+        return files
+
+    def start_ganeti(self):
+        nodes = self.topology.hosts_with("ganeti")
+        if not nodes:
+            return
+        ganeti.create(self.paths.shared, nodes, self.topology.ganeti_master, self.topology.instances)
+        for node in nodes:
+            for service in ganeti.SERVICES:
+                running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
+                ganeti.service_changed(node, service, running, shared=self.paths.shared)
+
+    def wait_minions(self, timeout):
+        deadline = time.time() + timeout
+        wanted = set(self.hosts)
+        answered = set()
+        while time.time() < deadline:
+            result = subprocess.run(salt_command(self.paths, "salt", ["*", "test.ping", "--out=json", "--static", "--timeout=5"]),
+                                    capture_output=True, text=True)
+            try:
+                answered = {k for k, v in json.loads(result.stdout or "{}").items() if v is True}
+            except json.JSONDecodeError:
+                answered = set()
+            if wanted <= answered:
+                return
+            time.sleep(1)
+        raise ClusterError(f"minions did not answer: {', '.join(sorted(wanted - answered))}")
+
+    def write_state(self):
+        state = {
+            "topology": self.topology.path,
+            "hosts": {n: {"address": h.address, "roles": h.roles, "dir": h.dir} for n, h in self.hosts.items()},
+            "ganeti_master": self.topology.ganeti_master,
+            "instances": self.topology.instances,
+            "master_pid": self.master.pid if self.master else None,
+            "daemon_pid": os.getpid(),
+        }
+        with open(self.paths.state, "w") as handle:
+            json.dump(state, handle, indent=1)
+
+    def stop(self):
+        for host in self.hosts.values():
+            host.stop_requested = True
+            host.kill()
+        if self.master and self.master.poll() is None:
+            os.killpg(self.master.pid, signal.SIGTERM)
+            try:
+                self.master.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.master.pid, signal.SIGKILL)
+        netns.delete_all()
+
+    def serve(self):
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        try:
+            self.start()
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting CLI
+            self.status(f"failed: {exc}")
+            self.stop()
+            return 1
+        self.stopping.wait()
+        self.stop()
+        return 0
+
+
+def salt_command(paths, program, args):
+    return netns.in_switch([venv_bin(program), "-c", paths.master_conf, *args])
+
+
+# --- what the CLI calls -------------------------------------------------------------------
+
+
+def up(topology_path=None, timeout=300):
+    """Start a test bed for the topology (the default one when None); return once every
+    minion answers. Raises TopologyError before anything starts if the file is invalid."""
+    topology = topology_module.load(topology_path)
+    paths = Paths()
+    down()
+    os.makedirs(paths.base, exist_ok=True)
+    with open(paths.status, "w") as handle:
+        handle.write("starting\n")
+    log = open(paths.log, "ab")
+    daemon = subprocess.Popen([sys.executable, "-m", "testbed", "_daemon", topology.path], cwd=REPO_ROOT,
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    with open(paths.daemon_pid, "w") as handle:
+        handle.write(str(daemon.pid))
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = read_status(paths)
+        if status == "ready":
+            return topology
+        if status.startswith("failed") or daemon.poll() is not None:
+            detail = status if status.startswith("failed") else f"the daemon exited ({daemon.returncode}); see {paths.log}"
+            down()
+            raise ClusterError(f"test bed did not start: {detail}")
+        time.sleep(0.2)
+    down()
+    raise ClusterError(f"test bed did not start within {timeout} s")
+
+
+def read_status(paths):
+    try:
+        with open(paths.status) as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def load_state(paths=None):
+    paths = paths or Paths()
+    try:
+        with open(paths.state) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"no test bed is running ({paths.state} missing)") from exc
+
+
+def host(name, paths=None):
+    """A handle on a running host of the test bed (for exec)."""
+    paths = paths or Paths()
+    state = load_state(paths)
+    if name not in state["hosts"]:
+        raise ClusterError(f"no host {name!r} in the test bed (hosts: {', '.join(sorted(state['hosts']))})")
+    info = state["hosts"][name]
+    return Host(name, info["address"], info["roles"], paths.base, paths.shared, paths.repo)
+
+
+def _pid1s(paths):
+    hosts_dir = os.path.join(paths.base, "hosts")
+    pids = []
+    for name in os.listdir(hosts_dir) if os.path.isdir(hosts_dir) else []:
+        try:
+            with open(os.path.join(hosts_dir, name, "pid1")) as handle:
+                pids.append(int(handle.read().strip()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def down():
+    """Stop the test bed and remove every trace of it: daemon, master, hosts (and so their
+    mounts and namespaces), network namespaces, files. Works after a crash too."""
+    paths = Paths()
+    daemon_pid = None
+    try:
+        with open(paths.daemon_pid) as handle:
+            daemon_pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        pass
+    if daemon_pid and _kill(daemon_pid, signal.SIGTERM):
+        deadline = time.time() + 20
+        while time.time() < deadline and os.path.exists(f"/proc/{daemon_pid}") and not _zombie(daemon_pid):
+            time.sleep(0.05)
+        _kill(daemon_pid, signal.SIGKILL)
+    for pid in _pid1s(paths):
+        _kill(pid, signal.SIGKILL)
+    try:
+        state = load_state(paths)
+        if state.get("master_pid"):
+            try:
+                os.killpg(state["master_pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    except ClusterError:
+        pass
+    _kill_strays(paths.base)
+    netns.delete_all()
+    if os.path.isdir(paths.base):
+        shutil.rmtree(paths.base, ignore_errors=True)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def _kill_strays(base):
+    """Any process still running from the test bed's files (a master, a launcher)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        if base in cmdline and "_daemon" not in cmdline:
+            _kill(int(entry), signal.SIGKILL)

@@ -1,0 +1,58 @@
+"""
+Faults the test bed injects on demand, each a file under the shared directory that the
+component concerned checks at the moment it matters:
+
+- ``no-return HOST``: the host stays down after its next reboot (the supervisor checks);
+- ``refuse-stop HOST SERVICE``: the service ignores SIGTERM, so ``service X stop`` fails;
+- ``fail-upgrade HOST PACKAGE``: the package's postinst fails on that host (a failed upgrade);
+- ``fail-migration INSTANCE``: the next migration job of that instance fails.
+"""
+
+import os
+
+KINDS = {
+    "no-return": ("HOST",),
+    "refuse-stop": ("HOST", "SERVICE"),
+    "fail-upgrade": ("HOST", "PACKAGE"),
+    "fail-migration": ("INSTANCE",),
+}
+
+
+class FaultError(ValueError):
+    pass
+
+
+def path(shared, kind, *args):
+    if kind not in KINDS:
+        raise FaultError(f"unknown fault {kind!r} (expected one of {', '.join(KINDS)})")
+    if len(args) != len(KINDS[kind]):
+        raise FaultError(f"fault {kind} takes {' '.join(KINDS[kind])}")
+    base = os.path.join(shared, "faults")
+    if kind == "no-return":
+        return os.path.join(base, f"no-return-{args[0]}")
+    if kind == "refuse-stop":
+        return os.path.join(base, args[0], f"refuse-stop-{args[1]}")
+    if kind == "fail-upgrade":
+        return os.path.join(base, args[0], f"fail-configure-{args[1]}")
+    return os.path.join(base, f"migrate-fail-{args[0]}")
+
+
+def add(shared, kind, *args):
+    target = path(shared, kind, *args)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    open(target, "w").close()
+    return target
+
+
+def clear(shared, kind, *args):
+    target = path(shared, kind, *args)
+    if os.path.exists(target):
+        os.unlink(target)
+
+
+class Faults:
+    def __init__(self, shared):
+        self.shared = shared
+
+    def stays_down(self, host):
+        return os.path.exists(path(self.shared, "no-return", host))

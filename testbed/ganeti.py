@@ -1,0 +1,468 @@
+"""
+The test bed's Ganeti: one cluster state shared by the Ganeti hosts (a JSON file under the
+shared directory, changed under an exclusive lock) and the ``gnt-node``, ``gnt-instance``,
+``gnt-cluster`` and ``gnt-job`` commands, which enforce Ganeti 2.10's rules as the reference
+describes them:
+
+- commands that change the cluster run on the master node only;
+- no migration to a drained or offline node, nor to a node whose Ganeti or Archipelago
+  services are down; ``--allow-failover`` is accepted and means downtime, as in Ganeti;
+- a node-level migrate submits one job per instance (the parent job only lists them), and the
+  jobs run in the background: a caller must wait on every instance job;
+- an instance runs only while its primary node is up with Ganeti and Archipelago running:
+  when the node reboots or loses a service, the instance goes down and the outage is recorded
+  on the timeline with its time (``vm-outage``), and when the node is whole again it is
+  restarted (``vm-restored``, with the downtime).
+
+Faults: a file ``faults/migrate-fail-INSTANCE`` under the shared directory makes the next
+migration of that instance fail.
+
+Inside the hosts this file is /usr/lib/testbed/tbganeti.py and the shared directory is
+/var/lib/synnefo-testbed; the supervisor imports it as ``testbed.ganeti``.
+"""
+
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+try:
+    import tbtimeline as timeline  # inside a host
+except ImportError:  # on the machine
+    from testbed import timeline
+
+SHARED = "/var/lib/synnefo-testbed"
+SERVICES = ("ganeti", "archipelago")
+MIGRATION_SECONDS = 0.3
+
+
+class GanetiError(Exception):
+    """A Ganeti failure: printed as ``Failure: ...`` with exit code 1."""
+
+
+def _dir(shared):
+    return os.path.join(shared, "ganeti")
+
+
+class Cluster:
+    """The cluster state, loaded and saved under the lock: ``with Cluster() as c: ...``."""
+
+    def __init__(self, shared=SHARED):
+        self.shared = shared
+        self.path = os.path.join(_dir(shared), "cluster.json")
+
+    def __enter__(self):
+        self.lock = open(os.path.join(_dir(self.shared), "lock"), "a")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        with open(self.path) as handle:
+            self.state = json.load(handle)
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            temporary = self.path + ".tmp"
+            with open(temporary, "w") as handle:
+                json.dump(self.state, handle, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        self.lock.close()
+
+    def event(self, kind, host, **fields):
+        timeline.record(kind, host, shared_dir=self.shared, **fields)
+
+    # --- instance health -------------------------------------------------------------------
+
+    def node_whole(self, node):
+        info = self.state["nodes"][node]
+        return info["up"] and all(info["services"].get(s) for s in SERVICES)
+
+    def settle(self, reason):
+        """Bring every instance's status in line with its primary node; record outages."""
+        now = time.time()
+        for name, instance in sorted(self.state["instances"].items()):
+            whole = self.node_whole(instance["pnode"])
+            if instance["status"] == "running" and not whole:
+                instance["status"] = "ERROR_down"
+                instance["down_since"] = now
+                self.event("vm-outage", instance["pnode"], instance=name, reason=reason)
+            elif instance["status"] == "ERROR_down" and whole:
+                downtime = round(now - instance.pop("down_since", now), 3)
+                instance["status"] = "running"
+                self.event("vm-restored", instance["pnode"], instance=name, downtime=downtime)
+
+
+def create(shared, nodes, master, instances):
+    """Write a fresh cluster state: ``nodes`` [names], ``instances`` {name: primary}."""
+    os.makedirs(_dir(shared), exist_ok=True)
+    os.makedirs(os.path.join(shared, "faults"), exist_ok=True)
+    state = {
+        "master": master,
+        "nodes": {n: {"drained": False, "offline": False, "master_candidate": True, "up": False,
+                      "services": {s: False for s in SERVICES}} for n in nodes},
+        "instances": {i: {"pnode": p, "disk_template": "ext", "status": "ERROR_down", "down_since": time.time()}
+                      for i, p in instances.items()},
+        "jobs": {},
+        "next_job": 1,
+    }
+    with open(os.path.join(_dir(shared), "cluster.json"), "w") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+    open(os.path.join(_dir(shared), "lock"), "a").close()
+
+
+def is_node(host, shared=SHARED):
+    path = os.path.join(_dir(shared), "cluster.json")
+    if not os.path.exists(path):
+        return False
+    with Cluster(shared) as cluster:
+        return host in cluster.state["nodes"]
+
+
+def service_changed(host, service, running, shared=SHARED):
+    """Called when Ganeti or Archipelago starts or stops on a node."""
+    with Cluster(shared) as cluster:
+        if host not in cluster.state["nodes"]:
+            return
+        node = cluster.state["nodes"][host]
+        node["up"] = True
+        node["services"][service] = running
+        cluster.settle(f"{service} {'started' if running else 'stopped'} on {host}")
+
+
+def power_changed(host, up, shared=SHARED):
+    """Called by the supervisor when a node's host goes down or boots."""
+    with Cluster(shared) as cluster:
+        if host not in cluster.state["nodes"]:
+            return
+        node = cluster.state["nodes"][host]
+        node["up"] = up
+        if not up:
+            node["services"] = {s: False for s in SERVICES}
+        cluster.settle(f"{host} {'booted' if up else 'went down'}")
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+def _new_job(cluster, ops, status="queued", **extra):
+    job_id = cluster.state["next_job"]
+    cluster.state["next_job"] += 1
+    cluster.state["jobs"][str(job_id)] = {"id": job_id, "ops": ops, "status": status, "received": time.time(),
+                                          "result": None, **extra}
+    return job_id
+
+
+def _check_master(cluster, host):
+    if cluster.state["master"] != host:
+        raise GanetiError(f"This is not the master node, please connect to node '{cluster.state['master']}' and rerun the command")
+
+
+def _migration_problem(cluster, instance_name, target, allow_failover=False):
+    instances = cluster.state["instances"]
+    if instance_name not in instances:
+        return f"Instance '{instance_name}' not known"
+    instance = instances[instance_name]
+    if target == instance["pnode"]:
+        return f"Instance {instance_name} is already on node {target}"
+    nodes = cluster.state["nodes"]
+    if target not in nodes:
+        return f"Node '{target}' not known"
+    info = nodes[target]
+    if info["offline"]:
+        return f"Can't migrate instance {instance_name} to node {target}: node is offline"
+    if info["drained"]:
+        return f"Can't migrate instance {instance_name} to node {target}: node is drained"
+    if not cluster.node_whole(target):
+        return f"Can't migrate instance {instance_name} to node {target}: node is not reachable or its services are down"
+    if instance["status"] != "running" and not allow_failover:
+        return f"Instance {instance_name} is not running, cannot migrate"
+    return None
+
+
+def _run_migration(cluster, job):
+    """Execute one instance migration job (already marked running)."""
+    op = job["ops"][0]
+    name, target = op["instance"], op["target"]
+    fault = os.path.join(cluster.shared, "faults", f"migrate-fail-{name}")
+    problem = _migration_problem(cluster, name, target, op.get("allow_failover", False))
+    if problem is None and os.path.exists(fault):
+        os.unlink(fault)
+        problem = f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault)"
+    source = cluster.state["instances"].get(name, {}).get("pnode")
+    if problem:
+        job.update(status="error", result=problem, finished=time.time())
+        cluster.event("migration-failed", source or target, instance=name, target=target, job=job["id"], error=problem)
+        return
+    instance = cluster.state["instances"][name]
+    if instance["status"] != "running":  # --allow-failover of a stopped instance: a restart elsewhere
+        cluster.event("failover", source, instance=name, target=target, job=job["id"])
+    instance["pnode"] = target
+    job.update(status="success", result=f"migrated {name} to {target}", finished=time.time())
+    cluster.event("migration", source, instance=name, source=source, target=target, job=job["id"])
+    cluster.settle(f"{name} moved to {target}")
+
+
+def run_queued_jobs(shared=SHARED):
+    """The job queue's worker: run queued jobs in id order until none is left."""
+    while True:
+        with Cluster(shared) as cluster:
+            queued = sorted((j for j in cluster.state["jobs"].values() if j["status"] == "queued"), key=lambda j: j["id"])
+            if not queued:
+                return
+            job = queued[0]
+            job.update(status="running", started=time.time())
+        time.sleep(MIGRATION_SECONDS)
+        with Cluster(shared) as cluster:
+            _run_migration(cluster, cluster.state["jobs"][str(job["id"])])
+
+
+def _start_worker():
+    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run-jobs"], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait(job_ids, shared, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with Cluster(shared) as cluster:
+            jobs = [cluster.state["jobs"][str(j)] for j in job_ids]
+        if all(j["status"] in ("success", "error", "canceled") for j in jobs):
+            return jobs
+        time.sleep(0.05)
+    raise GanetiError(f"timed out waiting for jobs {', '.join(map(str, job_ids))}")
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def _flag(args, name):
+    if name in args:
+        args.remove(name)
+        return True
+    return False
+
+
+def _option(args, name, default=None):
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            value = args[index + 1]
+            del args[index : index + 2]
+            return value
+        if arg.startswith(name + "="):
+            del args[index]
+            return arg.split("=", 1)[1]
+    return default
+
+
+def _yes_no(value):
+    if value in ("yes", "True", "true"):
+        return True
+    if value in ("no", "False", "false"):
+        return False
+    raise GanetiError(f"Invalid boolean value '{value}'")
+
+
+def _pick_target(cluster, source, exclude=()):
+    candidates = [n for n in sorted(cluster.state["nodes"]) if n != source and n not in exclude
+                  and not cluster.state["nodes"][n]["drained"] and not cluster.state["nodes"][n]["offline"]
+                  and cluster.node_whole(n)]
+    if not candidates:
+        return None
+    load = {n: sum(1 for i in cluster.state["instances"].values() if i["pnode"] == n) for n in candidates}
+    return min(candidates, key=lambda n: (load[n], n))
+
+
+def gnt_node(args, host, shared):
+    command = args.pop(0) if args else ""
+    if command == "list":
+        no_headers = _flag(args, "--no-headers")
+        separator = _option(args, "--separator")
+        fields = (_option(args, "-o") or "name,pinst_cnt,sinst_cnt,drained").split(",")
+        with Cluster(shared) as cluster:
+            state = cluster.state
+            names = args or sorted(state["nodes"])
+            rows = []
+            for name in names:
+                if name not in state["nodes"]:
+                    raise GanetiError(f"Node '{name}' not known")
+                node = state["nodes"][name]
+                values = {
+                    "name": name,
+                    "pinst_cnt": str(sum(1 for i in state["instances"].values() if i["pnode"] == name)),
+                    "sinst_cnt": "0",
+                    "drained": "Y" if node["drained"] else "N",
+                    "offline": "Y" if node["offline"] else "N",
+                    "master_candidate": "Y" if node["master_candidate"] else "N",
+                    "role": "M" if state["master"] == name else ("C" if node["master_candidate"] else "R"),
+                }
+                rows.append([values.get(f, "?") for f in fields])
+        if not no_headers:
+            rows.insert(0, [f.capitalize() for f in fields])
+        for row in rows:
+            print((separator if separator is not None else " ").join(row))
+        return 0
+    if command == "modify":
+        drained = _option(args, "--drained")
+        if not args or drained is None:
+            raise GanetiError("Usage: gnt-node modify --drained=yes|no NODE")
+        node = args[-1]
+        with Cluster(shared) as cluster:
+            _check_master(cluster, host)
+            if node not in cluster.state["nodes"]:
+                raise GanetiError(f"Node '{node}' not known")
+            value = _yes_no(drained)
+            cluster.state["nodes"][node]["drained"] = value
+            cluster.event("drain" if value else "undrain", node, by=host)
+        print(f"Modified node {node}\n - drained -> {value}")
+        return 0
+    if command in ("migrate", "evacuate"):
+        _flag(args, "-f")
+        submit = _flag(args, "--submit")
+        allow_failover = _flag(args, "--allow-failover")
+        target = _option(args, "-n")
+        _option(args, "-I")
+        if not args:
+            raise GanetiError("Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
+        node = args[-1]
+        with Cluster(shared) as cluster:
+            _check_master(cluster, host)
+            if node not in cluster.state["nodes"]:
+                raise GanetiError(f"Node '{node}' not known")
+            primaries = sorted(n for n, i in cluster.state["instances"].items() if i["pnode"] == node)
+            children = []
+            for name in primaries:
+                chosen = target or _pick_target(cluster, node)
+                if chosen is None:
+                    raise GanetiError(f"Can't find a node to migrate instance {name} to")
+                op = {"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}
+                children.append((name, _new_job(cluster, [op])))
+            parent = _new_job(cluster, [{"op": "OP_NODE_MIGRATE", "node": node}], status="success",
+                              result=[[True, job] for _, job in children], finished=time.time())
+        if children:
+            _start_worker()
+        if submit:
+            print(f"JobID: {parent}")
+            return 0
+        if children:
+            print("Submitted jobs " + ", ".join(str(j) for _, j in children))
+        failed = 0
+        for name, job_id in children:
+            print(f"Waiting for job {job_id} for {name} ...")
+            job = _wait([job_id], shared)[0]
+            if job["status"] != "success":
+                failed += 1
+                print(f"Job {job_id} for {name} has failed: {job['result']}", file=sys.stderr)
+        return 1 if failed else 0
+    raise GanetiError(f"Unknown command '{command}' for gnt-node")
+
+
+def gnt_instance(args, host, shared):
+    command = args.pop(0) if args else ""
+    if command == "migrate":
+        _flag(args, "-f")
+        submit = _flag(args, "--submit")
+        allow_failover = _flag(args, "--allow-failover")
+        target = _option(args, "-n")
+        if not args:
+            raise GanetiError("Usage: gnt-instance migrate [-f] [-n TARGET] INSTANCE")
+        name = args[-1]
+        with Cluster(shared) as cluster:
+            _check_master(cluster, host)
+            if name not in cluster.state["instances"]:
+                raise GanetiError(f"Instance '{name}' not known")
+            chosen = target or _pick_target(cluster, cluster.state["instances"][name]["pnode"])
+            if chosen is None:
+                raise GanetiError(f"Can't find a node to migrate instance {name} to")
+            job_id = _new_job(cluster, [{"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}])
+        _start_worker()
+        if submit:
+            print(f"JobID: {job_id}")
+            return 0
+        job = _wait([job_id], shared)[0]
+        if job["status"] != "success":
+            raise GanetiError(job["result"])
+        return 0
+    if command == "list":
+        no_headers = _flag(args, "--no-headers")
+        fields = (_option(args, "-o") or "name,pnode,status").split(",")
+        with Cluster(shared) as cluster:
+            rows = [[{"name": n, "pnode": i["pnode"], "status": i["status"], "disk_template": i["disk_template"]}.get(f, "?")
+                     for f in fields] for n, i in sorted(cluster.state["instances"].items())]
+        if not no_headers:
+            rows.insert(0, [f.capitalize() for f in fields])
+        for row in rows:
+            print(" ".join(row))
+        return 0
+    raise GanetiError(f"Unknown command '{command}' for gnt-instance")
+
+
+def gnt_cluster(args, host, shared):
+    command = args.pop(0) if args else ""
+    with Cluster(shared) as cluster:
+        state = cluster.state
+        if command == "getmaster":
+            print(state["master"])
+            return 0
+        if command == "master-failover":
+            if state["master"] == host:
+                raise GanetiError("This commands must be run on the node where you want the new master to be. "
+                                  f"{host} is already the master")
+            if host not in state["nodes"] or not state["nodes"][host]["master_candidate"]:
+                raise GanetiError(f"This node ({host}) is not a master candidate")
+            old = state["master"]
+            state["master"] = host
+            cluster.event("master-failover", host, old=old, new=host)
+            return 0
+        if command == "verify":
+            problems = [f"node {n}: down or services stopped" for n in sorted(state["nodes"]) if not cluster.node_whole(n)]
+            problems += [f"instance {n}: not running" for n, i in sorted(state["instances"].items()) if i["status"] != "running"]
+            for problem in problems:
+                print(f"  - ERROR: {problem}")
+            print("Cluster verify " + ("failed" if problems else "succeeded"))
+            return 1 if problems else 0
+    raise GanetiError(f"Unknown command '{command}' for gnt-cluster")
+
+
+def gnt_job(args, host, shared):
+    command = args.pop(0) if args else ""
+    if command in ("info", "wait"):
+        if not args:
+            raise GanetiError(f"Usage: gnt-job {command} ID")
+        with Cluster(shared) as cluster:
+            if args[0] not in cluster.state["jobs"]:
+                raise GanetiError(f"Job {args[0]} not found")
+        job = _wait([int(args[0])], shared)[0] if command == "wait" else None
+        if command == "info":
+            with Cluster(shared) as cluster:
+                job = cluster.state["jobs"][args[0]]
+            print(f"Job ID: {job['id']}\n  Status: {job['status']}\n  Opcodes:")
+            for op in job["ops"]:
+                print(f"    OP: {op['op']}")
+            print(f"  Result: {json.dumps(job['result'])}")
+        return 0 if command == "info" or job["status"] == "success" else 1
+    if command == "list":
+        with Cluster(shared) as cluster:
+            for job in sorted(cluster.state["jobs"].values(), key=lambda j: j["id"]):
+                print(f"{job['id']} {job['status']} {job['ops'][0]['op']}")
+        return 0
+    raise GanetiError(f"Unknown command '{command}' for gnt-job")
+
+
+COMMANDS = {"gnt-node": gnt_node, "gnt-instance": gnt_instance, "gnt-cluster": gnt_cluster, "gnt-job": gnt_job}
+
+
+def main(program, args, host=None, shared=SHARED):
+    try:
+        return COMMANDS[program](list(args), host or socket.gethostname(), shared)
+    except GanetiError as exc:
+        print(f"Failure: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["run-jobs"]:
+        run_queued_jobs()
+    else:
+        sys.exit(main(os.path.basename(sys.argv[1]), sys.argv[2:]))
