@@ -315,12 +315,26 @@ _INST = re.compile(r"^Inst (\S+) (?:\[(\S+)\] )?\((\S+)")
 _REMV = re.compile(r"^Remv (\S+)(?: \[(\S+)\])?")
 
 
-def simulate(refresh=True):
+def _status_with_holds(status_path, target, hold):
+    """Copy dpkg's status file to ``target`` with the packages in ``hold`` marked held."""
+    with open(status_path, encoding="utf-8") as handle:
+        stanzas = handle.read().split("\n\n")
+    for index, stanza in enumerate(stanzas):
+        name = re.search(r"^Package: (\S+)$", stanza, re.M)
+        if name and name.group(1) in hold:
+            stanzas[index] = re.sub(r"^Status: \w+ ", "Status: hold ", stanza, count=1, flags=re.M)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write("\n\n".join(stanzas))
+
+
+def simulate(refresh=True, hold=None):
     """
     Predict what ``apt-get dist-upgrade`` would do: ``{package: {'old': version or '', 'new':
     version or ''}}`` (``new`` empty: removed). With ``refresh`` the package lists are
     downloaded into a temporary directory, so the prediction reflects the current sources
-    while the host's own lists, caches and packages stay untouched.
+    while the host's own lists, caches and packages stay untouched. ``hold`` lists packages
+    to treat as held (by default the installed salt-minion packages, as the real upgrade
+    holds them), on a private copy of dpkg's status.
 
     CLI Example:
 
@@ -333,8 +347,11 @@ def simulate(refresh=True):
         lists = os.path.join(scratch, "lists")
         shutil.copytree("/var/lib/apt/lists", lists, ignore=shutil.ignore_patterns("lock", "partial"))
         os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
+        status = os.path.join(scratch, "status")
+        _status_with_holds("/var/lib/dpkg/status", status, _installed_minion_packages() if hold is None else hold)
         options = [
             "-o", f"Dir::State::Lists={lists}",
+            "-o", f"Dir::State::status={status}",
             "-o", "Dir::Cache::pkgcache=",
             "-o", "Dir::Cache::srcpkgcache=",
         ]
@@ -358,9 +375,13 @@ def simulate(refresh=True):
     return changes
 
 
+_ERROR_LINE = re.compile(r"^(E:|Err:?|dpkg:)|error|fail", re.IGNORECASE)
+
+
 def _apt_errors(result):
+    """apt's and dpkg's own error lines, and what the failing maintainer scripts said."""
     lines = (result.get("stderr", "") + "\n" + result.get("stdout", "")).splitlines()
-    return [l for l in lines if l.startswith(("E:", "W:", "dpkg:", "Err"))] or [l for l in lines if l.strip()][-5:]
+    return [l.strip() for l in lines if _ERROR_LINE.search(l)] or [l for l in lines if l.strip()][-5:]
 
 
 def _raise_on_apt_error(result, what):

@@ -197,7 +197,8 @@ def dist_upgraded(name, download_only=False):
         changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
-        return dict(ret, result=False, changes=info.get("changes", {}), comment=str(exc))
+        # The message alone: what did change is in ``changes``, not repeated in the comment.
+        return dict(ret, result=False, changes=info.get("changes", {}), comment=exc.error)
     if not changes:
         return dict(ret, comment="nothing to upgrade")
     verb = "downloaded" if download_only else "upgraded"

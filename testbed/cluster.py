@@ -198,7 +198,7 @@ class Daemon:
     def start(self):
         paths, topology = self.paths, self.topology
         self.status("building the APT repository")
-        packages.build_repository(paths.repo)
+        packages.build_repository(paths.repo, minion=venv_bin("salt-minion"))
         for directory in (paths.shared, paths.master_conf, paths.formula, paths.pillar):
             os.makedirs(directory, exist_ok=True)
         os.chmod(paths.shared, 0o755)
@@ -253,7 +253,9 @@ class Daemon:
             result = host.run(["sh", "-c", script], check=False)
             if result.returncode != 0:
                 raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-2000:]}")
-            host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF"])
+            # Debian's salt-minion package, configured first so that it starts the right minion.
+            host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
+                                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion"])
             old = host.pid1()
             host.run(["reboot"], check=False)
             deadline = time.time() + 60

@@ -28,7 +28,9 @@ MACHINE_RC_DIRS = ("rc0.d", "rc1.d", "rc2.d", "rc3.d", "rc4.d", "rc5.d", "rc6.d"
 MACHINE_APT_DIRS = ("apt/sources.list.d", "apt/preferences.d")
 # The machine's own policy-rc.d (container images ship one that forbids every start): a real
 # host has none, and the formula's guard must be what keeps services down.
-MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d",)
+# Salt's own directories on the machine (its config, keys, cached modules) belong to the
+# machine: each host's minion starts from nothing, as on a fresh host.
+MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d", "/etc/salt", "/var/cache/salt", "/var/log/salt", "/srv/salt")
 
 
 class HostError(RuntimeError):

@@ -103,7 +103,9 @@ def run_scripts(level, kind, action, host):
 
 
 def start_minion(args):
-    if not os.path.exists("/etc/salt/minion") or not args.salt_minion:
+    """Start the host's salt-minion, unless Debian's salt-minion package (its init script,
+    run with the others) does it."""
+    if not os.path.exists("/etc/salt/minion") or not args.salt_minion or os.path.exists("/etc/init.d/salt-minion"):
         return
     subprocess.Popen([args.salt_minion, "-c", "/etc/salt", "--log-file-level=info"],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

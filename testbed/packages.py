@@ -38,6 +38,7 @@ GREENLET = {"wheezy": "0.4.2-1~bpo70+1", "jessie": "0.4.5-1", "jessie-backports"
 GANETI = {"wheezy": "2.10.7-1~bpo70+1", "jessie": "2.10.7.1+grnet2+bpo2-2~jessie"}
 ARCHIPELAGO = {"wheezy": "0.4.5-1~wheezy", "jessie": "0.5.0-1~jessie"}
 CEPH = {"wheezy": "0.94.10-1~bpo70+1", "jessie": "0.94.10-1~bpo80+1"}
+SALT_MINION = {"wheezy": "2014.1.13+ds-3~bpo70+1", "jessie": "2014.1.13+ds-3"}
 SUPPORT_VERSION = "1.0"
 
 # The packages each role has installed (the reference's table).
@@ -278,6 +279,14 @@ def support_package(codename):
                    description="Helpers of the Synnefo upgrade test bed (never upgraded)")
 
 
+def salt_minion(codename, minion):
+    """Debian's salt-minion: its init script controls the host's real minion (``minion`` is
+    the project's salt-minion program), so an upgrade that restarts it ends the running job."""
+    script = _standin("salt-minion-init.in", VERSION=SALT_MINION[codename], MINION=minion)
+    return Package("salt-minion", SALT_MINION[codename], "debian", codename, [], {"/etc/init.d/salt-minion": (script, 0o755)},
+                   ["/etc/init.d/salt-minion"], [Service("salt-minion", "")], description="salt-minion (test bed stand-in)")
+
+
 def backports():
     """jessie-backports: the two packages the guide wants, and one it does not (a newer
     Django), to show that the pin takes nothing else."""
@@ -288,11 +297,11 @@ def backports():
     ]
 
 
-def all_packages():
+def all_packages(minion="/usr/bin/salt-minion"):
     packages = []
     for codename in ("wheezy", "jessie"):
         packages += synnefo_packages(codename) + service_packages(codename)
-        packages += [base_files(codename), support_package(codename)]
+        packages += [base_files(codename), support_package(codename), salt_minion(codename, minion)]
     return packages + backports()
 
 
@@ -338,8 +347,8 @@ def build_deb(package, out_dir):
     with tempfile.TemporaryDirectory(prefix="tbpkg.") as tree:
         files = dict(package.files)
         for service in package.services:
-            files[f"/etc/init.d/{service.name}"] = (_init_script(service, package), 0o755)
-        conffiles = list(package.conffiles) + [f"/etc/init.d/{s.name}" for s in package.services]
+            files.setdefault(f"/etc/init.d/{service.name}", (_init_script(service, package), 0o755))
+        conffiles = sorted(set(package.conffiles) | {f"/etc/init.d/{s.name}" for s in package.services})
         for path, (text, mode) in files.items():
             target = os.path.join(tree, path.lstrip("/"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -421,12 +430,12 @@ def _write_release(directory, suite, flat):
         handle.write("\n".join(lines) + "\n")
 
 
-def build_repository(repo):
+def build_repository(repo, minion="/usr/bin/salt-minion"):
     """Build every package and publish it under ``repo``; return {(area, suite): [names]}."""
     if os.path.isdir(repo):
         shutil.rmtree(repo)
     published = {}
-    for package in all_packages():
+    for package in all_packages(minion):
         archive = os.path.join(repo, ARCHIVES[package.area])
         build_deb(package, os.path.join(archive, _index_dir(package.area, package.suite)))
         published.setdefault((package.area, package.suite), []).append(package.name)

@@ -23,6 +23,9 @@ def minion_opts(repo_root, tmp_path_factory):
             "file_client": "local",
             "root_dir": str(root),
             "cachedir": str(root / "cache"),
+            # Derived from the default cachedir at load time: without this the loader would
+            # write into the machine's own /var/cache/salt/minion/extmods.
+            "extension_modules": str(root / "cache" / "extmods"),
             "pki_dir": str(root / "pki"),
             "sock_dir": str(root / "sock"),
             "log_file": str(root / "minion.log"),

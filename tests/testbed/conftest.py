@@ -1,0 +1,85 @@
+"""
+Test-bed tests: a real cluster of namespace hosts with real APT, dpkg, init scripts and
+salt-minions, driven through the test bed's own CLI and Salt's CLIs.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from testbed import cluster, timeline
+
+
+class Bed:
+    """What a test needs of a running test bed."""
+
+    def __init__(self, repo_root):
+        self.repo_root = repo_root
+        self.paths = cluster.Paths()
+
+    def cli(self, *args, check=False, timeout=300):
+        return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=self.repo_root,
+                              capture_output=True, text=True, timeout=timeout, check=check)
+
+    def sh(self, host, script, check=True):
+        result = cluster.host(host, self.paths).run(["sh", "-c", script], check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{host}: {script!r} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def salt(self, target, *args, timeout=300):
+        result = self.cli("salt", target, *args, "--out=json", "--static", f"--timeout={timeout}", timeout=timeout + 30)
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"salt {target} {args}: {result.stdout}\n{result.stderr}") from exc
+
+    def state(self, host, function, **kwargs):
+        """Run one state function on a host; return its single result."""
+        args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in kwargs.items()]
+        returned = self.salt(host, "state.single", function, *args)[host]
+        assert isinstance(returned, dict), returned
+        (result,) = returned.values()
+        return result
+
+    def version(self, host, package):
+        return self.sh(host, f"dpkg-query -W -f='${{Version}}' {package}").stdout
+
+    def running(self, host, service):
+        return self.sh(host, f"service {service} status", check=False).returncode == 0
+
+    def events(self, since=0.0, **match):
+        return [e for e in timeline.read(self.paths.shared)
+                if e["time"] >= since and all(e.get(k) == v for k, v in match.items())]
+
+    def wait_event(self, timeout=60, since=0.0, **match):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = self.events(since, **match)
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"no event {match} within {timeout} s")
+
+    def wait_ping(self, host, timeout=90):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.salt(host, "test.ping", timeout=5).get(host) is True:
+                return
+            time.sleep(1)
+        raise AssertionError(f"{host}'s minion did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def bed(repo_root):
+    cluster.up()
+    try:
+        bed = Bed(repo_root)
+        synced = bed.salt("*", "saltutil.sync_all")
+        assert all("modules.apt_jessie" in synced[h]["modules"] for h in synced), synced
+        yield bed
+    finally:
+        cluster.down()
