@@ -14,6 +14,7 @@ test: deps venv
 
 bench: deps venv
 	$(PY) bench/ip_history_validate.py
+	$(PY) bench/testbed_up_down.py
 
 demo: deps venv
 	@echo "make demo: the orchestration is not built yet (see the open issues); running the tests instead." >&2
