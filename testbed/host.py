@@ -20,6 +20,7 @@ import time
 from testbed import netns, timeline
 
 HOSTINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostinit.py")
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Init scripts of the machine itself, visible in every host through the lower layer: a host
 # must run only its own packages' scripts (the machine's would set its clock, start its dbus).
@@ -124,7 +125,7 @@ class Host:
             "unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
             sys.executable, HOSTINIT,
             "--name", self.name, "--root", self.root, "--upper", self.upper, "--work", self.work,
-            "--shared", self.shared_dir, "--repo", self.repo_dir, "--outer-pid-file", self.pid_file,
+            "--shared", self.shared_dir, "--repo", self.repo_dir, "--project", PROJECT, "--outer-pid-file", self.pid_file,
             "--salt-minion", self.salt_minion,
         ]
 

@@ -59,7 +59,10 @@ def build_root(args):
     run("mount", "--rbind", "-o", "ro", "/sys", os.path.join(root, "sys"))
     run("mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", os.path.join(root, "run"))
     run("mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs", os.path.join(root, "tmp"))
-    for source, target, options in ((args.shared, timeline.SHARED_MOUNT, "rw"), (args.repo, "/srv/testbed-apt", "ro")):
+    # The project (its virtualenv runs the minion) at its own path: it may live under /tmp,
+    # which the host replaces with its own.
+    binds = ((args.shared, timeline.SHARED_MOUNT, "rw"), (args.repo, "/srv/testbed-apt", "ro"), (args.project, args.project, "ro"))
+    for source, target, options in binds:
         inside = os.path.join(root, target.lstrip("/"))
         os.makedirs(inside, exist_ok=True)
         run("mount", "--bind", source, inside)
@@ -190,7 +193,7 @@ def read_request(fd):
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    for option in ("name", "root", "upper", "work", "shared", "repo", "outer-pid-file"):
+    for option in ("name", "root", "upper", "work", "shared", "repo", "project", "outer-pid-file"):
         parser.add_argument("--" + option, required=True)
     parser.add_argument("--salt-minion", default="")
     args = parser.parse_args(argv)

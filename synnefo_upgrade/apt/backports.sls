@@ -1,0 +1,10 @@
+{#- Upgrade guide: "use the gevent 1.1.1-2 and greenlet 0.4.10-1 from jessie-backports"
+    (jessie's gevent 1.0.1 has two SSL bugs). #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
+
+synnefo-upgrade-apt-backports-gevent-greenlet-pinned:
+  apt_jessie.backports_pinned:
+    - name: {{ synnefo_upgrade.apt.config_dir }}
+    - suite: {{ synnefo_upgrade.apt.backports_suite }}
+    - packages: {{ synnefo_upgrade.apt.backports_pins | json }}

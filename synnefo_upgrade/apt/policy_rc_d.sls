@@ -1,0 +1,8 @@
+{#- Upgrade guide: "After package installation some services automatically start ...
+    you can use the policy-rc.d functionality to disallow this." #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
+
+synnefo-upgrade-apt-policy-rc-d-keeps-services-down:
+  apt_jessie.policy_rc_d_installed:
+    - name: {{ synnefo_upgrade.apt.policy_rc_d }}

@@ -1,0 +1,10 @@
+{#- Upgrade guide: "Update cache settings": PUBLIC_STATS_CACHE, VM_PASSWORD_CACHE and
+    VMAPI_CACHE in Django's cache format; the obsolete settings commented out. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
+
+synnefo-upgrade-cyclades-caches-django-format:
+  cyclades_caches.managed:
+    - name: {{ synnefo_upgrade.cyclades.caches_file }}
+    - config_dir: {{ synnefo_upgrade.cyclades.config_dir }}
+    - caches: {{ synnefo_upgrade.cyclades.caches | json }}

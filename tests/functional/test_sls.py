@@ -1,0 +1,78 @@
+"""The formula's SLS files, rendered by Salt's real renderer with map.jinja and pillar."""
+
+import pytest
+
+
+def arguments(state, module):
+    """The arguments an SLS gives a state (without Salt's own bookkeeping keys)."""
+    return {k: v for item in state[module] if isinstance(item, dict) for k, v in item.items() if k != "order"}
+
+SLS = [
+    "synnefo_upgrade.apt.sources",
+    "synnefo_upgrade.apt.backports",
+    "synnefo_upgrade.apt.policy_rc_d",
+    "synnefo_upgrade.apt.policy_rc_d_clean",
+    "synnefo_upgrade.apt.dist_upgrade",
+    "synnefo_upgrade.gunicorn.wsgi",
+    "synnefo_upgrade.cyclades.caches",
+    "synnefo_upgrade.cyclades.ip_history",
+    "synnefo_upgrade.services.stopped",
+    "synnefo_upgrade",
+]
+
+
+@pytest.mark.parametrize("sls", SLS)
+def test_every_sls_renders_with_defaults(modules, sls):
+    rendered = modules.state.show_sls(sls)
+    assert isinstance(rendered, dict), rendered
+
+
+def test_defaults_reach_the_states(modules):
+    rendered = modules.state.show_sls("synnefo_upgrade.apt.backports")
+    state = rendered["synnefo-upgrade-apt-backports-gevent-greenlet-pinned"]
+    args = arguments(state, "apt_jessie")
+    assert args == {"name": "/etc/apt", "suite": "jessie-backports",
+                    "packages": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}}
+
+
+def test_pillar_overrides_defaults_key_by_key(modules):
+    pillar = {"synnefo_upgrade": {"cyclades": {"caches": {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}},
+                                  "ip_history": {"changelog": "/root/c.log", "apply": True}}}
+    caches = modules.state.show_sls("synnefo_upgrade.cyclades.caches", pillar=pillar)["synnefo-upgrade-cyclades-caches-django-format"]
+    args = arguments(caches, "cyclades_caches")
+    assert args["caches"] == {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}
+    assert args["config_dir"] == "/etc/synnefo"  # not overridden: the default stays
+    fixed = modules.state.show_sls("synnefo_upgrade.cyclades.ip_history", pillar=pillar)["synnefo-upgrade-cyclades-ip-history-fixed"]
+    args = arguments(fixed, "ip_history")
+    assert args == {"name": "/root/c.log", "apply": True, "tool": "/usr/lib/synnefo/tools/fix_ip_history"}
+
+
+def test_ip_history_is_skipped_without_a_changelog(modules):
+    assert modules.state.show_sls("synnefo_upgrade.cyclades.ip_history") == {}
+
+
+def test_sources_sls_in_test_mode_on_a_private_apt_dir(modules, tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("deb http://deb.debian.org/debian wheezy main\n")
+    pillar = {"synnefo_upgrade": {"apt": {"config_dir": str(tmp_path)}}}
+    (ret,) = modules.state.sls("synnefo_upgrade.apt.sources", pillar=pillar, test=True).raw.values()
+    assert ret["result"] is None
+    assert "+deb http://deb.debian.org/debian jessie main" in ret["changes"][str(tmp_path / "sources.list")]["diff"]
+    assert (tmp_path / "sources.list").read_text() == "deb http://deb.debian.org/debian wheezy main\n"
+
+
+def test_highstate_orders_the_guide_and_guards_the_config_steps(modules):
+    low = {chunk["__id__"]: chunk for chunk in modules.state.show_low_sls("synnefo_upgrade")}
+    order = sorted(low, key=lambda k: low[k]["order"])
+    assert order == [
+        "synnefo-upgrade-apt-sources-switched-to-jessie",
+        "synnefo-upgrade-apt-backports-gevent-greenlet-pinned",
+        "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
+        "synnefo-upgrade-apt-dist-upgraded-to-jessie",
+        "synnefo-upgrade-apt-policy-rc-d-removed",
+    ]  # no role grain on this machine: no services, no gunicorn or cyclades steps
+    # Salt applies `extend` when it runs the states; the rendered SLS carries it.
+    extend = {k: v for item in modules.state.show_sls("synnefo_upgrade")["__extend__"] for k, v in item.items()}
+    assert arguments(extend["synnefo-upgrade-apt-policy-rc-d-removed"], "apt_jessie") == {
+        "require": [{"apt_jessie": "synnefo-upgrade-apt-dist-upgraded-to-jessie"}]
+    }
