@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:iproute2 \
             start-stop-daemon:dpkg apt-get:apt
 
-.PHONY: test demo deps venv bench clean
+.PHONY: test demo demo-down deps venv bench clean
 
 test: deps venv
 	$(PY) -m pytest tests
@@ -17,8 +17,10 @@ bench: deps venv
 	$(PY) bench/testbed_up_down.py
 
 demo: deps venv
-	@echo "make demo: the orchestration is not built yet (see the open issues); running the tests instead." >&2
-	$(PY) -m pytest tests
+	$(PY) -m testbed.demo
+
+demo-down: venv
+	$(PY) -m testbed down
 
 deps:
 	@missing=""; for pair in $(DEB_TOOLS); do \

@@ -196,6 +196,10 @@ def synnefo_packages(codename):
             )
         if conffiles:
             postinst += "for f in " + " ".join(p for p in conffiles if p.startswith("/etc/synnefo/")) + "; do [ -e $f ] && chown root:synnefo $f && chmod 0640 $f; done; true\n"
+        for program, owner in (("snf-manage", "snf-webproject"), ("snf-service-export", "snf-webproject"),
+                               ("snf-component-register", "snf-astakos-app")):
+            if name == owner:
+                files[f"/usr/bin/{program}"] = (f"#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbsynnefo.py {program} \"$@\"\n", 0o755)
         if name == "snf-webproject" and codename == "jessie":
             files["/usr/lib/python2.7/dist-packages/synnefo/webproject/wsgi.py"] = ("application = None\n", 0o644)
         if name == "snf-cyclades-app" and codename == "jessie":
@@ -273,6 +277,8 @@ def support_package(codename):
         "/usr/bin/tb-event": (_standin("tb-event"), 0o755),
         "/usr/lib/testbed/tbtimeline.py": (_own_module("timeline.py"), 0o644),
         "/usr/lib/testbed/tbganeti.py": (_own_module("ganeti.py"), 0o644),
+        "/usr/lib/testbed/tbsynnefo.py": (_own_module("synnefo/programs.py"), 0o644),
+        "/usr/lib/testbed/tbcyclades_db.py": (_own_module("synnefo/cyclades_db.py"), 0o644),
         "/usr/lib/testbed/standin-daemon": (_standin("standin-daemon"), 0o755),
     }
     return Package("testbed-support", SUPPORT_VERSION, "debian", codename, [], files,

@@ -41,3 +41,48 @@ def rows(path):
             "SELECT address, server_id, network_id, user_id, action, action_date, action_reason"
             " FROM db_ipaddresshistory ORDER BY id"
         ).fetchall()
+
+
+LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS db_virtualmachine (id INTEGER PRIMARY KEY, userid VARCHAR(100) NOT NULL);
+CREATE TABLE IF NOT EXISTS db_ipaddresslog (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address VARCHAR(64) NOT NULL,
+    server_id INTEGER NOT NULL,
+    network_id INTEGER NOT NULL,
+    allocated_at TIMESTAMP NOT NULL,
+    released_at TIMESTAMP,
+    active BOOLEAN NOT NULL
+);
+"""
+
+
+def create_0181(path, vms=(), log=()):
+    """A 0.18.1 cyclades database: VMs and the old IP log (``log``: (address, server,
+    network, allocated_at, released_at or None))."""
+    with sqlite3.connect(path) as db:
+        db.executescript(LOG_SCHEMA)
+        db.executemany("INSERT OR REPLACE INTO db_virtualmachine (id, userid) VALUES (?, ?)", vms)
+        db.executemany(
+            "INSERT INTO db_ipaddresslog (address, server_id, network_id, allocated_at, released_at, active)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(a, s, n, at, rel, rel is None) for a, s, n, at, rel in log],
+        )
+
+
+def migrate_to_019(path):
+    """0.19's migration 0003: build db_ipaddresshistory from db_ipaddresslog, attributing every
+    address to the VM's *current* owner (the inconsistency fix_ip_history repairs)."""
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA)
+        owners = dict(db.execute("SELECT id, userid FROM db_virtualmachine"))
+        for address, server, network, allocated, released in db.execute(
+            "SELECT address, server_id, network_id, allocated_at, released_at FROM db_ipaddresslog ORDER BY id"
+        ).fetchall():
+            user = owners.get(server, "")
+            rows = [(address, server, network, user, "associate", allocated, "migrated from db_ipaddresslog")]
+            if released:
+                rows.append((address, server, network, user, "disassociate", released, "migrated from db_ipaddresslog"))
+            db.executemany(
+                "INSERT INTO db_ipaddresshistory (address, server_id, network_id, user_id, action, action_date, action_reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

@@ -231,3 +231,31 @@ def test_backports_pin_takes_exactly_gevent_and_greenlet(bed):
     assert bed.version(host, "python-greenlet") == "0.4.10-1"
     assert bed.version(host, "python-django") == packages.DJANGO["jessie"]  # not the backport
     bed.state(host, "apt_jessie.policy_rc_d_removed", name="/usr/sbin/policy-rc.d")
+
+
+def test_synnefo_programs_migrate_and_repair_the_ip_history(bed):
+    """cyclades1 runs 0.19 since the upgrade by hand: its migration builds the IP history
+    (attributing vm1's address to its current owner), and the formula repairs it."""
+    since = time.time()
+    first = bed.sh("cyclades1", "snf-manage migrate").stdout
+    assert "Applying db.0003_ipaddresshistory... OK" in first
+    assert "No migrations to apply." in bed.sh("cyclades1", "snf-manage migrate").stdout
+    assert [e["service"] for e in bed.events(since, event="db-migrate")] == ["cyclades"]
+    previous = "0000000f-0000-4000-8000-00000000000f"
+    current = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+                                   ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"").stdout.strip()
+    bed.sh("cyclades1", f"printf '1|{previous}|{current}|2016-03-01 10:00:00\\n' > /root/owner-changes.log")
+    plan = bed.state("cyclades1", "ip_history.fixed", name="/root/owner-changes.log")
+    assert plan["result"] is True and "2 rows to create, 1 to update" in plan["comment"]
+    fixed = bed.state("cyclades1", "ip_history.fixed", name="/root/owner-changes.log", apply=True)
+    assert fixed["result"] is True and len(fixed["changes"]["create"]) == 2
+    again = bed.state("cyclades1", "ip_history.fixed", name="/root/owner-changes.log", apply=True)
+    assert again["changes"] == {} and "already fixed" in again["comment"]
+
+
+def test_component_register_is_interactive_with_upstreams_prompts(bed):
+    base = "https://cyclades1.example.org/cyclades"
+    result = bed.sh("astakos1", f"printf 'y\\n{base}\\n{base}/ui\\ny\\n' | snf-component-register cyclades")
+    assert "Re-register (y/n)? " in result.stdout and "Register cyclades with the given URLs (y/n)? " in result.stdout
+    listing = bed.sh("astakos1", "snf-manage component-list -o name,base_url,ui_url --output-format=csv --no-headers").stdout
+    assert listing == f"cyclades,{base},{base}/ui\n"

@@ -1,0 +1,332 @@
+"""
+Synnefo's own programs in the test bed: ``snf-manage`` (migrate, component-list,
+component-modify, service-import, backend-modify, server-modify), ``snf-service-export`` and
+the interactive ``snf-component-register``, printing and exiting as the reference describes.
+
+Their behaviour follows the installed Synnefo version (/usr/share/synnefo-testbed/version,
+shipped by snf-common). The service databases are shared by every host under the shared
+directory (``synnefo/``): one schema version per service, the migrations run (with host and
+time), Astakos's component registry, the backends, and the cyclades database.
+
+Inside the hosts this file is /usr/lib/testbed/tbsynnefo.py.
+"""
+
+import csv
+import datetime
+import fcntl
+import io
+import json
+import os
+import socket
+import sys
+import time
+
+try:  # inside a host
+    import tbcyclades_db as cyclades_db
+    import tbtimeline as timeline
+except ImportError:  # on the machine
+    from testbed import timeline
+    from testbed.synnefo import cyclades_db
+
+SHARED = "/var/lib/synnefo-testbed"
+VERSION_FILE = "/usr/share/synnefo-testbed/version"
+APPS = {"snf-astakos-app": "astakos", "snf-cyclades-app": "cyclades", "snf-pithos-app": "pithos"}
+# What Astakos has registered for cyclades after a 0.18.1 installation: versioned endpoints.
+SERVICES_0181 = {"compute": "compute/v2.0", "image": "image/v1.0", "network": "network/v2.0", "volume": "volume/v2.0",
+                 "vmapi": "vmapi/v1.0", "cyclades_ui": "ui"}
+SERVICES_019 = {"compute": "compute/v2.0", "image": "image", "network": "network", "volume": "volume",
+                "vmapi": "vmapi/v1.0", "cyclades_ui": "ui"}
+
+
+class CommandError(Exception):
+    pass
+
+
+def _dir(shared):
+    return os.path.join(shared, "synnefo")
+
+
+class Store:
+    """The shared Synnefo state, read and written under one lock."""
+
+    def __init__(self, shared=SHARED):
+        self.shared = shared
+        self.path = os.path.join(_dir(shared), "state.json")
+
+    def __enter__(self):
+        self.lock = open(os.path.join(_dir(self.shared), "lock"), "a")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        with open(self.path) as handle:
+            self.state = json.load(handle)
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            with open(self.path + ".tmp", "w") as handle:
+                json.dump(self.state, handle, indent=1, sort_keys=True)
+            os.replace(self.path + ".tmp", self.path)
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        self.lock.close()
+
+
+def export(base_url, version):
+    """The service definitions of cyclades as snf-service-export prints them."""
+    table = SERVICES_019 if version.startswith("0.19") else SERVICES_0181
+    base = base_url.rstrip("/")
+    return {
+        f"cyclades_{kind}": {"type": kind, "component": "cyclades", "prefix": path.split("/")[0], "public": kind != "vmapi",
+                             "endpoints": [{"versionId": path.split("/")[1] if "/" in path else "", "publicURL": f"{base}/{path}"}]}
+        for kind, path in table.items()
+    }
+
+
+def create(shared, base_url="https://cyclades1.example.org/cyclades", vms=(), log=()):
+    """The state of a 0.18.1 deployment: every database at 0.18.1's schema, cyclades
+    registered with 0.18.1's versioned endpoints, one backend."""
+    os.makedirs(_dir(shared), exist_ok=True)
+    state = {
+        "schema": {"astakos": "0.18.1", "cyclades": "0.18.1", "pithos": "0.18.1"},
+        "migrations": [],
+        "components": {"cyclades": {"base_url": base_url, "ui_url": base_url + "/ui", "services": export(base_url, "0.18.1")}},
+        "backends": {"1": {"clustername": "ganeti.example.org", "drained": False}},
+    }
+    with open(os.path.join(_dir(shared), "state.json"), "w") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+    open(os.path.join(_dir(shared), "lock"), "a").close()
+    cyclades_db.create_0181(os.path.join(shared, "cyclades.sqlite3"), vms=vms, log=log)
+
+
+def _root():
+    """The host's root (a test on the machine points this at a directory of its own)."""
+    return os.environ.get("SNF_TESTBED_ROOT", "/")
+
+
+def installed_version():
+    try:
+        with open(os.path.join(_root(), VERSION_FILE.lstrip("/"))) as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise CommandError("Synnefo is not installed on this host") from exc
+
+
+def installed_apps():
+    found = []
+    for package, service in APPS.items():
+        if os.path.exists(os.path.join(_root(), f"var/lib/dpkg/info/{package}.list")):
+            found.append(service)
+    return found
+
+
+# --- snf-manage ---------------------------------------------------------------------------
+
+
+def migrate(args, shared, host, out):
+    version = installed_version()
+    services = installed_apps()
+    if not services:
+        raise CommandError("No Synnefo application is installed on this host")
+    with Store(shared) as store:
+        for service in services:
+            schema = store.state["schema"][service]
+            if version.startswith("0.18"):
+                out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
+                continue
+            if schema == "0.19":
+                out.write("Operations to perform:\n  Apply all migrations: " + service + "\nRunning migrations:\n  No migrations to apply.\n")
+                continue
+            if schema != "0.18.1":
+                raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
+            out.write(f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
+                      f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n")
+            if service == "cyclades":
+                cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
+                out.write("  Applying db.0003_ipaddresshistory... OK\n")
+            store.state["schema"][service] = "0.19"
+            store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
+            timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version)
+    return 0
+
+
+def _option(args, name):
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            value = args[index + 1]
+            del args[index : index + 2]
+            return value
+        if arg.startswith(name + "="):
+            del args[index]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def component_list(args, shared, host, out):
+    fields = (_option(args, "-o") or "name,base_url,ui_url").split(",")
+    output_format = _option(args, "--output-format") or "pretty"
+    headers = "--no-headers" not in args
+    with Store(shared) as store:
+        rows = [[name if f == "name" else str(info.get(f, "")) for f in fields]
+                for name, info in sorted(store.state["components"].items())]
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if headers:
+            writer.writerow(fields)
+        writer.writerows(rows)
+        out.write(buffer.getvalue())
+    else:
+        for row in ([fields] if headers else []) + rows:
+            out.write("  ".join(row) + "\n")
+    return 0
+
+
+def component_modify(args, shared, host, out):
+    base_url = _option(args, "--base-url")
+    ui_url = _option(args, "--ui-url")
+    purge = "--purge-services" in args
+    names = [a for a in args if not a.startswith("-")]
+    if len(names) != 1:
+        raise CommandError("Please provide a component name or ID.")
+    with Store(shared) as store:
+        component = store.state["components"].get(names[0])
+        if component is None:
+            raise CommandError(f"Component with name '{names[0]}' does not exist.")
+        if base_url:
+            component["base_url"] = base_url
+        if ui_url:
+            component["ui_url"] = ui_url
+        if purge:
+            component["services"] = {}
+        timeline.record("component-modify", host, shared_dir=shared, component=names[0], base_url=component["base_url"])
+    return 0
+
+
+def service_import(args, shared, host, out, stdin):
+    if "--json" not in args:
+        raise CommandError("Please provide a json file (--json).")
+    source = args[args.index("--json") + 1] if args.index("--json") + 1 < len(args) else "-"
+    text = stdin.read() if source == "-" else open(source).read()
+    try:
+        services = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"Failed to load json file: {exc}") from exc
+    with Store(shared) as store:
+        for name, service in services.items():
+            component = store.state["components"].get(service["component"])
+            if component is None:
+                raise CommandError(f"Component '{service['component']}' not found.")
+            component["services"][name] = service
+    return 0
+
+
+def backend_modify(args, shared, host, out):
+    drained = _option(args, "--drained")
+    ids = [a for a in args if not a.startswith("-")]
+    if not ids or drained not in ("True", "False"):
+        raise CommandError("Usage: snf-manage backend-modify --drained=True|False BACKEND_ID")
+    with Store(shared) as store:
+        if ids[0] not in store.state["backends"]:
+            raise CommandError(f"Backend with ID '{ids[0]}' does not exist.")
+        store.state["backends"][ids[0]]["drained"] = drained == "True"
+    timeline.record("backend-drained" if drained == "True" else "backend-undrained", host, shared_dir=shared, backend=ids[0])
+    return 0
+
+
+def server_modify(args, shared, host, out):
+    user = _option(args, "--user")
+    ids = [a for a in args if not a.startswith("-")]
+    if not user or not ids:
+        raise CommandError("Usage: snf-manage server-modify --user UUID SERVER_ID")
+    server = int(ids[0])
+    import sqlite3
+
+    with sqlite3.connect(os.path.join(shared, "cyclades.sqlite3")) as db:
+        row = db.execute("SELECT userid FROM db_virtualmachine WHERE id = ?", (server,)).fetchone()
+        if row is None:
+            raise CommandError(f"Server with ID '{server}' does not exist.")
+        db.execute("UPDATE db_virtualmachine SET userid = ? WHERE id = ?", (user, server))
+    message = f"Changed the owner of server '{server}' from '{row[0]}' to '{user}'.\n"
+    out.write(message)
+    logdir = os.path.join(_root(), "var/log/synnefo/commands")
+    os.makedirs(logdir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%y%m%d%H%M%S")
+    with open(os.path.join(logdir, f"{stamp}_server-modify_{os.getpid()}.log"), "w") as handle:
+        handle.write(message)
+    return 0
+
+
+SNF_MANAGE = {"migrate": migrate, "component-list": component_list, "component-modify": component_modify,
+              "backend-modify": backend_modify, "server-modify": server_modify}
+
+
+def snf_manage(args, shared=SHARED, host=None, out=sys.stdout, stdin=sys.stdin):
+    host = host or socket.gethostname()
+    if not args:
+        raise CommandError("Usage: snf-manage <command> [options]")
+    command, rest = args[0], list(args[1:])
+    if command == "service-import":
+        return service_import(rest, shared, host, out, stdin)
+    if command not in SNF_MANAGE:
+        raise CommandError(f"Unknown command: '{command}'")
+    return SNF_MANAGE[command](rest, shared, host, out)
+
+
+# --- snf-service-export and snf-component-register ----------------------------------------
+
+
+def snf_service_export(args, out=sys.stdout):
+    if len(args) != 2 or args[0] != "cyclades":
+        raise CommandError("Usage: snf-service-export cyclades BASE_URL")
+    out.write(json.dumps(export(args[1], installed_version()), indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+def snf_component_register(args, shared=SHARED, host=None, stdin=sys.stdin, out=sys.stdout):
+    """Interactive only, with upstream's prompts (the reference's order)."""
+    host = host or socket.gethostname()
+    if len(args) != 1:
+        raise CommandError("Usage: snf-component-register COMPONENT")
+    name = args[0]
+
+    def ask(prompt):
+        out.write(prompt)
+        out.flush()
+        answer = stdin.readline()
+        if not answer:
+            raise CommandError("Aborted (no input).")
+        return answer.strip()
+
+    with Store(shared) as store:
+        registered = name in store.state["components"]
+    if registered:
+        out.write(f"Component {name} is already registered.\n")
+        if ask("Re-register (y/n)? ").lower() not in ("y", "yes"):
+            return 1
+    base_url = ask("Base URL: ")
+    ui_url = ask("UI URL: ")
+    if ask(f"Register {name} with the given URLs (y/n)? ").lower() not in ("y", "yes"):
+        return 1
+    with Store(shared) as store:
+        component = store.state["components"].setdefault(name, {"services": {}})
+        component.update(base_url=base_url, ui_url=ui_url, services=export(base_url, installed_version()))
+    timeline.record("component-register", host, shared_dir=shared, component=name, base_url=base_url)
+    return 0
+
+
+def main(program, args):
+    try:
+        if program == "snf-manage":
+            return snf_manage(args)
+        if program == "snf-service-export":
+            return snf_service_export(args)
+        if program == "snf-component-register":
+            return snf_component_register(args)
+    except CommandError as exc:
+        sys.stdout.flush()
+        print(f"CommandError: {exc}", file=sys.stderr)
+        return 1
+    print(f"unknown program {program}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(os.path.basename(sys.argv[1]), sys.argv[2:]))
