@@ -149,10 +149,11 @@ def switched_sources(name="/etc/apt", from_codename="wheezy", to_codename="jessi
     return changed
 
 
-def debian_mirror(name="/etc/apt", codename="jessie"):
+def debian_mirror(name="/etc/apt", codename="jessie", from_codename="wheezy"):
     """
-    Return ``(uri, options)`` of the Debian mirror the host already uses for ``codename``:
-    a ``deb`` line with that suite and ``main`` whose URI ends in ``/debian``, else the first
+    Return ``(uri, options)`` of the Debian mirror the host uses for ``codename`` (or for
+    ``from_codename``, which the switch turns into ``codename``: the mirror is the same): a
+    ``deb`` line with that suite and ``main`` whose URI ends in ``/debian``, else the first
     such line in ``sources.list``. Raise an error when there is none.
 
     CLI Example:
@@ -161,7 +162,8 @@ def debian_mirror(name="/etc/apt", codename="jessie"):
 
         salt '*' apt_jessie.debian_mirror
     """
-    candidates = [s for s in parse_sources(name) if s["type"] == "deb" and s["suite"] == codename and "main" in s["components"]]
+    candidates = [s for s in parse_sources(name) if s["type"] == "deb" and "main" in s["components"]
+                  and _switch_suite(s["suite"], from_codename, codename) == codename]
     for source in candidates:
         if DEBIAN_URI.match(source["uri"]):
             return source["uri"], source["options"]
@@ -170,15 +172,15 @@ def debian_mirror(name="/etc/apt", codename="jessie"):
         if source["file"] == main:
             return source["uri"], source["options"]
     raise CommandExecutionError(
-        f"{name}: no 'deb URI {codename} main' source to take the Debian mirror from; switch the sources first or give the mirror"
+        f"{name}: no 'deb URI {codename} main' (or {from_codename}) source to take the Debian mirror from; give the mirror"
     )
 
 
-def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None):
+def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None, from_codename="wheezy"):
     """
     Return ``{path: text}`` for the backports source (only when no active source has
-    ``suite`` yet) and for the pin file that takes exactly ``packages`` (``{name: version}``)
-    from ``suite`` and nothing else.
+    ``suite`` yet, or the ``from_codename`` twin the switch turns into it) and for the pin file
+    that takes exactly ``packages`` (``{name: version}``) from ``suite`` and nothing else.
 
     CLI Example:
 
@@ -191,12 +193,12 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
         if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", str(package)) or not re.match(r"^[0-9A-Za-z.+~:-]+$", str(version)):
             raise CommandExecutionError(f"backports pin: {package!r} = {version!r} is not a Debian package name and version")
     files = {}
-    if not any(s["suite"] == suite for s in parse_sources(name)):
-        codename = suite.split("-", 1)[0]
+    codename = suite.split("-", 1)[0]
+    if not any(_switch_suite(s["suite"], from_codename, codename) == suite for s in parse_sources(name)):
         if mirror:
             uri, options = mirror, ""
         else:
-            uri, options = debian_mirror(name, codename)
+            uri, options = debian_mirror(name, codename, from_codename)
         bracket = f"[{options}] " if options else ""
         files[os.path.join(name, "sources.list.d", BACKPORTS_LIST)] = (
             "# Added by the synnefo_upgrade Salt formula: gevent and greenlet for Synnefo 0.19.\n"
@@ -327,14 +329,41 @@ def _status_with_holds(status_path, target, hold):
         handle.write("\n\n".join(stanzas))
 
 
-def simulate(refresh=True, hold=None):
+def _prepared_apt_dir(scratch, switch=None, backports=None):
+    """A private copy of /etc/apt as the formula's earlier steps would leave it: sources
+    switched (``switch``: (from, to)) and the backports source and pin (``backports``:
+    {'suite', 'packages'}) in place. Returns the apt options that point apt at it."""
+    etc = os.path.join(scratch, "etc-apt")
+    shutil.copytree("/etc/apt", etc, symlinks=True, ignore=shutil.ignore_patterns("trusted.gpg*"))
+    texts = {}
+    if switch:
+        texts.update(switched_sources(etc, switch[0], switch[1]))
+    if backports:
+        texts.update(backports_files(etc, packages=backports.get("packages"), suite=backports.get("suite", "jessie-backports"),
+                                     from_codename=switch[0] if switch else "wheezy"))
+    for path, text in texts.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return [
+        "-o", f"Dir::Etc::sourcelist={etc}/sources.list",
+        "-o", f"Dir::Etc::sourceparts={etc}/sources.list.d",
+        "-o", f"Dir::Etc::preferences={etc}/preferences",
+        "-o", f"Dir::Etc::preferencesparts={etc}/preferences.d",
+    ]
+
+
+def simulate(refresh=True, hold=None, switch=None, backports=None):
     """
     Predict what ``apt-get dist-upgrade`` would do: ``{package: {'old': version or '', 'new':
     version or ''}}`` (``new`` empty: removed). With ``refresh`` the package lists are
     downloaded into a temporary directory, so the prediction reflects the current sources
     while the host's own lists, caches and packages stay untouched. ``hold`` lists packages
     to treat as held (by default the installed salt-minion packages, as the real upgrade
-    holds them), on a private copy of dpkg's status.
+    holds them), on a private copy of dpkg's status. ``switch`` ((from, to) codenames) and
+    ``backports`` ({'suite', 'packages'}) simulate against a private copy of /etc/apt with the
+    sources switched and the backports pin in place, as the formula's earlier steps leave it,
+    so that a dry run of the whole upgrade predicts the upgrade itself.
 
     CLI Example:
 
@@ -355,6 +384,8 @@ def simulate(refresh=True, hold=None):
             "-o", "Dir::Cache::pkgcache=",
             "-o", "Dir::Cache::srcpkgcache=",
         ]
+        if switch or backports:
+            options += _prepared_apt_dir(scratch, switch=switch, backports=backports)
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         if refresh:
             update = __salt__["cmd.run_all"](["apt-get", "-q", *options, "update"], python_shell=False, env=env, ignore_retcode=True)

@@ -84,7 +84,7 @@ def sources_switched(name="/etc/apt", from_codename="wheezy", to_codename="jessi
     )
 
 
-def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None):
+def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None, from_codename="wheezy"):
     """
     Make sure a ``suite`` source exists (on the Debian mirror the host already uses, or
     ``mirror``) and that an ``preferences.d`` file pins exactly ``packages``
@@ -95,10 +95,15 @@ def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", m
 
     packages
         The packages and exact versions to take from ``suite``.
+
+    from_codename
+        The release the sources may still be on (the mirror and an existing
+        ``wheezy-backports`` line are recognised before the switch, so a dry run of the
+        whole upgrade predicts this step too).
     """
     ret = _ret(name)
     try:
-        texts = __salt__["apt_jessie.backports_files"](name, packages=packages, suite=suite, mirror=mirror)
+        texts = __salt__["apt_jessie.backports_files"](name, packages=packages, suite=suite, mirror=mirror, from_codename=from_codename)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=f"{exc}; nothing was written")
     pinned = ", ".join(f"{p} {v}" for p, v in sorted((packages or {}).items()))
@@ -172,7 +177,7 @@ def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
     return dict(ret, comment="the policy-rc.d guard is removed: packages may start services again")
 
 
-def dist_upgraded(name, download_only=False):
+def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename="jessie", backports=None):
     """
     ``apt-get update`` and a non-interactive ``apt-get dist-upgrade`` that keeps locally
     edited conffiles and never removes or restarts the salt-minion running it. ``changes``
@@ -185,11 +190,17 @@ def dist_upgraded(name, download_only=False):
 
     download_only
         Only fetch the packages (``apt-get -d``), so that the upgrade itself is quicker.
+
+    from_codename, to_codename, backports
+        Test mode only: the simulation runs against a private copy of /etc/apt with the
+        sources switched and the backports pin (``{'suite', 'packages'}``) in place, as the
+        formula's earlier steps would leave it, so that a dry run of the whole upgrade shows
+        the upgrade itself. The real run uses the host's APT configuration as it is.
     """
     ret = _ret(name)
     try:
         if __opts__["test"]:
-            planned = __salt__["apt_jessie.simulate"](refresh=True)
+            planned = __salt__["apt_jessie.simulate"](refresh=True, switch=[from_codename, to_codename], backports=backports)
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
             verb = "downloaded" if download_only else "upgraded"

@@ -13,9 +13,9 @@ from testbed import cluster
 SERVICE_NODES = "G@roles:astakos or G@roles:cyclades or G@roles:pithos or G@roles:cms"
 
 
-def salt(*args):
+def salt(*args, quiet=False):
     command = cluster.salt_command(cluster.Paths(), "salt", list(args))
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, check=False, stdout=subprocess.DEVNULL if quiet else None).returncode
 
 
 def main():
@@ -23,7 +23,7 @@ def main():
     topology = cluster.up()
     print(f"   hosts: {', '.join(f'{h} {r}' for h, r in topology.hosts.items())}", flush=True)
     print("== syncing the formula's modules to the minions", flush=True)
-    salt("*", "saltutil.sync_all", "--out=quiet")
+    salt("*", "saltutil.sync_all", quiet=True)
     print("== what the formula would change on the service nodes (test=True: nothing changes)", flush=True)
     code = salt("-C", SERVICE_NODES, "state.apply", "synnefo_upgrade", "test=True", "--state-output=changes", "--timeout=120")
     print("\nThe cluster is still up. Explore it with:\n"

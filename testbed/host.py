@@ -34,6 +34,15 @@ MACHINE_APT_DIRS = ("apt/sources.list.d", "apt/preferences.d")
 MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d", "/etc/salt", "/var/cache/salt", "/var/log/salt", "/srv/salt")
 
 
+# A wheezy host runs sysvinit: no systemctl (with it, Salt would take the host for a systemd
+# host "in offline mode" and its service states would do nothing), and sysvinit's own tools,
+# which talk to the host's PID 1 through /run/initctl.
+SYSTEMD_MASKED = ("/usr/bin/systemctl", "/bin/systemctl")
+SYSVINIT_TOOLS = ("shutdown", "reboot", "halt", "poweroff", "telinit", "runlevel")
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins", "sysvinit-tools")) as _handle:
+    SYSVINIT_SCRIPT = _handle.read()
+
+
 class HostError(RuntimeError):
     pass
 
@@ -72,6 +81,11 @@ class Host:
         for path in MACHINE_FILES_MASKED:
             if os.path.lexists(path):
                 self.whiteout(path)
+        for path in SYSTEMD_MASKED:
+            if os.path.lexists(path) and not os.path.islink(os.path.dirname(path)):
+                self.whiteout(path)
+        for tool in SYSVINIT_TOOLS:
+            self.put(f"/usr/sbin/{tool}", SYSVINIT_SCRIPT, 0o755)
         for path, (text, mode) in files.items():
             self.put(path, text, mode)
 

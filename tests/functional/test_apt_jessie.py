@@ -120,10 +120,23 @@ def test_existing_backports_source_is_reused(states, apt_dir):
     assert not (apt_dir / "sources.list.d" / "jessie-backports.list").exists()
 
 
-def test_backports_without_a_jessie_mirror_fails_clearly(states, apt_dir):
+def test_backports_before_the_switch_uses_the_wheezy_lines_mirror(states, apt_dir):
+    (apt_dir / "sources.list").write_text("deb http://ftp.gr.debian.org/debian wheezy main\n")
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"}, test=True)
+    assert ret.result is None
+    assert "+deb http://ftp.gr.debian.org/debian jessie-backports main" in ret.changes[str(apt_dir / "sources.list.d" / "jessie-backports.list")]["diff"]
+
+
+def test_a_wheezy_backports_line_counts_as_the_backports_source(states, apt_dir):
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    assert list(ret.changes) == [str(apt_dir / "preferences.d" / "synnefo-upgrade-backports")]
+
+
+def test_backports_without_a_debian_mirror_fails_clearly(states, apt_dir):
+    (apt_dir / "sources.list").write_text("# only the grnet and ceph repositories in sources.list.d\n")
     ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
     assert ret.result is False
-    assert "no 'deb URI jessie main' source" in ret.comment
+    assert "no 'deb URI jessie main' (or wheezy) source" in ret.comment
     assert os.listdir(apt_dir / "preferences.d") == []
 
 

@@ -36,6 +36,25 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == ["vm1 gnt1 running", "vm2 gnt1 running"]
 
 
+def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_nothing(bed):
+    """The per-minion upgrade (init.sls) in test mode on cyclades1, before anything else."""
+    host = "cyclades1"
+    fingerprint = ("dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/gunicorn.d /usr/sbin/policy-rc.d "
+                   "/var/lib/apt/lists -type f 2>/dev/null | sort | xargs md5sum | md5sum; service gunicorn status")
+    before = bed.sh(host, fingerprint).stdout
+    results = bed.salt(host, "state.apply", "synnefo_upgrade", "test=True", timeout=120)[host]
+    steps = {key.split("_|-")[1]: value for key, value in results.items()}
+    upgrade = steps["synnefo-upgrade-apt-dist-upgraded-to-jessie"]
+    assert upgrade["result"] is None
+    assert upgrade["changes"]["snf-cyclades-app"] == {"old": WHEEZY, "new": JESSIE}
+    assert upgrade["changes"]["python-gevent"]["new"] == "1.1.1-2"  # through the backports pin
+    assert "python-django" in upgrade["changes"] and upgrade["changes"]["python-django"]["new"] == packages.DJANGO["jessie"]
+    assert steps["synnefo-upgrade-services-snf-dispatcher-stopped"]["result"] is None
+    assert steps["synnefo-upgrade-cyclades-caches-django-format"]["result"] is None
+    assert all(step["result"] in (None, True) for step in steps.values()), steps
+    assert bed.sh(host, fingerprint).stdout == before
+
+
 def test_exec_passes_output_and_exit_code_through(bed):
     result = bed.cli("exec", "astakos1", "--", "sh", "-c", "hostname; echo oops >&2; exit 3")
     assert (result.returncode, result.stdout, result.stderr) == (3, "astakos1\n", "oops\n")
