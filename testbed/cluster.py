@@ -57,24 +57,9 @@ class Paths:
 
 # --- what a provisioned host looks like (the site's own files, not the packages') ----------
 
-GUNICORN_SITE = """CONFIG = {{
- 'mode': 'django',
- 'environment': {{
-   'DJANGO_SETTINGS_MODULE': 'synnefo.settings',
- }},
- 'working_dir': '/etc/synnefo',
- 'user': 'synnefo',
- 'group': 'synnefo',
- 'args': (
-   '--bind=127.0.0.1:8080',
-   '--worker-class=gevent',
-   '--workers=8',
-   '--log-level=info',
-   '--timeout=43200',
-   '--log-file=/var/log/synnefo/gunicorn.log',{hooks}
- ),
-}}
-"""
+# The site's gunicorn config: the packaged 0.18.1 example, with the Archipelago hook on the
+# hosts that need it.
+ARCHIPELAGO_HOOK = "   '--config=/etc/synnefo/gunicorn-hooks/gunicorn-archipelago.py',\n"
 APACHE_SITE = """<VirtualHost *:80>
     ServerName {host}.example.org
     RewriteEngine On
@@ -123,10 +108,12 @@ def provision_script(host, roles, ganeti_master):
         "apt-get install -y -q " + " ".join(role_packages(roles)),
     ]
     if any(r in WEB_ROLES for r in roles):
-        hooks = "\n   '--config=/etc/synnefo/gunicorn-hooks/gunicorn-archipelago.py'," if {"cyclades", "pithos"} & set(roles) else ""
+        site = packages.GUNICORN_EXAMPLE
+        if {"cyclades", "pithos"} & set(roles):
+            site = site.replace(" ),\n}", ARCHIPELAGO_HOOK + " ),\n}")
         lines += [
             "mkdir -p /etc/gunicorn.d /etc/apache2/sites-available /etc/apache2/sites-enabled",
-            f"cat > /etc/gunicorn.d/synnefo <<'EOF'\n{GUNICORN_SITE.format(hooks=hooks)}EOF",
+            f"cat > /etc/gunicorn.d/synnefo <<'EOF'\n{site}EOF",
             f"cat > /etc/apache2/sites-available/synnefo <<'EOF'\n{APACHE_SITE.format(host=host)}EOF",
             f"cat > /etc/apache2/sites-available/synnefo-ssl <<'EOF'\n{APACHE_SSL_SITE.format(host=host)}EOF",
             "ln -sf ../sites-available/synnefo /etc/apache2/sites-enabled/synnefo",

@@ -3,7 +3,8 @@ Faults the test bed injects on demand, each a file under the shared directory th
 component concerned checks at the moment it matters:
 
 - ``no-return HOST``: the host stays down after its next reboot (the supervisor checks);
-- ``refuse-stop HOST SERVICE``: the service ignores SIGTERM, so ``service X stop`` fails;
+- ``refuse-stop HOST SERVICE``: the service ignores SIGTERM, so ``service X stop`` fails
+  (after the init script's 5 s of retries);
 - ``fail-upgrade HOST PACKAGE``: the package's postinst fails on that host (a failed upgrade);
 - ``fail-migration INSTANCE``: the next migration job of that instance fails.
 """

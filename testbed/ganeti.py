@@ -21,7 +21,6 @@ Inside the hosts this file is /usr/lib/testbed/tbganeti.py and the shared direct
 /var/lib/synnefo-testbed; the supervisor imports it as ``testbed.ganeti``.
 """
 
-import fcntl
 import json
 import os
 import socket
@@ -29,10 +28,12 @@ import subprocess
 import sys
 import time
 
-try:
-    import tbtimeline as timeline  # inside a host
+try:  # inside a host
+    import tbtimeline as timeline
+    from tbjsonstate import LockedJson, create as create_state
 except ImportError:  # on the machine
     from testbed import timeline
+    from testbed.jsonstate import LockedJson, create as create_state
 
 SHARED = "/var/lib/synnefo-testbed"
 SERVICES = ("ganeti", "archipelago")
@@ -47,28 +48,12 @@ def _dir(shared):
     return os.path.join(shared, "ganeti")
 
 
-class Cluster:
+class Cluster(LockedJson):
     """The cluster state, loaded and saved under the lock: ``with Cluster() as c: ...``."""
 
     def __init__(self, shared=SHARED):
+        super().__init__(_dir(shared), "cluster.json")
         self.shared = shared
-        self.path = os.path.join(_dir(shared), "cluster.json")
-
-    def __enter__(self):
-        self.lock = open(os.path.join(_dir(self.shared), "lock"), "a")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
-        with open(self.path) as handle:
-            self.state = json.load(handle)
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        if kind is None:
-            temporary = self.path + ".tmp"
-            with open(temporary, "w") as handle:
-                json.dump(self.state, handle, indent=1, sort_keys=True)
-            os.replace(temporary, self.path)
-        fcntl.flock(self.lock, fcntl.LOCK_UN)
-        self.lock.close()
 
     def event(self, kind, host, **fields):
         timeline.record(kind, host, shared_dir=self.shared, **fields)
@@ -107,9 +92,7 @@ def create(shared, nodes, master, instances):
         "jobs": {},
         "next_job": 1,
     }
-    with open(os.path.join(_dir(shared), "cluster.json"), "w") as handle:
-        json.dump(state, handle, indent=1, sort_keys=True)
-    open(os.path.join(_dir(shared), "lock"), "a").close()
+    create_state(_dir(shared), "cluster.json", state)
 
 
 def is_node(host, shared=SHARED):

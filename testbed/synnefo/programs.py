@@ -13,7 +13,6 @@ Inside the hosts this file is /usr/lib/testbed/tbsynnefo.py.
 
 import csv
 import datetime
-import fcntl
 import io
 import json
 import os
@@ -24,8 +23,10 @@ import time
 try:  # inside a host
     import tbcyclades_db as cyclades_db
     import tbtimeline as timeline
+    from tbjsonstate import LockedJson, create as create_state
 except ImportError:  # on the machine
     from testbed import timeline
+    from testbed.jsonstate import LockedJson, create as create_state
     from testbed.synnefo import cyclades_db
 
 SHARED = "/var/lib/synnefo-testbed"
@@ -46,27 +47,12 @@ def _dir(shared):
     return os.path.join(shared, "synnefo")
 
 
-class Store:
+class Store(LockedJson):
     """The shared Synnefo state, read and written under one lock."""
 
     def __init__(self, shared=SHARED):
+        super().__init__(_dir(shared), "state.json")
         self.shared = shared
-        self.path = os.path.join(_dir(shared), "state.json")
-
-    def __enter__(self):
-        self.lock = open(os.path.join(_dir(self.shared), "lock"), "a")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
-        with open(self.path) as handle:
-            self.state = json.load(handle)
-        return self
-
-    def __exit__(self, kind, *_):
-        if kind is None:
-            with open(self.path + ".tmp", "w") as handle:
-                json.dump(self.state, handle, indent=1, sort_keys=True)
-            os.replace(self.path + ".tmp", self.path)
-        fcntl.flock(self.lock, fcntl.LOCK_UN)
-        self.lock.close()
 
 
 def export(base_url, version):
@@ -83,16 +69,13 @@ def export(base_url, version):
 def create(shared, base_url="https://cyclades1.example.org/cyclades", vms=(), log=()):
     """The state of a 0.18.1 deployment: every database at 0.18.1's schema, cyclades
     registered with 0.18.1's versioned endpoints, one backend."""
-    os.makedirs(_dir(shared), exist_ok=True)
     state = {
         "schema": {"astakos": "0.18.1", "cyclades": "0.18.1", "pithos": "0.18.1"},
         "migrations": [],
         "components": {"cyclades": {"base_url": base_url, "ui_url": base_url + "/ui", "services": export(base_url, "0.18.1")}},
         "backends": {"1": {"clustername": "ganeti.example.org", "drained": False}},
     }
-    with open(os.path.join(_dir(shared), "state.json"), "w") as handle:
-        json.dump(state, handle, indent=1, sort_keys=True)
-    open(os.path.join(_dir(shared), "lock"), "a").close()
+    create_state(_dir(shared), "state.json", state)
     cyclades_db.create_0181(os.path.join(shared, "cyclades.sqlite3"), vms=vms, log=log)
 
 

@@ -74,8 +74,11 @@ class Bed:
 
 
 @pytest.fixture(scope="module")
-def bed(repo_root):
-    cluster.up()
+def bed(repo_root, request):
+    """A running test bed for the module; its topology is the module's TOPOLOGY (a file
+    under tests/testbed/topologies) or the default one."""
+    name = getattr(request.module, "TOPOLOGY", None)
+    cluster.up(str(repo_root / "tests" / "testbed" / "topologies" / name) if name else None)
     try:
         bed = Bed(repo_root)
         synced = bed.salt("*", "saltutil.sync_all")

@@ -1,0 +1,42 @@
+"""
+Shared state of the test bed's stand-ins (Ganeti's cluster, Synnefo's databases): a JSON file
+read and written under an exclusive lock, so the programs of several hosts can change it at
+once. Inside the hosts this file is /usr/lib/testbed/tbjsonstate.py.
+"""
+
+import fcntl
+import json
+import os
+
+
+def create(directory, name, state):
+    """Write a fresh state file ``name`` (and its lock) in ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "w") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+    open(os.path.join(directory, "lock"), "a").close()
+
+
+class LockedJson:
+    """``with LockedJson(directory, name) as s: s.state[...] = ...``: loaded under the lock,
+    saved (atomically) when the block ends without an exception."""
+
+    def __init__(self, directory, name):
+        self.directory = directory
+        self.path = os.path.join(directory, name)
+
+    def __enter__(self):
+        self.lock = open(os.path.join(self.directory, "lock"), "a")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        with open(self.path) as handle:
+            self.state = json.load(handle)
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            temporary = self.path + ".tmp"
+            with open(temporary, "w") as handle:
+                json.dump(self.state, handle, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        self.lock.close()

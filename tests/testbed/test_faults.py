@@ -1,0 +1,83 @@
+"""Faults on demand, the minion's start event, master failover and download-only, on a
+small cluster (tests/testbed/topologies/small.yaml). File order matters: the last test
+leaves gnt2 down."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from testbed import cluster, packages
+
+pytestmark = pytest.mark.testbed
+TOPOLOGY = "small.yaml"
+
+
+def test_a_failing_migration_job_leaves_the_vm_where_it_was(bed):
+    since = time.time()
+    assert bed.cli("fault", "add", "fail-migration", "vm1").returncode == 0
+    failed = bed.sh("gnt1", "gnt-instance migrate -f -n gnt2 vm1", check=False)
+    assert failed.returncode == 1 and "injected fault" in failed.stderr
+    assert "vm1 gnt1 running" in bed.sh("gnt1", "gnt-instance list --no-headers").stdout
+    assert bed.events(since, event="migration-failed", instance="vm1")
+    bed.sh("gnt1", "gnt-instance migrate -f -n gnt2 vm1")  # the fault strikes once
+    bed.sh("gnt1", "gnt-instance migrate -f -n gnt1 vm1")
+    assert not bed.events(since, event="vm-outage")
+
+
+def test_a_service_that_refuses_to_stop(bed):
+    bed.cli("fault", "add", "refuse-stop", "web1", "gunicorn")
+    began = time.time()
+    refused = bed.sh("web1", "service gunicorn stop", check=False)
+    assert refused.returncode == 1 and time.time() - began >= 4
+    assert bed.running("web1", "gunicorn")
+    assert bed.events(began, event="service-stop-failed", host="web1", service="gunicorn")
+    bed.cli("fault", "clear", "refuse-stop", "web1", "gunicorn")
+    bed.sh("web1", "service gunicorn stop && service gunicorn start")
+
+
+def test_the_minion_fires_its_start_event_after_a_reboot(bed):
+    listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", "salt/minion/web1/start", "count=1"],
+                                cwd=bed.repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)  # the listener only sees events from when it starts listening
+    bed.salt("web1", "system.reboot", timeout=20)
+    out, err = listener.communicate(timeout=90)
+    assert "salt/minion/web1/start" in out, err
+    bed.wait_ping("web1")
+
+
+def test_master_failover_moves_the_master_role(bed):
+    since = time.time()
+    refused = bed.sh("gnt1", "gnt-cluster master-failover", check=False)
+    assert refused.returncode == 1 and "already the master" in refused.stderr
+    bed.sh("gnt2", "gnt-cluster master-failover")
+    assert bed.sh("gnt1", "gnt-cluster getmaster").stdout == "gnt2\n"
+    assert "not the master node" in bed.sh("gnt1", "gnt-node modify --drained=yes gnt1", check=False).stderr
+    assert bed.events(since, event="master-failover", old="gnt1", new="gnt2")
+    bed.sh("gnt1", "gnt-cluster master-failover")
+    assert bed.sh("gnt2", "gnt-cluster getmaster").stdout == "gnt1\n"
+
+
+def test_download_only_fetches_and_installs_nothing(bed):
+    host = "web1"
+    bed.state(host, "apt_jessie.sources_switched", name="/etc/apt")
+    result = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade", download_only=True)
+    assert result["result"] is True, result["comment"]
+    assert result["changes"]["snf-astakos-app"] == {"old": packages.SYNNEFO["wheezy"], "new": packages.SYNNEFO["jessie"], "downloaded": True}
+    assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["wheezy"]
+    assert bed.sh(host, "dpkg --audit").stdout == ""
+
+
+def test_a_host_that_does_not_come_back_after_its_reboot(bed):
+    since = time.time()
+    bed.cli("fault", "add", "no-return", "gnt2")
+    bed.sh("gnt2", "reboot", check=False)
+    bed.wait_event(since=since, event="stays-down", host="gnt2")
+    outage = bed.wait_event(since=since, event="vm-outage", instance="vm2")
+    assert outage and not bed.events(since, event="vm-restored", instance="vm2")
+    assert bed.cli("exec", "gnt2", "--", "true").returncode == 1
+    verify = bed.sh("gnt1", "gnt-cluster verify", check=False)
+    assert verify.returncode == 1 and "node gnt2: down" in verify.stdout and "instance vm2: not running" in verify.stdout
+    assert bed.salt("gnt2", "test.ping", timeout=5).get("gnt2") is not True
+    assert cluster.host("gnt2").pid1() is None
