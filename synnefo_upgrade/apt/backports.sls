@@ -5,6 +5,7 @@
 
 synnefo-upgrade-apt-backports-gevent-greenlet-pinned:
   apt_jessie.backports_pinned:
+    - fire_event: synnefo_upgrade/apt.backports
     - name: {{ synnefo_upgrade.apt.config_dir }}
     - suite: {{ synnefo_upgrade.apt.backports_suite }}
     - packages: {{ synnefo_upgrade.apt.backports_pins | json }}

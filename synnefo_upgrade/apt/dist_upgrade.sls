@@ -6,6 +6,7 @@
 
 synnefo-upgrade-apt-dist-upgraded-to-jessie:
   apt_jessie.dist_upgraded:
+    - fire_event: synnefo_upgrade/apt.dist_upgrade
     - name: dist-upgrade to {{ synnefo_upgrade.to_codename }}
     - from_codename: {{ synnefo_upgrade.from_codename }}
     - to_codename: {{ synnefo_upgrade.to_codename }}

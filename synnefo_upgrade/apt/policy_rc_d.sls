@@ -5,4 +5,5 @@
 
 synnefo-upgrade-apt-policy-rc-d-keeps-services-down:
   apt_jessie.policy_rc_d_installed:
+    - fire_event: synnefo_upgrade/apt.policy_rc_d
     - name: {{ synnefo_upgrade.apt.policy_rc_d }}

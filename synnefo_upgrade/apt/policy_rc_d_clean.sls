@@ -4,4 +4,5 @@
 
 synnefo-upgrade-apt-policy-rc-d-removed:
   apt_jessie.policy_rc_d_removed:
+    - fire_event: synnefo_upgrade/apt.policy_rc_d_clean
     - name: {{ synnefo_upgrade.apt.policy_rc_d }}

@@ -5,6 +5,7 @@
 
 synnefo-upgrade-apt-sources-switched-to-jessie:
   apt_jessie.sources_switched:
+    - fire_event: synnefo_upgrade/apt.sources
     - name: {{ synnefo_upgrade.apt.config_dir }}
     - from_codename: {{ synnefo_upgrade.from_codename }}
     - to_codename: {{ synnefo_upgrade.to_codename }}

@@ -5,6 +5,7 @@
 
 synnefo-upgrade-cyclades-caches-django-format:
   cyclades_caches.managed:
+    - fire_event: synnefo_upgrade/cyclades.caches
     - name: {{ synnefo_upgrade.cyclades.caches_file }}
     - config_dir: {{ synnefo_upgrade.cyclades.config_dir }}
     - caches: {{ synnefo_upgrade.cyclades.caches | json }}

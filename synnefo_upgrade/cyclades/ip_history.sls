@@ -6,6 +6,7 @@
 
 synnefo-upgrade-cyclades-ip-history-fixed:
   ip_history.fixed:
+    - fire_event: synnefo_upgrade/cyclades.ip_history
     - name: {{ synnefo_upgrade.ip_history.changelog }}
     - apply: {{ synnefo_upgrade.ip_history.apply }}
     - tool: {{ synnefo_upgrade.ip_history.tool }}

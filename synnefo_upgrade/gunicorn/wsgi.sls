@@ -5,6 +5,7 @@
 
 synnefo-upgrade-gunicorn-config-wsgi-mode:
   gunicorn_wsgi.configured:
+    - fire_event: synnefo_upgrade/gunicorn.wsgi
     - name: {{ synnefo_upgrade.gunicorn.config }}
     - wsgi_app: {{ synnefo_upgrade.gunicorn.wsgi_app }}
     - settings_module: {{ synnefo_upgrade.gunicorn.settings_module }}

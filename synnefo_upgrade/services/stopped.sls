@@ -13,5 +13,6 @@
 
 synnefo-upgrade-services-{{ service }}-stopped:
   service.dead:
+    - fire_event: synnefo_upgrade/services.stopped
     - name: {{ service }}
 {%- endfor %}

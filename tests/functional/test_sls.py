@@ -27,10 +27,24 @@ def test_every_sls_renders_with_defaults(modules, sls):
     assert isinstance(rendered, dict), rendered
 
 
+def test_every_step_publishes_its_result_on_the_event_bus(modules):
+    """Each state fires salt/state_result/<jid>/<minion>/synnefo_upgrade/<sls>, for the
+    operator's live view."""
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}}}
+    for sls in SLS[:-1]:
+        for state_id, state in modules.state.show_sls(sls, pillar=pillar).items():
+            if state_id.startswith("__"):
+                continue
+            (module,) = [k for k in state if not k.startswith("__")]
+            args = arguments(state, module)
+            assert args.get("fire_event") == f"synnefo_upgrade/{sls.split('.', 1)[1]}", (sls, state_id)
+
+
 def test_defaults_reach_the_states(modules):
     rendered = modules.state.show_sls("synnefo_upgrade.apt.backports")
     state = rendered["synnefo-upgrade-apt-backports-gevent-greenlet-pinned"]
     args = arguments(state, "apt_jessie")
+    assert args.pop("fire_event") == "synnefo_upgrade/apt.backports"
     assert args == {"name": "/etc/apt", "suite": "jessie-backports",
                     "packages": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}}
 
@@ -44,7 +58,8 @@ def test_pillar_overrides_defaults_key_by_key(modules):
     assert args["config_dir"] == "/etc/synnefo"  # not overridden: the default stays
     fixed = modules.state.show_sls("synnefo_upgrade.cyclades.ip_history", pillar=pillar)["synnefo-upgrade-cyclades-ip-history-fixed"]
     args = arguments(fixed, "ip_history")
-    assert args == {"name": "/root/c.log", "apply": True, "tool": "/usr/lib/synnefo/tools/fix_ip_history"}
+    assert args == {"name": "/root/c.log", "apply": True, "tool": "/usr/lib/synnefo/tools/fix_ip_history",
+                    "fire_event": "synnefo_upgrade/cyclades.ip_history"}
 
 
 def test_ip_history_is_skipped_without_a_changelog(modules):

@@ -69,6 +69,17 @@ def test_download_only_fetches_and_installs_nothing(bed):
     assert bed.sh(host, "dpkg --audit").stdout == ""
 
 
+def test_formula_steps_publish_their_results_to_the_master(bed):
+    tag = "salt/state_result/*/web1/synnefo_upgrade/gunicorn.wsgi"
+    listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", tag, "count=1", "--out=json"],
+                                cwd=bed.repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    bed.salt("web1", "state.apply", "synnefo_upgrade.gunicorn.wsgi", "test=True")
+    out, err = listener.communicate(timeout=60)
+    assert "synnefo_upgrade/gunicorn.wsgi" in out, err
+    assert "would be switched to wsgi mode" in out
+
+
 def test_a_host_that_does_not_come_back_after_its_reboot(bed):
     since = time.time()
     bed.cli("fault", "add", "no-return", "gnt2")
