@@ -272,7 +272,7 @@ class Daemon:
             return
         ganeti.create(self.paths.shared, nodes, self.topology.ganeti_master, self.topology.instances)
         for node in nodes:
-            for service in ganeti.SERVICES:
+            for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
                 ganeti.service_changed(node, service, running, shared=self.paths.shared)
 

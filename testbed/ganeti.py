@@ -37,6 +37,8 @@ except ImportError:  # on the machine
 
 SHARED = "/var/lib/synnefo-testbed"
 SERVICES = ("ganeti", "archipelago")
+# Not needed by the VMs, but Synnefo needs it on the master: it must follow the master role.
+EVENTD = "snf-ganeti-eventd"
 MIGRATION_SECONDS = 0.3
 
 
@@ -111,7 +113,8 @@ def service_changed(host, service, running, shared=SHARED):
         node = cluster.state["nodes"][host]
         node["up"] = True
         node["services"][service] = running
-        cluster.settle(f"{service} {'started' if running else 'stopped'} on {host}")
+        if service in SERVICES:
+            cluster.settle(f"{service} {'started' if running else 'stopped'} on {host}")
 
 
 def power_changed(host, up, shared=SHARED):
@@ -122,7 +125,7 @@ def power_changed(host, up, shared=SHARED):
         node = cluster.state["nodes"][host]
         node["up"] = up
         if not up:
-            node["services"] = {s: False for s in SERVICES}
+            node["services"] = {s: False for s in node["services"]}
         cluster.settle(f"{host} {'booted' if up else 'went down'}")
 
 
@@ -400,6 +403,8 @@ def gnt_cluster(args, host, shared):
             return 0
         if command == "verify":
             problems = [f"node {n}: down or services stopped" for n in sorted(state["nodes"]) if not cluster.node_whole(n)]
+            if not state["nodes"][state["master"]]["services"].get(EVENTD):
+                problems.append(f"master {state['master']}: {EVENTD} is not running (it must follow the master)")
             problems += [f"instance {n}: not running" for n, i in sorted(state["instances"].items()) if i["status"] != "running"]
             for problem in problems:
                 print(f"  - ERROR: {problem}")

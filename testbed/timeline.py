@@ -40,3 +40,37 @@ def read(shared_dir=SHARED_MOUNT):
             return [json.loads(line) for line in handle if line.strip()]
     except FileNotFoundError:
         return []
+
+
+# --- reading a timeline: invariants and outage windows ------------------------------------
+
+
+def max_drained_at_once(events):
+    """The largest number of Ganeti nodes drained at the same time, and when."""
+    drained, worst, when = set(), 0, None
+    for event in sorted(events, key=lambda e: e["time"]):
+        if event["event"] == "drain":
+            drained.add(event["host"])
+        elif event["event"] == "undrain":
+            drained.discard(event["host"])
+        if len(drained) > worst:
+            worst, when = len(drained), event["time"]
+    return worst, when
+
+
+def outage_windows(events, until=None):
+    """Every VM outage as {'instance', 'start', 'end', 'duration'}; an outage still open at
+    the end of the timeline ends at ``until`` (default: the last event) and has 'open': True."""
+    events = sorted(events, key=lambda e: e["time"])
+    last = until if until is not None else (events[-1]["time"] if events else 0.0)
+    open_since, windows = {}, []
+    for event in events:
+        if event["event"] == "vm-outage":
+            open_since.setdefault(event["instance"], event["time"])
+        elif event["event"] == "vm-restored" and event["instance"] in open_since:
+            start = open_since.pop(event["instance"])
+            windows.append({"instance": event["instance"], "start": start, "end": event["time"],
+                            "duration": round(event["time"] - start, 6)})
+    for instance, start in open_since.items():
+        windows.append({"instance": instance, "start": start, "end": last, "duration": round(last - start, 6), "open": True})
+    return sorted(windows, key=lambda w: (w["start"], w["instance"]))

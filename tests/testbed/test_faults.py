@@ -51,8 +51,12 @@ def test_master_failover_moves_the_master_role(bed):
     since = time.time()
     refused = bed.sh("gnt1", "gnt-cluster master-failover", check=False)
     assert refused.returncode == 1 and "already the master" in refused.stderr
+    assert bed.sh("gnt1", "gnt-cluster verify").returncode == 0
     bed.sh("gnt2", "gnt-cluster master-failover")
     assert bed.sh("gnt1", "gnt-cluster getmaster").stdout == "gnt2\n"
+    # snf-ganeti-eventd runs where the master was: verify says so until it follows.
+    verify = bed.sh("gnt2", "gnt-cluster verify", check=False)
+    assert verify.returncode == 1 and "master gnt2: snf-ganeti-eventd is not running" in verify.stdout
     assert "not the master node" in bed.sh("gnt1", "gnt-node modify --drained=yes gnt1", check=False).stderr
     assert bed.events(since, event="master-failover", old="gnt1", new="gnt2")
     bed.sh("gnt1", "gnt-cluster master-failover")
