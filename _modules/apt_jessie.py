@@ -334,7 +334,7 @@ def _prepared_apt_dir(scratch, switch=None, backports=None):
     switched (``switch``: (from, to)) and the backports source and pin (``backports``:
     {'suite', 'packages'}) in place. Returns the apt options that point apt at it."""
     etc = os.path.join(scratch, "etc-apt")
-    shutil.copytree("/etc/apt", etc, symlinks=True, ignore=shutil.ignore_patterns("trusted.gpg*"))
+    shutil.copytree("/etc/apt", etc, symlinks=True)
     texts = {}
     if switch:
         texts.update(switched_sources(etc, switch[0], switch[1]))
@@ -406,7 +406,7 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
     return changes
 
 
-_ERROR_LINE = re.compile(r"^(E:|Err:?|dpkg:)|error|fail", re.IGNORECASE)
+_ERROR_LINE = re.compile(r"^(E:|Err:?|dpkg:)|\b(error|errors|failed|failure)\b", re.IGNORECASE)
 
 
 def _apt_errors(result):
@@ -450,10 +450,16 @@ def dist_upgrade(download_only=False):
     to_hold = [p for p in _installed_minion_packages() if p not in held_before]
     if download_only:
         planned = simulate(refresh=True)
+    # Salt's own refresh (inside pkg.upgrade) carries on past a source that failed to update,
+    # which would give a partial upgrade: refresh first, failing on any source's error.
+    try:
+        __salt__["pkg.refresh_db"](failhard=True)
+    except CommandExecutionError as exc:
+        raise CommandExecutionError(f"apt-get update failed, not upgrading: {exc.error}") from exc
     for package in to_hold:
         __salt__["pkg.hold"](package)
     try:
-        changes = __salt__["pkg.upgrade"](refresh=True, dist_upgrade=True, download_only=download_only)
+        changes = __salt__["pkg.upgrade"](refresh=False, dist_upgrade=True, download_only=download_only)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
         result = info.get("result") or {}

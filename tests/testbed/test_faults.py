@@ -73,6 +73,18 @@ def test_download_only_fetches_and_installs_nothing(bed):
     assert bed.sh(host, "dpkg --audit").stdout == ""
 
 
+def test_an_unreachable_source_stops_the_upgrade_before_anything_is_installed(bed):
+    host = "web1"
+    bed.sh(host, "echo 'deb [trusted=yes] file:/srv/testbed-apt/gone jessie main' > /etc/apt/sources.list.d/gone.list")
+    try:
+        result = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade")
+        assert result["result"] is False and "apt-get update failed" in result["comment"], result["comment"]
+        assert "gone" in result["comment"]
+        assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["wheezy"]
+    finally:
+        bed.sh(host, "rm /etc/apt/sources.list.d/gone.list")
+
+
 def test_formula_steps_publish_their_results_to_the_master(bed):
     tag = "salt/state_result/*/web1/synnefo_upgrade/gunicorn.wsgi"
     listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", tag, "count=1", "--out=json"],
