@@ -151,8 +151,11 @@ def test_pin_file_is_understood_by_apt(states, apt_dir, tmp_path):
     states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
     state = tmp_path / "aptstate"
     (state / "lists" / "partial").mkdir(parents=True)
+    (state / "status").write_text("")
+    # Everything private: this machine's own package database is not consulted.
     run = subprocess.run(
-        ["apt-cache", "-o", f"Dir::Etc={apt_dir}", "-o", f"Dir::State={state}", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy"],
+        ["apt-cache", "-o", f"Dir::Etc={apt_dir}", "-o", f"Dir::State={state}", "-o", f"Dir::State::status={state / 'status'}",
+         "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy"],
         capture_output=True, text=True,
     )
     assert run.returncode == 0, run.stderr
