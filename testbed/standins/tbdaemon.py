@@ -17,3 +17,8 @@ def stop_on_sigterm(service):
             sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+def ready(service):
+    """Tell the init script the daemon is serving (it waits for this before returning)."""
+    open(f"/run/{service}.ready", "w").close()

@@ -13,6 +13,7 @@ from testbed import packages
 pytestmark = pytest.mark.testbed
 
 WHEEZY, JESSIE = packages.SYNNEFO["wheezy"], packages.SYNNEFO["jessie"]
+GET_443 = "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'"
 
 
 def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
@@ -33,6 +34,8 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     answer = bed.sh("cyclades1", "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
     assert '"synnefo": "0.18.1-1~wheezy"' in answer and '"gunicorn": "0.14.5"' in answer
     assert bed.running("gnt1", "snf-ganeti-eventd") and not bed.running("gnt2", "snf-ganeti-eventd")
+    # Behind apache, 0.18.1's gunicorn 0.14 sees HTTPS through X-Forwarded-Protocol.
+    assert '"url_scheme": "https"' in bed.sh("pithos1", GET_443).stdout
     assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == ["vm1 gnt1 running", "vm2 gnt1 running"]
 
 
@@ -162,6 +165,13 @@ def test_formula_switches_gunicorn_to_wsgi_in_the_host(bed):
     bed.sh(host, "service gunicorn start")
     answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
     assert '"synnefo": "0.19-1~jessie"' in answer and '"gunicorn": "19.0"' in answer
+    # The guide's webserver steps, by hand: apache 2.4 needs .conf names, and gunicorn 19
+    # trusts X-Forwarded-Proto, not X-Forwarded-Protocol.
+    bed.sh(host, "cd /etc/apache2 && mv sites-available/synnefo-ssl sites-available/synnefo-ssl.conf && "
+                 "rm sites-enabled/synnefo-ssl && ln -s ../sites-available/synnefo-ssl.conf sites-enabled/ && service apache2 restart")
+    assert '"url_scheme": "http"' in bed.sh(host, GET_443).stdout
+    bed.sh(host, "sed -i 's/X-Forwarded-Protocol/X-Forwarded-Proto/' /etc/apache2/sites-available/synnefo-ssl.conf && service apache2 restart")
+    assert '"url_scheme": "https"' in bed.sh(host, GET_443).stdout
 
 
 def test_without_policy_rc_d_services_start_on_upgrade(bed):
