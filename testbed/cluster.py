@@ -104,7 +104,8 @@ def provision_script(host, roles, ganeti_master):
         "set -e",
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update -q",
-        f"apt-get install -y -q --allow-downgrades testbed-support base-files={wheezy_base}",
+        # The host was installed as wheezy: base-files' conffiles are the package's own.
+        f"apt-get install -y -q -o Dpkg::Options::=--force-confnew testbed-support base-files={wheezy_base}",
         "apt-get install -y -q " + " ".join(role_packages(roles)),
     ]
     if any(r in WEB_ROLES for r in roles):
@@ -239,7 +240,7 @@ class Daemon:
             script = provision_script(host.name, host.roles, self.topology.ganeti_master)
             result = host.run(["sh", "-c", script], check=False)
             if result.returncode != 0:
-                raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-2000:]}")
+                raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
             # Debian's salt-minion package, configured first so that it starts the right minion.
             host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
                                   "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion"])

@@ -43,6 +43,13 @@ with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins", "
     SYSVINIT_SCRIPT = _handle.read()
 
 
+# A host's own package database: it starts with no package installed (the machine's files
+# are there, but dpkg knows only what the host installs), so `dpkg -l` shows a Synnefo host
+# and the machine's packages (its systemd 252, its base-files) never meet the test bed's.
+DPKG_EMPTY_FILES = ("/var/lib/dpkg/status", "/var/lib/dpkg/available", "/var/lib/dpkg/diversions", "/var/lib/dpkg/statoverride")
+DPKG_EMPTY_DIRS = ("/var/lib/dpkg/info", "/var/lib/dpkg/triggers", "/var/lib/dpkg/updates", "/var/lib/dpkg/alternatives")
+
+
 class HostError(RuntimeError):
     pass
 
@@ -86,6 +93,10 @@ class Host:
                 self.whiteout(path)
         for tool in SYSVINIT_TOOLS:
             self.put(f"/usr/sbin/{tool}", SYSVINIT_SCRIPT, 0o755)
+        for path in DPKG_EMPTY_FILES:
+            self.put(path, "", 0o644)
+        for path in DPKG_EMPTY_DIRS:
+            self.opaque_dir(path)
         for path, (text, mode) in files.items():
             self.put(path, text, mode)
 
@@ -119,6 +130,12 @@ class Host:
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(target, mode)
+
+    def opaque_dir(self, path):
+        """An empty directory in this host that hides the lower layer's content."""
+        self._make_parents(path + "/x")
+        target = self._upper_path(path)
+        os.setxattr(target, "trusted.overlay.opaque", b"y")
 
     def whiteout(self, path):
         """Hide ``path`` of the lower layer in this host (an overlayfs whiteout)."""
