@@ -105,7 +105,7 @@ def provision_script(host, roles, ganeti_master):
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update -q",
         # The host was installed as wheezy: base-files' conffiles are the package's own.
-        f"apt-get install -y -q -o Dpkg::Options::=--force-confnew testbed-support base-files={wheezy_base}",
+        f"apt-get install -y -q -o Dpkg::Options::=--force-confnew testbed-support base-files={wheezy_base} sysvinit",
         "apt-get install -y -q " + " ".join(role_packages(roles)),
     ]
     if any(r in WEB_ROLES for r in roles):

@@ -34,13 +34,13 @@ MACHINE_APT_DIRS = ("apt/sources.list.d", "apt/preferences.d")
 MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d", "/etc/salt", "/var/cache/salt", "/var/log/salt", "/srv/salt")
 
 
-# A wheezy host runs sysvinit: no systemctl (with it, Salt would take the host for a systemd
-# host "in offline mode" and its service states would do nothing), and sysvinit's own tools,
-# which talk to the host's PID 1 through /run/initctl.
-SYSTEMD_MASKED = ("/usr/bin/systemctl", "/bin/systemctl")
-SYSVINIT_TOOLS = ("shutdown", "reboot", "halt", "poweroff", "telinit", "runlevel")
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins", "sysvinit-tools")) as _handle:
-    SYSVINIT_SCRIPT = _handle.read()
+# A wheezy host runs sysvinit: none of the machine's systemd (with a systemctl, Salt would take
+# the host for a systemd host "in offline mode" and its service states would do nothing). Its
+# init and tools come from the test bed's sysvinit package, and jessie's systemd from the
+# dist-upgrade, as on a real host.
+SYSTEMD_MASKED = ("/usr/bin/systemctl", "/usr/bin/systemd-run", "/usr/lib/systemd/systemd", "/usr/sbin/init",
+                  "/usr/sbin/shutdown", "/usr/sbin/reboot", "/usr/sbin/halt", "/usr/sbin/poweroff",
+                  "/usr/sbin/telinit", "/usr/sbin/runlevel")
 
 
 # A host's own package database: it starts with no package installed (the machine's files
@@ -89,10 +89,8 @@ class Host:
             if os.path.lexists(path):
                 self.whiteout(path)
         for path in SYSTEMD_MASKED:
-            if os.path.lexists(path) and not os.path.islink(os.path.dirname(path)):
+            if os.path.lexists(path):
                 self.whiteout(path)
-        for tool in SYSVINIT_TOOLS:
-            self.put(f"/usr/sbin/{tool}", SYSVINIT_SCRIPT, 0o755)
         for path in DPKG_EMPTY_FILES:
             self.put(path, "", 0o644)
         for path in DPKG_EMPTY_DIRS:

@@ -39,6 +39,9 @@ GANETI = {"wheezy": "2.10.7-1~bpo70+1", "jessie": "2.10.7.1+grnet2+bpo2-2~jessie
 ARCHIPELAGO = {"wheezy": "0.4.5-1~wheezy", "jessie": "0.5.0-1~jessie"}
 CEPH = {"wheezy": "0.94.10-1~bpo70+1", "jessie": "0.94.10-1~bpo80+1"}
 SALT_MINION = {"wheezy": "2014.1.13+ds-3~bpo70+1", "jessie": "2014.1.13+ds-3"}
+SYSVINIT = {"wheezy": "2.88dsf-41+deb7u1", "jessie": "2.88dsf-59+deb8u1"}
+SYSTEMD = "215-17+deb8u7"
+INIT_TOOLS = ("shutdown", "reboot", "halt", "poweroff", "telinit", "runlevel")
 SUPPORT_VERSION = "1.0"
 
 # The packages each role has installed (the reference's table).
@@ -74,6 +77,7 @@ class Package:
     preinst: str = ""
     description: str = ""
     links: dict = field(default_factory=dict)  # path -> target
+    control: dict = field(default_factory=dict)  # further control fields (Replaces, Breaks)
 
 
 def _standin(name, **values):
@@ -295,6 +299,29 @@ def salt_minion(codename, minion):
                    ["/etc/init.d/salt-minion"], [Service("salt-minion", "")], description="salt-minion (test bed stand-in)")
 
 
+def init_system(codename):
+    """wheezy: sysvinit and its tools. jessie: sysvinit is transitional and pulls in systemd and
+    systemd-sysv, whose /sbin/init is systemd from the next boot on and whose reboot, halt and
+    friends are links to systemctl (which, until then, falls back to /run/initctl)."""
+    tools = _standin("init-tools")
+    if codename == "wheezy":
+        links = {f"/sbin/{tool}": "/lib/sysvinit/init-tools" for tool in INIT_TOOLS + ("init",)}
+        return [Package("sysvinit", SYSVINIT[codename], "debian", codename, [], {"/lib/sysvinit/init-tools": (tools, 0o755)},
+                        description="System-V-like init (test bed stand-in)", links=links)]
+    systemd_links = {"/lib/systemd/systemd": "/bin/systemctl", "/usr/bin/systemd-run": "/bin/systemctl"}
+    sysv_links = {f"/sbin/{tool}": "/bin/systemctl" for tool in INIT_TOOLS}
+    sysv_links["/sbin/init"] = "/lib/systemd/systemd"
+    replaces = {"Replaces": f"sysvinit (<< {SYSVINIT['jessie']})", "Breaks": f"sysvinit (<< {SYSVINIT['jessie']})"}
+    return [
+        Package("sysvinit", SYSVINIT[codename], "debian", codename, ["systemd-sysv"],
+                description="System-V-like init, transitional package to systemd-sysv (test bed stand-in)"),
+        Package("systemd", SYSTEMD, "debian", codename, [], {"/bin/systemctl": (tools, 0o755)},
+                description="system and service manager (test bed stand-in)", links=systemd_links),
+        Package("systemd-sysv", SYSTEMD, "debian", codename, ["systemd"], description="systemd as /sbin/init (test bed stand-in)",
+                links=sysv_links, control=replaces),
+    ]
+
+
 def backports():
     """jessie-backports: the two packages the guide wants, and one it does not (a newer
     Django), to show that the pin takes nothing else."""
@@ -310,6 +337,7 @@ def all_packages(minion="/usr/bin/salt-minion"):
     for codename in ("wheezy", "jessie"):
         packages += synnefo_packages(codename) + service_packages(codename)
         packages += [base_files(codename), support_package(codename), salt_minion(codename, minion)]
+        packages += init_system(codename)
     return packages + backports()
 
 
@@ -378,6 +406,7 @@ def build_deb(package, out_dir):
         ]
         if depends:
             control.append("Depends: " + ", ".join(depends))
+        control += [f"{key}: {value}" for key, value in package.control.items()]
         control.append(f"Description: {package.description or package.name}")
         with open(os.path.join(debian, "control"), "w") as handle:
             handle.write("\n".join(control) + "\n")

@@ -192,6 +192,37 @@ def test_without_policy_rc_d_services_start_on_upgrade(bed):
     assert not bed.events(since, event="vm-outage")  # evacuated: no VM went down
 
 
+def test_between_dist_upgrade_and_reboot_salt_service_states_do_nothing(bed):
+    """jessie's dist-upgrade installed systemd while PID 1 is still sysvinit: Salt takes the
+    host for a systemd host in offline mode, and its service states succeed doing nothing.
+    The formula must not rely on them there (the policy-rc.d guard, or the init scripts)."""
+    host = "gnt3"
+    assert bed.version(host, "systemd-sysv") == packages.SYSTEMD
+    assert "Can't operate" in bed.sh(host, "systemctl status ganeti", check=False).stderr
+    result = bed.state(host, "service.dead", name="snf-ganeti-eventd")
+    assert result["result"] is True and "OFFLINE" in result["comment"]
+    assert bed.running(host, "snf-ganeti-eventd")  # still running
+
+
+def test_after_the_reboot_the_host_runs_systemd_and_salt_manages_services(bed):
+    host = "gnt3"
+    since = time.time()
+    bed.sh(host, "reboot", check=False)  # systemd-sysv's reboot: systemctl falling back to /run/initctl
+    boot = bed.wait_event(since=since, event="boot", host=host)[0]
+    assert boot["init"] == "systemd"
+    bed.wait_event(since=since, event="booted", host=host)
+    bed.wait_ping(host)
+    bed.salt(host, "saltutil.refresh_grains")
+    assert bed.salt(host, "grains.item", "init")[host] == {"init": "systemd"}
+    for service in ("ganeti", "archipelago", "snf-ganeti-eventd"):  # started at boot, as units
+        assert bed.sh(host, f"systemctl is-active {service}.service").stdout == "active\n", service
+    result = bed.state(host, "service.dead", name="snf-ganeti-eventd")
+    assert result["result"] is True and result["changes"] == {"snf-ganeti-eventd": False}  # now stopped
+    assert not bed.running(host, "snf-ganeti-eventd")
+    assert bed.state(host, "service.running", name="snf-ganeti-eventd")["result"] is True
+    assert bed.running(host, "snf-ganeti-eventd")
+
+
 def test_dist_upgrade_of_a_node_with_primaries_takes_its_vms_down(bed):
     """Why the guide evacuates first: gnt2 now holds vm3-vm6."""
     since = time.time()
