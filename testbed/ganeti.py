@@ -31,7 +31,9 @@ import time
 try:  # inside a host
     import tbtimeline as timeline
     from tbjsonstate import LockedJson, create as create_state
-except ImportError:  # on the machine
+except ImportError:  # on the machine (also as the job worker, run as a script)
+    if __package__ in (None, ""):
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from testbed import timeline
     from testbed.jsonstate import LockedJson, create as create_state
 
@@ -204,8 +206,8 @@ def run_queued_jobs(shared=SHARED):
             _run_migration(cluster, cluster.state["jobs"][str(job["id"])])
 
 
-def _start_worker():
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run-jobs"], start_new_session=True,
+def _start_worker(shared):
+    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run-jobs", shared], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -248,6 +250,19 @@ def _yes_no(value):
     if value in ("no", "False", "false"):
         return False
     raise GanetiError(f"Invalid boolean value '{value}'")
+
+
+def _migrate_options(args, usage):
+    """The options of `gnt-node migrate` and `gnt-instance migrate`: (submit, allow_failover,
+    target, the node or instance named last)."""
+    _flag(args, "-f")
+    submit = _flag(args, "--submit")
+    allow_failover = _flag(args, "--allow-failover")
+    target = _option(args, "-n")
+    _option(args, "-I")  # an iallocator: the test bed picks the least loaded node
+    if not args:
+        raise GanetiError(usage)
+    return submit, allow_failover, target, args[-1]
 
 
 def _pick_target(cluster, source, exclude=()):
@@ -304,14 +319,8 @@ def gnt_node(args, host, shared):
         print(f"Modified node {node}\n - drained -> {value}")
         return 0
     if command in ("migrate", "evacuate"):
-        _flag(args, "-f")
-        submit = _flag(args, "--submit")
-        allow_failover = _flag(args, "--allow-failover")
-        target = _option(args, "-n")
-        _option(args, "-I")
-        if not args:
-            raise GanetiError("Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
-        node = args[-1]
+        submit, allow_failover, target, node = _migrate_options(
+            args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
             if node not in cluster.state["nodes"]:
@@ -327,7 +336,7 @@ def gnt_node(args, host, shared):
             parent = _new_job(cluster, [{"op": "OP_NODE_MIGRATE", "node": node}], status="success",
                               result=[[True, job] for _, job in children], finished=time.time())
         if children:
-            _start_worker()
+            _start_worker(shared)
         if submit:
             print(f"JobID: {parent}")
             return 0
@@ -347,13 +356,8 @@ def gnt_node(args, host, shared):
 def gnt_instance(args, host, shared):
     command = args.pop(0) if args else ""
     if command == "migrate":
-        _flag(args, "-f")
-        submit = _flag(args, "--submit")
-        allow_failover = _flag(args, "--allow-failover")
-        target = _option(args, "-n")
-        if not args:
-            raise GanetiError("Usage: gnt-instance migrate [-f] [-n TARGET] INSTANCE")
-        name = args[-1]
+        submit, allow_failover, target, name = _migrate_options(
+            args, "Usage: gnt-instance migrate [-f] [-n TARGET] [--submit] INSTANCE")
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
             if name not in cluster.state["instances"]:
@@ -362,7 +366,7 @@ def gnt_instance(args, host, shared):
             if chosen is None:
                 raise GanetiError(f"Can't find a node to migrate instance {name} to")
             job_id = _new_job(cluster, [{"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}])
-        _start_worker()
+        _start_worker(shared)
         if submit:
             print(f"JobID: {job_id}")
             return 0
@@ -450,7 +454,7 @@ def main(program, args, host=None, shared=SHARED):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["run-jobs"]:
-        run_queued_jobs()
+    if sys.argv[1:2] == ["run-jobs"]:
+        run_queued_jobs(*sys.argv[2:3])
     else:
         sys.exit(main(os.path.basename(sys.argv[1]), sys.argv[2:]))
