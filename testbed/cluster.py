@@ -195,10 +195,8 @@ class Daemon:
                 os.symlink(os.path.join(REPO_ROOT, part), os.path.join(paths.formula, part))
         self.status("creating the network")
         netns.create_switch()
-        hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
         for index, (name, roles) in enumerate(topology.hosts.items(), start=1):
             address = netns.create_host(name, index)
-            hosts_file += f"{address}\t{name}.example.org {name}\n"
             self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, venv_bin("salt-minion"))
         with open(os.path.join(paths.master_conf, "master"), "w") as handle:
             json.dump(master_config(paths), handle, indent=1)

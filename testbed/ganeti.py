@@ -265,6 +265,15 @@ def _migrate_options(args, usage):
     return submit, allow_failover, target, args[-1]
 
 
+def _print_table(rows, fields, headers=True, separator=None):
+    """Ganeti's list output: a header line unless --no-headers, columns split by spaces or
+    by --separator."""
+    if headers:
+        rows = [[f.capitalize() for f in fields]] + rows
+    for row in rows:
+        print((separator if separator is not None else " ").join(row))
+
+
 def _pick_target(cluster, source, exclude=()):
     candidates = [n for n in sorted(cluster.state["nodes"]) if n != source and n not in exclude
                   and not cluster.state["nodes"][n]["drained"] and not cluster.state["nodes"][n]["offline"]
@@ -299,10 +308,7 @@ def gnt_node(args, host, shared):
                     "role": "M" if state["master"] == name else ("C" if node["master_candidate"] else "R"),
                 }
                 rows.append([values.get(f, "?") for f in fields])
-        if not no_headers:
-            rows.insert(0, [f.capitalize() for f in fields])
-        for row in rows:
-            print((separator if separator is not None else " ").join(row))
+        _print_table(rows, fields, not no_headers, separator)
         return 0
     if command == "modify":
         drained = _option(args, "--drained")
@@ -380,10 +386,7 @@ def gnt_instance(args, host, shared):
         with Cluster(shared) as cluster:
             rows = [[{"name": n, "pnode": i["pnode"], "status": i["status"], "disk_template": i["disk_template"]}.get(f, "?")
                      for f in fields] for n, i in sorted(cluster.state["instances"].items())]
-        if not no_headers:
-            rows.insert(0, [f.capitalize() for f in fields])
-        for row in rows:
-            print(" ".join(row))
+        _print_table(rows, fields, not no_headers)
         return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-instance")
 

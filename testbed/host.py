@@ -7,7 +7,6 @@ A :class:`Host` is driven by its supervisor thread (:meth:`Host.supervise`), whi
 boots it again when it reboots, and records when it is down.
 """
 
-import json
 import os
 import shutil
 import signal
@@ -210,11 +209,6 @@ class Host:
             raise HostError(f"{self.name}: {' '.join(command)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
-    def signal_init(self, signum):
-        pid = self.pid1()
-        if pid:
-            os.kill(pid, signum)
-
     def kill(self):
         """Pull the plug: SIGKILL the host's PID 1, which ends every process in it."""
         pid = self.pid1()
@@ -252,10 +246,3 @@ class Host:
             if faults.stays_down(self.name):
                 timeline.record("stays-down", self.name, shared_dir=self.shared_dir, fault="no-return-after-reboot")
                 return
-
-    def state(self):
-        return {"name": self.name, "address": self.address, "roles": self.roles, "pid1": self.pid1(), "dir": self.dir}
-
-
-def describe(hosts):
-    return json.dumps([h.state() for h in hosts], indent=1)

@@ -4,7 +4,6 @@ and one namespace per host joined to it with a veth pair. There is no route off 
 and forwarding stays off: the hosts' packets never leave the machine.
 """
 
-import os
 import subprocess
 
 PREFIX = "snftb"
@@ -64,7 +63,3 @@ def delete_all():
 def in_switch(command):
     """``command`` run in the switch namespace (where the master listens)."""
     return ["nsenter", f"--net={path(SWITCH)}", "--", *command]
-
-
-def available():
-    return os.path.isdir("/run/netns") or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0

@@ -2,8 +2,8 @@
 
 import sqlite3
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS db_virtualmachine (id INTEGER PRIMARY KEY, userid VARCHAR(100) NOT NULL);
+VM_TABLE = "CREATE TABLE IF NOT EXISTS db_virtualmachine (id INTEGER PRIMARY KEY, userid VARCHAR(100) NOT NULL);\n"
+SCHEMA = VM_TABLE + """
 CREATE TABLE IF NOT EXISTS db_ipaddresshistory (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     address VARCHAR(64) NOT NULL,
@@ -43,8 +43,7 @@ def rows(path):
         ).fetchall()
 
 
-LOG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS db_virtualmachine (id INTEGER PRIMARY KEY, userid VARCHAR(100) NOT NULL);
+LOG_SCHEMA = VM_TABLE + """
 CREATE TABLE IF NOT EXISTS db_ipaddresslog (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     address VARCHAR(64) NOT NULL,
