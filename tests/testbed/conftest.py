@@ -3,10 +3,13 @@ Test-bed tests: a real cluster of namespace hosts with real APT, dpkg, init scri
 salt-minions, driven through the test bed's own CLI and Salt's CLIs.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -63,6 +66,41 @@ class Bed:
                 return found
             time.sleep(0.1)
         raise AssertionError(f"no event {match} within {timeout} s")
+
+    @contextlib.contextmanager
+    def master_events(self, host):
+        """Listen to the master's event bus; yields wait(tag_part, timeout) that returns the
+        first event line containing tag_part. It returns once the listener is known to be
+        connected (a probe event fired from ``host`` has come through)."""
+        with tempfile.TemporaryFile("w+") as sink:
+            listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", "pretty=False"],
+                                        cwd=self.repo_root, stdout=sink, stderr=subprocess.DEVNULL, text=True)
+
+            def wait(tag_part, timeout=90):
+                deadline = time.time() + timeout
+                while time.time() < deadline:
+                    sink.seek(0)
+                    for line in sink.read().splitlines():
+                        if tag_part in line:
+                            return line
+                    time.sleep(0.2)
+                raise AssertionError(f"no event {tag_part!r} on the master's bus within {timeout} s")
+
+            try:
+                probe = f"testbed/probe/{uuid.uuid4().hex}"
+                deadline = time.time() + 60
+                while True:
+                    self.salt(host, "event.send", probe, timeout=10)
+                    try:
+                        wait(probe, timeout=2)
+                        break
+                    except AssertionError:
+                        if time.time() > deadline:
+                            raise
+                yield wait
+            finally:
+                listener.terminate()
+                listener.wait(timeout=10)
 
     def wait_ping(self, host, timeout=90):
         deadline = time.time() + timeout

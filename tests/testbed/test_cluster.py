@@ -64,6 +64,16 @@ def test_exec_passes_output_and_exit_code_through(bed):
     assert bed.cli("exec", "nohost", "--", "true").returncode == 1
 
 
+def test_timeline_and_status_commands(bed):
+    import json
+
+    lines = bed.cli("timeline", check=True).stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert events[0]["event"] == "testbed-ready" and all({"time", "host", "event"} <= set(e) for e in events)
+    status = json.loads(bed.cli("status", check=True).stdout)
+    assert status["hosts"]["gnt2"]["roles"] == ["ganeti"] and status["ganeti_master"] == "gnt1"
+
+
 def test_hosts_are_isolated_from_each_other_and_the_machine(bed):
     bed.sh("astakos1", "echo mine > /etc/astakos-only")
     assert bed.sh("pithos1", "test -e /etc/astakos-only", check=False).returncode != 0

@@ -2,8 +2,6 @@
 small cluster (tests/testbed/topologies/small.yaml). File order matters: the last test
 leaves gnt2 down."""
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -38,12 +36,9 @@ def test_a_service_that_refuses_to_stop(bed):
 
 
 def test_the_minion_fires_its_start_event_after_a_reboot(bed):
-    listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", "salt/minion/web1/start", "count=1"],
-                                cwd=bed.repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2)  # the listener only sees events from when it starts listening
-    bed.salt("web1", "system.reboot", timeout=20)
-    out, err = listener.communicate(timeout=90)
-    assert "salt/minion/web1/start" in out, err
+    with bed.master_events("web1") as wait:  # only events from when it listens are seen
+        bed.salt("web1", "system.reboot", timeout=20)
+        assert wait("salt/minion/web1/start")
     bed.wait_ping("web1")
 
 
@@ -86,14 +81,11 @@ def test_an_unreachable_source_stops_the_upgrade_before_anything_is_installed(be
 
 
 def test_formula_steps_publish_their_results_to_the_master(bed):
-    tag = "salt/state_result/*/web1/synnefo_upgrade/gunicorn.wsgi"
-    listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", tag, "count=1", "--out=json"],
-                                cwd=bed.repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
-    bed.salt("web1", "state.apply", "synnefo_upgrade.gunicorn.wsgi", "test=True")
-    out, err = listener.communicate(timeout=60)
-    assert "synnefo_upgrade/gunicorn.wsgi" in out, err
-    assert "would be switched to wsgi mode" in out
+    with bed.master_events("web1") as wait:
+        bed.salt("web1", "state.apply", "synnefo_upgrade.gunicorn.wsgi", "test=True")
+        event = wait("/web1/synnefo_upgrade/gunicorn.wsgi")
+    assert event.startswith("salt/state_result/")
+    assert "would be switched to wsgi mode" in event
 
 
 def test_a_host_that_does_not_come_back_after_its_reboot(bed):
