@@ -88,6 +88,43 @@ def test_formula_steps_publish_their_results_to_the_master(bed):
     assert "would be switched to wsgi mode" in event
 
 
+def test_highstate_refuses_a_host_not_on_the_version_the_upgrade_starts_from(bed):
+    host = "web1"
+    before = bed.sh(host, "dpkg-query -W | md5sum; find /etc/apt /etc/gunicorn.d -type f | sort | xargs md5sum | md5sum").stdout
+    pillar = '{"synnefo_upgrade": {"from_version": "0.18.0-1~wheezy"}}'
+    results = bed.salt(host, "state.apply", "synnefo_upgrade", f"pillar={pillar}", timeout=120)[host]
+    (refusal,) = results.values()
+    assert refusal["result"] is False
+    assert "snf-common 0.18.1-1~wheezy is installed" in refusal["comment"] and "starts from 0.18.0-1~wheezy only" in refusal["comment"]
+    assert bed.sh(host, "dpkg-query -W | md5sum; find /etc/apt /etc/gunicorn.d -type f | sort | xargs md5sum | md5sum").stdout == before
+
+
+def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
+    """init.sls for real on web1 (astakos and cms roles), then the guide's reboot."""
+    host = "web1"
+    results = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
+    assert {k.split("_|-")[1]: v["comment"] for k, v in results.items() if v["result"] is not True} == {}
+    steps = {k.split("_|-")[1] for k in results}
+    assert {"synnefo-upgrade-services-gunicorn-stopped", "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
+            "synnefo-upgrade-gunicorn-config-wsgi-mode"} <= steps
+    assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["jessie"]
+    assert bed.version(host, "python-gevent") == "1.1.1-2"
+    assert not bed.running(host, "gunicorn")
+    assert bed.sh(host, "test -e /usr/sbin/policy-rc.d", check=False).returncode != 0
+    since = time.time()
+    bed.sh(host, "reboot", check=False)
+    assert bed.wait_event(since=since, event="boot", host=host)[0]["init"] == "systemd"
+    bed.wait_event(since=since, event="booted", host=host)
+    bed.wait_ping(host)
+    answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
+    assert '"synnefo": "0.19-1~jessie"' in answer and '"mode": "wsgi"' in answer and '"gunicorn": "19.0"' in answer
+    # Applied again on 0.19: the one-shot steps are gone and nothing changes.
+    again = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
+    assert {k.split("_|-")[1]: (v["result"], v["comment"]) for k, v in again.items() if v["result"] is not True or v["changes"]} == {}
+    assert not {"synnefo-upgrade-services-gunicorn-stopped"} & {k.split("_|-")[1] for k in again}
+    assert bed.running(host, "gunicorn")
+
+
 def test_a_host_that_does_not_come_back_after_its_reboot(bed):
     since = time.time()
     bed.cli("fault", "add", "no-return", "gnt2")
