@@ -218,12 +218,8 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
     return files
 
 
-def _state_dir():
-    return __salt__["config.get"]("synnefo_upgrade.state_dir", "/var/lib/synnefo_upgrade")
-
-
 def _saved_policy(name):
-    return os.path.join(_state_dir(), "saved" + os.path.abspath(name))
+    return os.path.join(__salt__["synnefo_files.state_dir"](), "saved" + os.path.abspath(name))
 
 
 def policy_rc_d_status(name="/usr/sbin/policy-rc.d"):

@@ -13,8 +13,8 @@ The tool is unforgiving, so this module stands between it and the operator:
   would create and update;
 - :py:func:`fix` applies it exactly once per changelog content: the tool corrupts the history
   when run twice on a VM that changed owner back and forth. Each run is recorded under
-  ``<state_dir>/ip_history/`` (minion option ``synnefo_upgrade.state_dir``, default
-  ``/var/lib/synnefo_upgrade``).
+  ``<state_dir>/ip_history/`` (``synnefo_upgrade:state_dir``, default
+  ``/var/lib/synnefo_upgrade``; see ``synnefo_files.state_dir``).
 """
 
 import datetime
@@ -29,7 +29,6 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 __virtualname__ = "ip_history"
 
 DEFAULT_TOOL = "/usr/lib/synnefo/tools/fix_ip_history"
-DEFAULT_STATE_DIR = "/var/lib/synnefo_upgrade"
 DRY_RUN_MARK = "Aborting due to dry run mode."
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -205,12 +204,8 @@ def plan(changelog, tool=DEFAULT_TOOL):
     )
 
 
-def _state_dir():
-    return __salt__["config.get"]("synnefo_upgrade.state_dir", DEFAULT_STATE_DIR)
-
-
 def _record_path(digest):
-    return os.path.join(_state_dir(), "ip_history", digest + ".json")
+    return os.path.join(__salt__["synnefo_files.state_dir"](), "ip_history", digest + ".json")
 
 
 def digest(changelog):

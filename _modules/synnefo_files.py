@@ -10,8 +10,10 @@ Backups live outside the edited directories on purpose: Debian's gunicorn loads 
 ``/etc/gunicorn.d`` and Synnefo every ``*.conf`` in ``/etc/synnefo``, so a copy left beside
 the original could be loaded as configuration.
 
-The backup directory is ``/var/backups/synnefo_upgrade`` unless the minion option
-``synnefo_upgrade.backup_dir`` says otherwise.
+The backup directory is ``/var/backups/synnefo_upgrade`` and the formula's records live in
+``/var/lib/synnefo_upgrade``, unless ``synnefo_upgrade:backup_dir`` or
+``synnefo_upgrade:state_dir`` say otherwise (in the minion's configuration or in pillar, as
+``pillar.example`` shows).
 """
 
 import difflib
@@ -26,6 +28,7 @@ from salt.exceptions import CommandExecutionError
 __virtualname__ = "synnefo_files"
 
 DEFAULT_BACKUP_DIR = "/var/backups/synnefo_upgrade"
+DEFAULT_STATE_DIR = "/var/lib/synnefo_upgrade"
 
 
 def __virtual__():
@@ -35,7 +38,21 @@ def __virtual__():
 def _backup_dir(backup_dir=None):
     if backup_dir:
         return backup_dir
-    return __salt__["config.get"]("synnefo_upgrade.backup_dir", DEFAULT_BACKUP_DIR)
+    return __salt__["config.get"]("synnefo_upgrade:backup_dir", DEFAULT_BACKUP_DIR)
+
+
+def state_dir():
+    """
+    Return the directory where the formula keeps its records on this host
+    (``synnefo_upgrade:state_dir``, default ``/var/lib/synnefo_upgrade``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' synnefo_files.state_dir
+    """
+    return __salt__["config.get"]("synnefo_upgrade:state_dir", DEFAULT_STATE_DIR)
 
 
 def read(path):

@@ -56,7 +56,7 @@ def _write(ret, texts, done, would, nothing):
         return dict(ret, comment=nothing)
     ret["changes"] = changes
     ret["result"] = None if test else True
-    ret["comment"] = (would if test else done).format(count=len(changes), files=", ".join(sorted(changes)))
+    ret["comment"] = (would if test else done).format(files=", ".join(sorted(changes)))
     return ret
 
 

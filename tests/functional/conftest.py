@@ -16,6 +16,13 @@ def minion_opts(repo_root, tmp_path_factory):
     formula.mkdir()
     for part in ("synnefo_upgrade", "_modules", "_states"):
         (formula / part).symlink_to(repo_root / part)
+    # The formula's directories come from pillar, as pillar.example documents them.
+    pillar = root / "pillar"
+    pillar.mkdir()
+    (pillar / "top.sls").write_text("base:\n  '*':\n    - synnefo_upgrade\n")
+    (pillar / "synnefo_upgrade.sls").write_text(
+        f"synnefo_upgrade:\n  backup_dir: {root / 'backups'}\n  state_dir: {root / 'state'}\n"
+    )
     opts = salt.config.minion_config(None)
     opts.update(
         {
@@ -32,8 +39,7 @@ def minion_opts(repo_root, tmp_path_factory):
             "file_roots": {"base": [str(formula)]},
             "module_dirs": [str(repo_root / "_modules")],
             "states_dirs": [str(repo_root / "_states")],
-            "synnefo_upgrade.backup_dir": str(root / "backups"),
-            "synnefo_upgrade.state_dir": str(root / "state"),
+            "pillar_roots": {"base": [str(pillar)]},
         }
     )
     return opts
@@ -63,7 +69,14 @@ def states(loaders):
 
 
 @pytest.fixture
+def state_dir(minion_opts):
+    import pathlib
+
+    return pathlib.Path(minion_opts["root_dir"]) / "state"
+
+
+@pytest.fixture
 def backup_dir(minion_opts):
     import pathlib
 
-    return pathlib.Path(minion_opts["synnefo_upgrade.backup_dir"])
+    return pathlib.Path(minion_opts["root_dir"]) / "backups"

@@ -198,3 +198,13 @@ def test_appends_after_a_commented_last_item_without_trailing_comma(modules, tmp
         "CONFIG = {'environment': {'DJANGO_SETTINGS_MODULE': 'synnefo.settings'}, 'mode': 'wsgi', 'args': [\n"
         "    '--bind=127.0.0.1:8080',  # local only\n    '" + APP + "'\n]}\n"
     )
+
+
+def test_pillar_chooses_where_backups_go(modules, config, tmp_path):
+    """pillar.example's synnefo_upgrade:backup_dir reaches the module (through config.get)."""
+    elsewhere = tmp_path / "pillar-backups"
+    pillar = {"synnefo_upgrade": {"backup_dir": str(elsewhere), "gunicorn": {"config": str(config)}}}
+    (ret,) = modules.state.sls("synnefo_upgrade.gunicorn.wsgi", pillar=pillar).raw.values()
+    assert ret["result"] is True
+    assert ret["changes"]["backup"].startswith(str(elsewhere) + "/")
+    assert open(ret["changes"]["backup"]).read() == SYNNEFO_0181

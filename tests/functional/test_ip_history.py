@@ -159,7 +159,7 @@ def test_plan_parses_the_dry_run_and_writes_nothing(modules, tool, db, changelog
     assert history(db) == FIXED[:2]
 
 
-def test_fix_runs_once_per_content_and_records_it(modules, tool, db, changelog, minion_opts, tmp_path):
+def test_fix_runs_once_per_content_and_records_it(modules, tool, db, changelog, state_dir, tmp_path):
     first = modules.ip_history.fix(str(changelog), tool=tool)
     assert first["already"] is False and first["created"] == 4 and first["updated"] == 2
     assert history(db) == FIXED
@@ -169,15 +169,15 @@ def test_fix_runs_once_per_content_and_records_it(modules, tool, db, changelog, 
     second = modules.ip_history.fix(str(reformatted), tool=tool)
     assert second["already"] is True
     assert history(db) == FIXED
-    record = os.path.join(minion_opts["synnefo_upgrade.state_dir"], "ip_history", first["sha256"] + ".json")
+    record = os.path.join(str(state_dir), "ip_history", first["sha256"] + ".json")
     with open(record) as handle:
         assert json.load(handle)["outcome"] == "fixed"
     os.unlink(record)
 
 
-def test_an_interrupted_fix_is_never_rerun_blindly(modules, tool, db, changelog, minion_opts):
+def test_an_interrupted_fix_is_never_rerun_blindly(modules, tool, db, changelog, state_dir):
     key = modules.ip_history.digest(str(changelog))
-    record = os.path.join(minion_opts["synnefo_upgrade.state_dir"], "ip_history", key + ".json")
+    record = os.path.join(str(state_dir), "ip_history", key + ".json")
     os.makedirs(os.path.dirname(record), exist_ok=True)
     with open(record, "w") as handle:
         json.dump({"outcome": "running", "started": "2026-11-25T10:00:00Z"}, handle)
@@ -201,7 +201,7 @@ def test_state_invalid_changelog_fails_and_never_runs_the_tool(states, counting_
     assert history(db) == FIXED[:2]
 
 
-def test_state_plan_only_test_mode_and_apply_once(states, counting_tool, db, changelog, minion_opts):
+def test_state_plan_only_test_mode_and_apply_once(states, counting_tool, db, changelog, state_dir):
     wrapper, calls = counting_tool
     plan = states.ip_history.fixed(name=str(changelog), tool=str(wrapper))
     assert plan.result is True and plan.changes == {}
@@ -220,7 +220,7 @@ def test_state_plan_only_test_mode_and_apply_once(states, counting_tool, db, cha
     assert history(db) == FIXED
     import shutil
 
-    shutil.rmtree(os.path.join(minion_opts["synnefo_upgrade.state_dir"], "ip_history"))
+    shutil.rmtree(os.path.join(str(state_dir), "ip_history"))
 
 
 def test_state_missing_tool_and_unexpected_exit_code_fail_clearly(states, changelog, tmp_path, db):
