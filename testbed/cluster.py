@@ -172,7 +172,6 @@ class Daemon:
         self.paths = paths
         self.hosts = {}
         self.master = None
-        self.threads = []
         self.stopping = threading.Event()
 
     def status(self, text):
@@ -229,9 +228,7 @@ class Daemon:
     def provision(self, host, errors):
         try:
             host.prepare(self.host_files(host))
-            thread = threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+            threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
             if not host.booted.wait(30):
                 raise HostError(f"{host.name} did not start")
             host.wait_booted()

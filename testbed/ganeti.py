@@ -30,12 +30,12 @@ import time
 
 try:  # inside a host
     import tbtimeline as timeline
-    from tbjsonstate import LockedJson, create as create_state
+    from tbstandin import LockedJson, create as create_state, take_option as _option
 except ImportError:  # on the machine (also as the job worker, run as a script)
     if __package__ in (None, ""):
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from testbed import timeline
-    from testbed.jsonstate import LockedJson, create as create_state
+    from testbed.standin import LockedJson, create as create_state, take_option as _option
 
 SHARED = "/var/lib/synnefo-testbed"
 SERVICES = ("ganeti", "archipelago")
@@ -230,18 +230,6 @@ def _flag(args, name):
         args.remove(name)
         return True
     return False
-
-
-def _option(args, name, default=None):
-    for index, arg in enumerate(args):
-        if arg == name and index + 1 < len(args):
-            value = args[index + 1]
-            del args[index : index + 2]
-            return value
-        if arg.startswith(name + "="):
-            del args[index]
-            return arg.split("=", 1)[1]
-    return default
 
 
 def _yes_no(value):

@@ -281,7 +281,7 @@ def support_package(codename):
         "/usr/bin/tb-event": (_standin("tb-event"), 0o755),
         "/usr/lib/testbed/tbtimeline.py": (_own_module("timeline.py"), 0o644),
         "/usr/lib/testbed/tbganeti.py": (_own_module("ganeti.py"), 0o644),
-        "/usr/lib/testbed/tbjsonstate.py": (_own_module("jsonstate.py"), 0o644),
+        "/usr/lib/testbed/tbstandin.py": (_own_module("standin.py"), 0o644),
         "/usr/lib/testbed/tbsynnefo.py": (_own_module("synnefo/programs.py"), 0o644),
         "/usr/lib/testbed/tbcyclades_db.py": (_own_module("synnefo/cyclades_db.py"), 0o644),
         "/usr/lib/testbed/standin-daemon": (_standin("standin-daemon"), 0o755),

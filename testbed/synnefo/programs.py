@@ -23,10 +23,10 @@ import time
 try:  # inside a host
     import tbcyclades_db as cyclades_db
     import tbtimeline as timeline
-    from tbjsonstate import LockedJson, create as create_state
+    from tbstandin import LockedJson, create as create_state, take_option as _option
 except ImportError:  # on the machine
     from testbed import timeline
-    from testbed.jsonstate import LockedJson, create as create_state
+    from testbed.standin import LockedJson, create as create_state, take_option as _option
     from testbed.synnefo import cyclades_db
 
 SHARED = "/var/lib/synnefo-testbed"
@@ -128,18 +128,6 @@ def migrate(args, shared, host, out):
             store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
             timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version)
     return 0
-
-
-def _option(args, name):
-    for index, arg in enumerate(args):
-        if arg == name and index + 1 < len(args):
-            value = args[index + 1]
-            del args[index : index + 2]
-            return value
-        if arg.startswith(name + "="):
-            del args[index]
-            return arg.split("=", 1)[1]
-    return None
 
 
 def component_list(args, shared, host, out):

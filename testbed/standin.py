@@ -1,7 +1,7 @@
 """
-Shared state of the test bed's stand-ins (Ganeti's cluster, Synnefo's databases): a JSON file
-read and written under an exclusive lock, so the programs of several hosts can change it at
-once. Inside the hosts this file is /usr/lib/testbed/tbjsonstate.py.
+What the test bed's stand-in programs (Ganeti's, Synnefo's) share: their state, a JSON file
+read and written under an exclusive lock so that the programs of several hosts can change it
+at once, and their option parsing. Inside the hosts this file is /usr/lib/testbed/tbstandin.py.
 """
 
 import fcntl
@@ -40,3 +40,16 @@ class LockedJson:
             os.replace(temporary, self.path)
         fcntl.flock(self.lock, fcntl.LOCK_UN)
         self.lock.close()
+
+
+def take_option(args, name, default=None):
+    """Remove ``name VALUE`` or ``name=VALUE`` from ``args`` and return VALUE (or ``default``)."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            value = args[index + 1]
+            del args[index : index + 2]
+            return value
+        if arg.startswith(name + "="):
+            del args[index]
+            return arg.split("=", 1)[1]
+    return default
