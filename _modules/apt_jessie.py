@@ -19,23 +19,32 @@ has not: the source rewrite, the guard, the minion's protection, a dry run that 
 touching the package lists, and ``dpkg --audit`` before and after.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
+import io
+import logging
 import os
 import re
 import shutil
 import tempfile
 
+import salt.utils.path
 from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "apt_jessie"
 
 POLICY_MARKER = "# synnefo_upgrade: policy-rc.d guard"
-POLICY_SCRIPT = f"""#!/bin/sh
-{POLICY_MARKER}
+POLICY_SCRIPT = """#!/bin/sh
+{}
 # Installed by the synnefo_upgrade Salt formula while it upgrades this host: packages may not
 # start, stop or restart services (exit 101: action forbidden). The formula removes it again.
 exit 101
-"""
+""".format(POLICY_MARKER)
+# Defaults of the functions; the formula passes its own (parameters/defaults.yaml).
 MINION_PACKAGES = ("salt-minion", "salt-common")
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
 BACKPORTS_LIST = "jessie-backports.list"
 PIN_FILE = "synnefo-upgrade-backports"
 DEBIAN_URI = re.compile(r"^[a-z+]+:/+[^ ]*/debian/?$")
@@ -47,7 +56,20 @@ _SOURCE = re.compile(
 
 
 def __virtual__():
+    if __grains__.get("os_family") != "Debian":
+        return (False, "apt_jessie works on Debian hosts only (os_family is {})".format(__grains__.get("os_family")))
+    for program in ("apt-get", "dpkg", "dpkg-query"):
+        if not salt.utils.path.which(program):
+            return (False, "apt_jessie needs {}, which is not installed".format(program))
     return __virtualname__
+
+
+def _makedirs(path, mode=0o755):
+    if not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode)
+        except OSError as exc:
+            raise CommandExecutionError("{}: cannot create the directory: {}".format(path, exc.strerror))
 
 
 def source_files(name="/etc/apt"):
@@ -172,7 +194,7 @@ def debian_mirror(name="/etc/apt", codename="jessie", from_codename="wheezy"):
         if source["file"] == main:
             return source["uri"], source["options"]
     raise CommandExecutionError(
-        f"{name}: no 'deb URI {codename} main' (or {from_codename}) source to take the Debian mirror from; give the mirror"
+        "{}: no 'deb URI {} main' (or {}) source to take the Debian mirror from; give the mirror".format(name, codename, from_codename)
     )
 
 
@@ -191,7 +213,7 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
     packages = packages or {}
     for package, version in packages.items():
         if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", str(package)) or not re.match(r"^[0-9A-Za-z.+~:-]+$", str(version)):
-            raise CommandExecutionError(f"backports pin: {package!r} = {version!r} is not a Debian package name and version")
+            raise CommandExecutionError("backports pin: {!r} = {!r} is not a Debian package name and version".format(package, version))
     files = {}
     codename = suite.split("-", 1)[0]
     if not any(_switch_suite(s["suite"], from_codename, codename) == suite for s in parse_sources(name)):
@@ -199,21 +221,21 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
             uri, options = mirror, ""
         else:
             uri, options = debian_mirror(name, codename, from_codename)
-        bracket = f"[{options}] " if options else ""
+        bracket = "[{}] ".format(options) if options else ""
         files[os.path.join(name, "sources.list.d", BACKPORTS_LIST)] = (
             "# Added by the synnefo_upgrade Salt formula: gevent and greenlet for Synnefo 0.19.\n"
-            f"deb {bracket}{uri} {suite} main\n"
+            "deb {}{} {} main\n".format(bracket, uri, suite)
         )
     stanzas = [
         "# Managed by the synnefo_upgrade Salt formula: jessie's gevent 1.0.1 has two SSL bugs,",
-        f"# so these exact versions come from {suite}, and nothing else does.",
+        "# so these exact versions come from {}, and nothing else does.".format(suite),
         "",
         "Package: *",
-        f"Pin: release a={suite}",
+        "Pin: release a={}".format(suite),
         "Pin-Priority: 100",
     ]
     for package, version in sorted(packages.items()):
-        stanzas += ["", f"Package: {package}", f"Pin: version {version}", "Pin-Priority: 990"]
+        stanzas += ["", "Package: {}".format(package), "Pin: version {}".format(version), "Pin-Priority: 990"]
     files[os.path.join(name, "preferences.d", PIN_FILE)] = "\n".join(stanzas) + "\n"
     return files
 
@@ -222,10 +244,19 @@ def _saved_policy(name):
     return os.path.join(__salt__["synnefo_files.state_dir"](), "saved" + os.path.abspath(name))
 
 
-def policy_rc_d_status(name="/usr/sbin/policy-rc.d"):
+def _guard_record(name):
+    """Present while the formula's guard is in place at ``name``: it tells a guard that
+    someone else replaced from a policy-rc.d the host always had."""
+    return os.path.join(__salt__["synnefo_files.state_dir"](), "guard" + os.path.abspath(name))
+
+
+def policy_rc_d_status(name=POLICY_RC_D):
     """
-    Tell whether the guard is in place: ``{'present', 'ours', 'saved'}`` (``saved``: the
-    host's own policy-rc.d kept aside while the guard is in place, or ``None``).
+    Tell whether the guard is in place: ``{'present', 'ours', 'saved', 'installed'}``
+    (``ours``: the file at ``name`` is the formula's guard, recognised by its marker line, not
+    by its ``exit 101``; ``saved``: the host's own policy-rc.d kept aside while the guard is
+    in place, or ``None``; ``installed``: the formula installed a guard and has not removed
+    it yet).
 
     CLI Example:
 
@@ -233,20 +264,21 @@ def policy_rc_d_status(name="/usr/sbin/policy-rc.d"):
 
         salt '*' apt_jessie.policy_rc_d_status
     """
-    text = __salt__["synnefo_files.read"](name) if os.path.exists(name) else None
+    text = __salt__["synnefo_files.read"](name) if os.path.lexists(name) else None
     saved = _saved_policy(name)
     return {
-        "present": text is not None,
-        "ours": text is not None and POLICY_MARKER in text,
-        "saved": saved if os.path.exists(saved) else None,
+        "present": os.path.lexists(name),
+        "ours": text is not None and POLICY_MARKER in text.splitlines(),
+        "saved": saved if os.path.lexists(saved) else None,
+        "installed": os.path.exists(_guard_record(name)),
     }
 
 
-def policy_rc_d_install(name="/usr/sbin/policy-rc.d"):
+def policy_rc_d_install(name=POLICY_RC_D):
     """
     Install the guard (a policy-rc.d that exits 101). A policy-rc.d the host already had is
-    kept aside under the state directory and put back by :py:func:`policy_rc_d_remove`.
-    Return what was done.
+    kept aside under the state directory and put back by :py:func:`policy_rc_d_remove`; a
+    policy-rc.d kept aside earlier is never overwritten. Return what was done.
 
     CLI Example:
 
@@ -261,19 +293,28 @@ def policy_rc_d_install(name="/usr/sbin/policy-rc.d"):
     if status["present"]:
         if status["saved"]:
             raise CommandExecutionError(
-                f"{name} is not the formula's and {status['saved']} already holds a saved policy-rc.d: refusing to overwrite either"
+                "{} is not the formula's and {} already holds a saved policy-rc.d: refusing to overwrite either".format(name, status["saved"])
             )
         saved = _saved_policy(name)
-        os.makedirs(os.path.dirname(saved), mode=0o700, exist_ok=True)
-        shutil.move(name, saved)
+        _makedirs(os.path.dirname(saved), mode=0o700)
+        try:
+            os.rename(name, saved)
+        except OSError as exc:
+            raise CommandExecutionError("{}: cannot keep it aside in {}: {}".format(name, saved, exc.strerror))
+        log.info("apt_jessie: the host's own %s kept aside in %s", name, saved)
+    record = _guard_record(name)
+    _makedirs(os.path.dirname(record), mode=0o700)
+    __salt__["synnefo_files.replace"](record, "installed\n", mode="600", keep_backup=False)
     __salt__["synnefo_files.replace"](name, POLICY_SCRIPT, user=0, group=0, mode="755")
+    log.info("apt_jessie: policy-rc.d guard installed at %s: packages cannot start services", name)
     return {"installed": True, "saved": saved}
 
 
-def policy_rc_d_remove(name="/usr/sbin/policy-rc.d"):
+def policy_rc_d_remove(name=POLICY_RC_D):
     """
     Remove the guard and put back the host's own policy-rc.d if one was kept aside. A
-    policy-rc.d the formula did not write is never deleted.
+    policy-rc.d the formula did not write is never deleted: a guard that someone replaced
+    while it was in place is an error, and the replacement stays.
 
     CLI Example:
 
@@ -283,15 +324,25 @@ def policy_rc_d_remove(name="/usr/sbin/policy-rc.d"):
     """
     status = policy_rc_d_status(name)
     if status["present"] and not status["ours"]:
-        raise CommandExecutionError(f"{name} is not the formula's guard: left alone")
+        if status["saved"] or status["installed"]:
+            raise CommandExecutionError(
+                "{} was replaced by someone else while the guard was in place: left alone{}".format(
+                    name, "; the host's own is still at {}".format(status["saved"]) if status["saved"] else ""))
+        raise CommandExecutionError("{} is not the formula's guard: left alone".format(name))
     removed = False
-    if status["ours"]:
-        os.unlink(name)
-        removed = True
-    restored = None
-    if status["saved"]:
-        shutil.move(status["saved"], name)
-        restored = name
+    try:
+        if status["ours"]:
+            os.unlink(name)
+            removed = True
+        restored = None
+        if status["saved"]:
+            os.rename(status["saved"], name)
+            restored = name
+        if status["installed"]:
+            os.unlink(_guard_record(name))
+    except OSError as exc:
+        raise CommandExecutionError("{}: cannot remove the guard: {}".format(name, exc.strerror))
+    log.info("apt_jessie: policy-rc.d guard removed from %s%s", name, " (the host's own put back)" if restored else "")
     return {"removed": removed, "restored": restored}
 
 
@@ -315,13 +366,13 @@ _REMV = re.compile(r"^Remv (\S+)(?: \[(\S+)\])?")
 
 def _status_with_holds(status_path, target, hold):
     """Copy dpkg's status file to ``target`` with the packages in ``hold`` marked held."""
-    with open(status_path, encoding="utf-8") as handle:
+    with io.open(status_path, encoding="utf-8") as handle:
         stanzas = handle.read().split("\n\n")
     for index, stanza in enumerate(stanzas):
         name = re.search(r"^Package: (\S+)$", stanza, re.M)
         if name and name.group(1) in hold:
             stanzas[index] = re.sub(r"^Status: \w+ ", "Status: hold ", stanza, count=1, flags=re.M)
-    with open(target, "w", encoding="utf-8") as handle:
+    with io.open(target, "w", encoding="utf-8") as handle:
         handle.write("\n\n".join(stanzas))
 
 
@@ -338,14 +389,14 @@ def _prepared_apt_dir(scratch, switch=None, backports=None):
         texts.update(backports_files(etc, packages=backports.get("packages"), suite=backports.get("suite", "jessie-backports"),
                                      from_codename=switch[0] if switch else "wheezy"))
     for path, text in texts.items():
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
+        _makedirs(os.path.dirname(path))
+        with io.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     return [
-        "-o", f"Dir::Etc::sourcelist={etc}/sources.list",
-        "-o", f"Dir::Etc::sourceparts={etc}/sources.list.d",
-        "-o", f"Dir::Etc::preferences={etc}/preferences",
-        "-o", f"Dir::Etc::preferencesparts={etc}/preferences.d",
+        "-o", "Dir::Etc::sourcelist={}/sources.list".format(etc),
+        "-o", "Dir::Etc::sourceparts={}/sources.list.d".format(etc),
+        "-o", "Dir::Etc::preferences={}/preferences".format(etc),
+        "-o", "Dir::Etc::preferencesparts={}/preferences.d".format(etc),
     ]
 
 
@@ -356,7 +407,7 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
     downloaded into a temporary directory, so the prediction reflects the current sources
     while the host's own lists, caches and packages stay untouched. ``hold`` lists packages
     to treat as held (by default the installed salt-minion packages, as the real upgrade
-    holds them), on a private copy of dpkg's status. ``switch`` ((from, to) codenames) and
+    holds them; see :py:func:`dist_upgrade`), on a private copy of dpkg's status. ``switch`` ((from, to) codenames) and
     ``backports`` ({'suite', 'packages'}) simulate against a private copy of /etc/apt with the
     sources switched and the backports pin in place, as the formula's earlier steps leave it,
     so that a dry run of the whole upgrade predicts the upgrade itself.
@@ -371,12 +422,12 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
     try:
         lists = os.path.join(scratch, "lists")
         shutil.copytree("/var/lib/apt/lists", lists, ignore=shutil.ignore_patterns("lock", "partial"))
-        os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
+        _makedirs(os.path.join(lists, "partial"))
         status = os.path.join(scratch, "status")
-        _status_with_holds("/var/lib/dpkg/status", status, _installed_minion_packages() if hold is None else hold)
+        _status_with_holds("/var/lib/dpkg/status", status, _installed(MINION_PACKAGES if hold is None else hold))
         options = [
-            "-o", f"Dir::State::Lists={lists}",
-            "-o", f"Dir::State::status={status}",
+            "-o", "Dir::State::Lists={}".format(lists),
+            "-o", "Dir::State::status={}".format(status),
             "-o", "Dir::Cache::pkgcache=",
             "-o", "Dir::Cache::srcpkgcache=",
         ]
@@ -384,9 +435,9 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
             options += _prepared_apt_dir(scratch, switch=switch, backports=backports)
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         if refresh:
-            update = __salt__["cmd.run_all"](["apt-get", "-q", *options, "update"], python_shell=False, env=env, ignore_retcode=True)
+            update = __salt__["cmd.run_all"](["apt-get", "-q"] + options + ["update"], python_shell=False, env=env, ignore_retcode=True)
             _raise_on_apt_error(update, "apt-get update")
-        run = __salt__["cmd.run_all"](["apt-get", "-q", "-s", *options, "dist-upgrade"], python_shell=False, env=env, ignore_retcode=True)
+        run = __salt__["cmd.run_all"](["apt-get", "-q", "-s"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True)
         _raise_on_apt_error(run, "apt-get -s dist-upgrade")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -414,21 +465,25 @@ def _apt_errors(result):
 def _raise_on_apt_error(result, what):
     failed = result["retcode"] != 0 or any(l.startswith(("E:", "Err:")) for l in result["stderr"].splitlines())
     if failed:
-        raise CommandExecutionError(f"{what} failed: " + " | ".join(_apt_errors(result)))
+        raise CommandExecutionError("{} failed: ".format(what) + " | ".join(_apt_errors(result)))
 
 
-def _installed_minion_packages():
-    versions = __salt__["pkg.version"](*MINION_PACKAGES)
-    if isinstance(versions, str):  # a single name asked returns a string
-        versions = {MINION_PACKAGES[0]: versions}
+def _installed(packages):
+    packages = list(packages)
+    if not packages:
+        return []
+    versions = __salt__["pkg.version"](*packages)
+    if not isinstance(versions, dict):  # a single name asked returns a string
+        versions = {packages[0]: versions}
     return [name for name, version in versions.items() if version]
 
 
-def dist_upgrade(download_only=False):
+def dist_upgrade(download_only=False, hold=None):
     """
     ``apt-get update`` then a non-interactive ``apt-get dist-upgrade`` (locally edited conffiles
-    are kept, never prompted for), with the salt-minion packages held so that the upgrade can
-    neither remove nor restart the minion running it. Refuses to start when ``dpkg --audit``
+    are kept, never prompted for), with the packages of ``hold`` (by default the salt-minion
+    packages) held while it runs and released after, so that the upgrade can neither remove
+    nor restart the minion running it. Refuses to start when ``dpkg --audit``
     reports unfinished work, and fails when it does afterwards. Returns ``{package: {'old',
     'new'}}``; with ``download_only`` only fetches and returns what was fetched.
 
@@ -439,34 +494,38 @@ def dist_upgrade(download_only=False):
         salt '*' apt_jessie.dist_upgrade
         salt '*' apt_jessie.dist_upgrade download_only=True
     """
+    hold = MINION_PACKAGES if hold is None else hold
     pending = audit()
     if pending:
         raise CommandExecutionError("dpkg reports unfinished work, not upgrading: " + " | ".join(pending))
     held_before = set(__salt__["pkg.get_selections"](state="hold").get("hold", []))
-    to_hold = [p for p in _installed_minion_packages() if p not in held_before]
+    to_hold = [p for p in _installed(hold) if p not in held_before]
     if download_only:
-        planned = simulate(refresh=True)
+        planned = simulate(refresh=True, hold=hold)
+    log.info("apt_jessie: apt-get update before the dist-upgrade")
     # Salt's own refresh (inside pkg.upgrade) carries on past a source that failed to update,
     # which would give a partial upgrade: refresh first, failing on any source's error.
     try:
         __salt__["pkg.refresh_db"](failhard=True)
     except CommandExecutionError as exc:
-        raise CommandExecutionError(f"apt-get update failed, not upgrading: {exc.error}") from exc
+        raise CommandExecutionError("apt-get update failed, not upgrading: {}".format(exc.error))
     for package in to_hold:
         __salt__["pkg.hold"](package)
+    log.info("apt_jessie: apt-get dist-upgrade%s (held: %s)", " --download-only" if download_only else "", ", ".join(to_hold) or "nothing")
     try:
         changes = __salt__["pkg.upgrade"](refresh=False, dist_upgrade=True, download_only=download_only)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
         result = info.get("result") or {}
         detail = " | ".join(_apt_errors(result)) if result else str(exc)
-        raise CommandExecutionError(f"apt-get dist-upgrade failed: {detail}", info={"changes": info.get("changes", {})}) from exc
+        raise CommandExecutionError("apt-get dist-upgrade failed: {}".format(detail), info={"changes": info.get("changes", {})})
     finally:
         for package in to_hold:
             __salt__["pkg.unhold"](package)
     broken = audit()
     if broken:
         raise CommandExecutionError("dpkg reports unfinished work after the upgrade: " + " | ".join(broken), info={"changes": changes})
+    log.info("apt_jessie: dist-upgrade done, %d packages %s", len(changes), "downloaded" if download_only else "changed")
     if download_only:
         return {name: dict(change, downloaded=True) for name, change in planned.items() if change["new"]}
     return changes

@@ -72,7 +72,7 @@ def _parse(path, text):
     try:
         return ast.parse(text, filename=path)
     except SyntaxError as exc:
-        raise SettingsError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from exc
+        raise SettingsError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg)) from exc
 
 
 def _assignments(path, text):
@@ -90,10 +90,10 @@ def _assignments(path, text):
             if not names:
                 continue
             if node not in tree.body or not isinstance(node, ast.Assign) or len(targets) != 1:
-                raise SettingsError(f"{path}:{node.lineno}: {names[0]} is set in a way this module cannot read; set it plainly (NAME = value)")
+                raise SettingsError("{}:{}: {} is set in a way this module cannot read; set it plainly (NAME = value)".format(path, node.lineno, names[0]))
             siblings = [s for s in tree.body if s is not node and s.lineno <= node.end_lineno and s.end_lineno >= node.lineno]
             if siblings:
-                raise SettingsError(f"{path}:{node.lineno}: {names[0]} shares its line with another statement")
+                raise SettingsError("{}:{}: {} shares its line with another statement".format(path, node.lineno, names[0]))
             found.append((names[0], _literal(path, node, names[0]), node.lineno, node.end_lineno, True))
     lines = text.splitlines()
     for index, line in enumerate(lines):
@@ -122,7 +122,7 @@ def _literal(path, node, setting, offset=0):
     try:
         return ast.literal_eval(node.value)
     except ValueError as exc:
-        raise SettingsError(f"{path}:{node.lineno + offset}: {setting} is not a literal value ({ast.unparse(node.value)})") from exc
+        raise SettingsError("{}:{}: {} is not a literal value ({})".format(path, node.lineno + offset, setting, ast.unparse(node.value))) from exc
 
 
 def legacy_settings(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf"):
@@ -154,7 +154,7 @@ def from_uri(uri, setting="CACHE_BACKEND"):
         salt '*' cyclades_caches.from_uri 'memcached://127.0.0.1:11211/?timeout=3600'
     """
     if not isinstance(uri, str) or "://" not in uri:
-        raise SettingsError(f"{setting} = {uri!r} is not a cache URI (scheme://location/?params)")
+        raise SettingsError("{} = {!r} is not a cache URI (scheme://location/?params)".format(setting, uri))
     scheme, rest = uri.split("://", 1)
     location, _, query = rest.partition("?")
     if scheme in SCHEMES:
@@ -162,7 +162,7 @@ def from_uri(uri, setting="CACHE_BACKEND"):
     elif _DOTTED.match(scheme):
         backend = scheme
     else:
-        raise SettingsError(f"{setting} = {uri!r}: unknown cache scheme {scheme!r}")
+        raise SettingsError("{} = {!r}: unknown cache scheme {!r}".format(setting, uri, scheme))
     if scheme in ("memcached", "db", "locmem", "dummy"):
         location = location.rstrip("/")
     entry = {"BACKEND": backend, "LOCATION": location}
@@ -173,7 +173,7 @@ def from_uri(uri, setting="CACHE_BACKEND"):
         elif key in ("max_entries", "cull_frequency"):
             options[key.upper()] = _int(setting, uri, key, value)
         else:
-            raise SettingsError(f"{setting} = {uri!r}: parameter {key!r} has no 0.19 equivalent; set the cache in pillar")
+            raise SettingsError("{} = {!r}: parameter {!r} has no 0.19 equivalent; set the cache in pillar".format(setting, uri, key))
     if options:
         entry["OPTIONS"] = options
     return entry
@@ -183,7 +183,7 @@ def _int(setting, uri, key, value):
     try:
         return int(value)
     except ValueError as exc:
-        raise SettingsError(f"{setting} = {uri!r}: {key} is not an integer") from exc
+        raise SettingsError("{} = {!r}: {} is not an integer".format(setting, uri, key)) from exc
 
 
 def validate_entry(cache, entry):
@@ -198,23 +198,23 @@ def validate_entry(cache, entry):
     """
     problems = []
     if not isinstance(entry, dict):
-        return [f"{cache} must be a dict, not {entry!r}"]
+        return ["{} must be a dict, not {!r}".format(cache, entry)]
     for key in entry:
         if key not in ENTRY_ORDER:
-            problems.append(f"{cache}: unknown key {key!r}")
+            problems.append("{}: unknown key {!r}".format(cache, key))
     backend = entry.get("BACKEND")
     if not isinstance(backend, str) or not _DOTTED.match(backend):
-        problems.append(f"{cache}: BACKEND must be a dotted path, not {backend!r}")
+        problems.append("{}: BACKEND must be a dotted path, not {!r}".format(cache, backend))
     timeout = entry.get("TIMEOUT", 0)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
-        problems.append(f"{cache}: TIMEOUT must be a non-negative integer or None, not {timeout!r}")
+        problems.append("{}: TIMEOUT must be a non-negative integer or None, not {!r}".format(cache, timeout))
     if not isinstance(entry.get("KEY_PREFIX", ""), str):
-        problems.append(f"{cache}: KEY_PREFIX must be a string, not {entry['KEY_PREFIX']!r}")
+        problems.append("{}: KEY_PREFIX must be a string, not {!r}".format(cache, entry['KEY_PREFIX']))
     location = entry.get("LOCATION", "")
     if not (isinstance(location, str) or (isinstance(location, list) and all(isinstance(l, str) for l in location))):
-        problems.append(f"{cache}: LOCATION must be a string or a list of strings, not {location!r}")
+        problems.append("{}: LOCATION must be a string or a list of strings, not {!r}".format(cache, location))
     if not isinstance(entry.get("OPTIONS", {}), dict):
-        problems.append(f"{cache}: OPTIONS must be a dict, not {entry['OPTIONS']!r}")
+        problems.append("{}: OPTIONS must be a dict, not {!r}".format(cache, entry['OPTIONS']))
     return problems
 
 
@@ -240,7 +240,7 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
     if "PUBLIC_STATS_CACHE_POPULATE_INTERVAL" in legacy:
         interval = legacy["PUBLIC_STATS_CACHE_POPULATE_INTERVAL"]
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise SettingsError(f"PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {interval!r} is not a number of seconds")
+            raise SettingsError("PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {!r} is not a number of seconds".format(interval))
         result["PUBLIC_STATS_CACHE"]["TIMEOUT"] = interval
     vmapi_uri = legacy.get("VMAPI_CACHE_BACKEND", legacy.get("CACHE_BACKEND"))
     if vmapi_uri is not None:
@@ -250,9 +250,9 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
         result["VMAPI_CACHE"]["KEY_PREFIX"] = legacy["VMAPI_CACHE_KEY_PREFIX"]
     for cache, override in (caches or {}).items():
         if cache not in CACHES:
-            raise SettingsError(f"caches: unknown cache {cache!r} (expected one of {', '.join(CACHES)})")
+            raise SettingsError("caches: unknown cache {!r} (expected one of {})".format(cache, ', '.join(CACHES)))
         if not isinstance(override, dict):
-            raise SettingsError(f"caches: {cache} must be a dict of keys to override")
+            raise SettingsError("caches: {} must be a dict of keys to override".format(cache))
         result[cache].update(override)
     problems = [p for cache in CACHES for p in validate_entry(cache, result[cache])]
     if problems:
@@ -277,9 +277,9 @@ def render(caches):
     ]
     for cache in CACHES:
         entry = caches[cache]
-        out.append(f"{cache} = {{")
+        out.append("{} = {{".format(cache))
         for key in sorted(entry, key=ENTRY_ORDER.index):
-            out.append(f"    {key!r}: {entry[key]!r},")
+            out.append("    {!r}: {!r},".format(key, entry[key]))
         out.append("}")
     return "\n".join(out) + "\n"
 
@@ -301,10 +301,10 @@ def commented_out(path, text=None):
     for setting, _, first, last, active in reversed(_assignments(path, text)):
         if not active:
             continue
-        block = [f"# {line}" for line in lines[first - 1 : last]]
+        block = ["# {}".format(line) for line in lines[first - 1 : last]]
         if not block[-1].endswith("\n"):
             block[-1] += "\n"
-        note = f"{MARKER} {', '.join(CACHES)} (see the formula's cache file)\n"
+        note = "{} {} (see the formula's cache file)\n".format(MARKER, ', '.join(CACHES))
         lines[first - 1 : last] = [note, *block]
     return "".join(lines)
 

@@ -6,20 +6,33 @@ Python that defines ``CONFIG = {...}``; the upgrade guide asks for ``'mode': 'ws
 ``DJANGO_SETTINGS_MODULE`` in ``environment`` and ``synnefo.webproject.wsgi`` as the last
 item of ``args``.
 
-The file is never re-dumped: :py:func:`converted` locates the values with Python's ``ast``
-and edits the text at those places only, so comments, quoting, order and indentation stay
-as they were. The file is never executed.
+The file is never re-dumped: :py:func:`converted` reads its structure with Python's ``ast``,
+finds where each value stands with ``tokenize`` (exact on Python 2.7 and 3 alike) and edits
+the text at those places only, so comments, quoting, order and indentation stay as they were.
+The result is parsed again before it is handed back. The file is never executed.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 import ast
+import bisect
+import io
+import logging
 import os
+import sys
+import tokenize
 
 from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "gunicorn_wsgi"
 
 # Debian's gunicorn skips these names in /etc/gunicorn.d.
 IGNORED_SUFFIXES = (".dpkg-dist", ".example")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+_SKIPPED_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+_TEXT = type("")  # unicode on Python 2 (unicode_literals), str on Python 3
 
 
 def __virtual__():
@@ -30,122 +43,201 @@ class ConfigError(CommandExecutionError):
     """The file cannot be converted safely; the message says why."""
 
 
-def _offsets(source):
-    """Byte offset of the start of each line (ast columns are UTF-8 byte offsets)."""
-    starts = [0]
-    for line in source.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    return starts
+class _Source(object):
+    """A config's text with its significant tokens, positions as offsets into the text."""
+
+    def __init__(self, text):
+        self.text = text
+        self.lines = io.StringIO(text, newline="").readlines()
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+        self.tokens = []  # (type, string, begin, end, row)
+        lines = iter(self.lines)
+        for token in tokenize.generate_tokens(lambda: next(lines, "")):
+            kind, string, (srow, scol), (erow, ecol) = token[:4]
+            if kind not in _SKIPPED_TOKENS:
+                self.tokens.append((kind, string, self.starts[srow - 1] + scol, self.starts[erow - 1] + ecol, srow))
+
+    def column(self, offset):
+        return offset - self.starts[bisect.bisect_right(self.starts, offset) - 1]
+
+    def statement_value(self, statement):
+        """Index of the first token of an assignment's value (after its last ``=``)."""
+        begin = self.starts[statement.lineno - 1] + statement.col_offset
+        index = next(i for i, token in enumerate(self.tokens) if token[2] >= begin)
+        depth, value = 0, None
+        while self.tokens[index][0] != tokenize.NEWLINE:
+            string = self.tokens[index][1]
+            if string in _CLOSING:
+                depth += 1
+            elif string in _CLOSING.values():
+                depth -= 1
+            elif string == "=" and depth == 0:
+                value = index + 1
+            index += 1
+        return value
+
+    def display(self, index):
+        """The items of the bracket display whose opening token is ``index``:
+        ``(items, close)``, each item ``[(first, last)]`` token ranges, split at ``:`` for
+        dict entries; ``close`` is the closing token's index."""
+        items, parts, first, depth = [], [], index + 1, 0
+        for position in range(index + 1, len(self.tokens)):
+            string = self.tokens[position][1]
+            if depth == 0 and string in (",", ":", _CLOSING[self.tokens[index][1]]):
+                if position > first:
+                    parts.append((first, position - 1))
+                if string != ":" and parts:
+                    items.append(parts)
+                    parts = []
+                if string == _CLOSING[self.tokens[index][1]]:
+                    return items, position
+                first = position + 1
+            elif string in _CLOSING:
+                depth += 1
+            elif string in _CLOSING.values():
+                depth -= 1
+        raise ValueError("unclosed display")
+
+    def span(self, tokens):
+        first, last = tokens
+        return self.tokens[first][2], self.tokens[last][3]
+
+    def row(self, tokens):
+        return self.tokens[tokens[0]][4]
 
 
-def _span(starts, node):
-    return (
-        starts[node.lineno - 1] + node.col_offset,
-        starts[node.end_lineno - 1] + node.end_col_offset,
-    )
+def _string(node):
+    """The value of a string literal node, else None (Python 2's and 3's nodes alike)."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(value, bytes) and bytes is str:  # Python 2: a plain '...' literal
+        value = value.decode("utf-8")
+    return value if isinstance(value, _TEXT) else None
+
+
+def _parse(text, path):
+    # Python 2 refuses a coding declaration in a unicode source: give it the bytes.
+    source = text.encode("utf-8") if sys.version_info[0] == 2 else text
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        raise ConfigError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg))
 
 
 def _find_config(tree, path):
     found = None
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "CONFIG" for t in stmt.targets
-        ):
-            found = stmt.value
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CONFIG" for t in stmt.targets):
+            found = stmt
     if found is None:
-        raise ConfigError(f"{path}: no CONFIG assignment")
-    if not isinstance(found, ast.Dict):
-        raise ConfigError(f"{path}:{found.lineno}: CONFIG is not a literal dict")
+        raise ConfigError("{}: no CONFIG assignment".format(path))
+    if not isinstance(found.value, ast.Dict):
+        raise ConfigError("{}:{}: CONFIG is not a literal dict".format(path, found.value.lineno))
     return found
 
 
-def _entries(node):
-    """``{key: (key_node, value_node)}`` for the string keys of a dict node."""
-    entries = {}
-    for key, value in zip(node.keys, node.values):
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            entries[key.value] = (key, value)
-    return entries
+class _Dict(object):
+    """A dict display: its ast node, its tokens and its string-keyed entries."""
+
+    def __init__(self, source, node, index, path):
+        if source.tokens[index][1] != "{":
+            raise ConfigError("{}:{}: a dict in parentheses; remove them".format(path, node.lineno))
+        self.node = node
+        self.open = index
+        items, self.close = source.display(index)
+        if len(items) != len(node.keys):
+            raise ConfigError("{}:{}: this dict cannot be edited in place".format(path, node.lineno))
+        self.items = items
+        self.entries = {}
+        for item, key, value in zip(items, node.keys, node.values):
+            name = _string(key) if key is not None else None
+            if name is not None and len(item) == 2:
+                self.entries[name] = (item[0], item[1], value)
 
 
-def _quote(data, starts, nodes):
-    """The quote character the file already uses for strings among ``nodes``."""
-    for node in nodes:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            begin, _ = _span(starts, node)
-            char = data[begin : begin + 1]
-            if char in (b"'", b'"'):
-                return char.decode()
+def _quote(source, items):
+    """The quote character the file already uses for strings among the token ranges ``items``."""
+    for item in items:
+        first, last = item
+        text = source.tokens[first][1]
+        if first == last and source.tokens[first][0] == tokenize.STRING and text[:1] in ("'", '"'):
+            return text[:1]
     return "'"
 
 
-def _insert_entry(data, starts, dict_node, text):
+def _insert_entry(source, display, text):
     """An edit that adds ``text`` (``'key': value``) as the first entry of a dict."""
-    begin, end = _span(starts, dict_node)
-    if not dict_node.keys:
+    begin, end = source.tokens[display.open][2], source.tokens[display.close][3]
+    if not display.items:
         return (begin + 1, end - 1, text)
-    first = dict_node.keys[0] if dict_node.keys[0] is not None else dict_node.values[0]
-    first_begin, _ = _span(starts, first)
-    if first.lineno != dict_node.lineno:
-        indent = " " * first.col_offset
-        return (first_begin, first_begin, f"{text},\n{indent}")
-    return (first_begin, first_begin, f"{text}, ")
+    first = display.items[0][0]
+    first_begin = source.span(first)[0]
+    if source.row(first) != source.tokens[display.open][4]:
+        indent = " " * source.column(first_begin)
+        return (first_begin, first_begin, "{},\n{}".format(text, indent))
+    return (first_begin, first_begin, "{}, ".format(text))
 
 
-def _args_edits(data, starts, args_node, wsgi_app, quote):
+def _args_edits(source, args_node, index, wsgi_app, quote):
     """Edits that leave ``wsgi_app`` exactly once, as the last item of ``args``."""
-    elts = args_node.elts
-    values = [e.value if isinstance(e, ast.Constant) else None for e in elts]
+    items, close = source.display(index)
+    elts = [item[0] for item in items]
+    values = [_string(e) for e in args_node.elts]
+    data = source.text
     edits = []
     keep_last = bool(elts) and values[-1] == wsgi_app
-    for index, value in enumerate(values[:-1] if elts else []):
+    for position, value in enumerate(values[:-1] if elts else []):
         if value == wsgi_app:
-            begin, _ = _span(starts, elts[index])
-            next_begin, _ = _span(starts, elts[index + 1])
+            begin = source.span(elts[position])[0]
+            next_begin = source.span(elts[position + 1])[0]
             edits.append((begin, next_begin, ""))
     if keep_last:
         return edits
-    literal = f"{quote}{wsgi_app}{quote}"
-    begin, end = _span(starts, args_node)
+    literal = "{}{}{}".format(quote, wsgi_app, quote)
+    begin, end = source.tokens[index][2], source.tokens[close][3]
     if not elts:
-        closing = data[end - 1 : end].decode()
-        opening = data[begin : begin + 1].decode()
+        closing = data[end - 1:end]
+        opening = data[begin:begin + 1]
         if opening == "(":
             literal += ","
-        edits.append((begin, end, f"{opening}{literal}{closing}"))
+        edits.append((begin, end, "{}{}{}".format(opening, literal, closing)))
         return edits
     last = elts[-1]
-    _, last_end = _span(starts, last)
-    tail = data[last_end : end - 1]
-    trailing_comma = tail.lstrip().startswith(b",")
-    multi_line = last.lineno != args_node.lineno or elts[0].lineno != args_node.lineno
+    last_end = source.span(last)[1]
+    tail = data[last_end:end - 1]
+    trailing_comma = tail.lstrip().startswith(",")
+    open_row = source.tokens[index][4]
+    multi_line = source.row(last) != open_row or source.row(elts[0]) != open_row
     if not multi_line:
         if trailing_comma:
-            at = last_end + tail.index(b",") + 1
-            edits.append((at, at, f" {literal},"))
+            at = last_end + tail.index(",") + 1
+            edits.append((at, at, " {},".format(literal)))
         else:
-            edits.append((last_end, last_end, f", {literal}"))
+            edits.append((last_end, last_end, ", {}".format(literal)))
         return edits
     # One item a line: the new item goes on a line of its own, after any comment that
     # follows the last item, so the comment stays with the item it describes.
-    after = last_end + tail.index(b",") + 1 if trailing_comma else last_end
-    newline = data.find(b"\n", after, end - 1)
+    after = last_end + tail.index(",") + 1 if trailing_comma else last_end
+    newline = data.find("\n", after, end - 1)
     at = newline if newline != -1 else after
-    indent = " " * last.col_offset
+    indent = " " * source.column(source.span(last)[0])
     if trailing_comma:
-        edits.append((at, at, f"\n{indent}{literal},"))
+        edits.append((at, at, "\n{}{},".format(indent, literal)))
     else:
         edits.append((last_end, last_end, ","))
-        edits.append((at, at, f"\n{indent}{literal}"))
+        edits.append((at, at, "\n{}{}".format(indent, literal)))
     return edits
 
 
-def _analyse(source, path):
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from exc
-    return _find_config(tree, path)
+def _analyse(text, path):
+    """``(source, CONFIG's _Dict)`` of a config's text."""
+    statement = _find_config(_parse(text, path), path)
+    source = _Source(text)
+    return source, _Dict(source, statement.value, source.statement_value(statement), path)
 
 
 def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo.settings", text=None):
@@ -165,54 +257,52 @@ def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo
     if text is None:
         text = __salt__["synnefo_files.read"](path)
         if text is None:
-            raise ConfigError(f"{path}: no such file")
-    data = text.encode("utf-8")
-    starts = _offsets(data)
-    config = _analyse(text, path)
-    entries = _entries(config)
-    quote = _quote(data, starts, config.keys)
+            raise ConfigError("{}: no such file".format(path))
+    source, config = _analyse(text, path)
+    entries = config.entries
+    keys = [item[0] for item in config.items]
+    quote = _quote(source, keys)
     notes = []
     edits = []
 
     if "mode" in entries:
-        mode_node = entries["mode"][1]
-        if not (isinstance(mode_node, ast.Constant) and mode_node.value == "wsgi"):
-            begin, end = _span(starts, mode_node)
-            value_quote = _quote(data, starts, [mode_node, *config.keys])
-            edits.append((begin, end, f"{value_quote}wsgi{value_quote}"))
+        _, mode_value, mode_node = entries["mode"]
+        if _string(mode_node) != "wsgi":
+            begin, end = source.span(mode_value)
+            value_quote = _quote(source, [mode_value] + keys)
+            edits.append((begin, end, "{}wsgi{}".format(value_quote, value_quote)))
     else:
-        edits.append(_insert_entry(data, starts, config, f"{quote}mode{quote}: {quote}wsgi{quote}"))
+        edits.append(_insert_entry(source, config, "{}mode{}: {}wsgi{}".format(quote, quote, quote, quote)))
 
-    setting = f"{quote}DJANGO_SETTINGS_MODULE{quote}: {quote}{settings_module}{quote}"
+    setting = "{0}DJANGO_SETTINGS_MODULE{0}: {0}{1}{0}".format(quote, settings_module)
     if "environment" in entries:
-        env_node = entries["environment"][1]
+        _, env_value, env_node = entries["environment"]
         if not isinstance(env_node, ast.Dict):
-            raise ConfigError(f"{path}:{env_node.lineno}: 'environment' is not a literal dict")
-        env = _entries(env_node)
-        if "DJANGO_SETTINGS_MODULE" in env:
-            current = env["DJANGO_SETTINGS_MODULE"][1]
-            if not (isinstance(current, ast.Constant) and current.value == settings_module):
-                shown = current.value if isinstance(current, ast.Constant) else ast.unparse(current)
-                notes.append(
-                    f"environment DJANGO_SETTINGS_MODULE is {shown!r}, not {settings_module!r}: kept"
-                )
+            raise ConfigError("{}:{}: 'environment' is not a literal dict".format(path, env_node.lineno))
+        env = _Dict(source, env_node, env_value[0], path)
+        if "DJANGO_SETTINGS_MODULE" in env.entries:
+            _, current_value, current = env.entries["DJANGO_SETTINGS_MODULE"]
+            if _string(current) != settings_module:
+                begin, end = source.span(current_value)
+                notes.append("environment DJANGO_SETTINGS_MODULE is {}, not '{}': kept".format(text[begin:end], settings_module))
         else:
-            edits.append(_insert_entry(data, starts, env_node, setting))
+            edits.append(_insert_entry(source, env, setting))
     else:
-        edits.append(_insert_entry(data, starts, config, f"{quote}environment{quote}: {{{setting}}}"))
+        edits.append(_insert_entry(source, config, "{0}environment{0}: {{{1}}}".format(quote, setting)))
 
     if "args" in entries:
-        args_node = entries["args"][1]
-        if not isinstance(args_node, (ast.List, ast.Tuple)):
-            raise ConfigError(f"{path}:{args_node.lineno}: 'args' is not a literal list or tuple")
-        args_quote = _quote(data, starts, [*args_node.elts, *config.keys])
-        edits.extend(_args_edits(data, starts, args_node, wsgi_app, args_quote))
+        _, args_value, args_node = entries["args"]
+        if not isinstance(args_node, (ast.List, ast.Tuple)) or source.tokens[args_value[0]][1] not in ("(", "["):
+            raise ConfigError("{}:{}: 'args' is not a literal list or tuple".format(path, args_node.lineno))
+        element_items = [item[0] for item in source.display(args_value[0])[0]]
+        args_quote = _quote(source, element_items + keys)
+        edits.extend(_args_edits(source, args_node, args_value[0], wsgi_app, args_quote))
     else:
-        edits.append(_insert_entry(data, starts, config, f"{quote}args{quote}: ({quote}{wsgi_app}{quote},)"))
+        edits.append(_insert_entry(source, config, "{0}args{0}: ({0}{1}{0},)".format(quote, wsgi_app)))
 
+    new_text = text
     for begin, end, replacement in sorted(edits, reverse=True):
-        data = data[:begin] + replacement.encode("utf-8") + data[end:]
-    new_text = data.decode("utf-8")
+        new_text = new_text[:begin] + replacement + new_text[end:]
     if new_text != text:
         _verify(new_text, path, wsgi_app)
     return {"text": new_text, "changed": new_text != text, "notes": notes}
@@ -221,13 +311,13 @@ def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo
 def _verify(new_text, path, wsgi_app):
     """Refuse to hand back an edit that did not reach the wanted shape."""
     try:
-        config = _analyse(new_text, path)
+        _, config = _analyse(new_text, path)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: internal error, the edit broke the file: {exc}") from exc
-    entries = _entries(config)
-    args = [e.value for e in entries["args"][1].elts if isinstance(e, ast.Constant)]
-    if entries["mode"][1].value != "wsgi" or args.count(wsgi_app) != 1 or args[-1] != wsgi_app:
-        raise ConfigError(f"{path}: internal error, the edit did not reach wsgi mode")
+        raise ConfigError("{}: internal error, the edit broke the file: {}".format(path, exc))
+    entries = config.entries
+    args = [_string(e) for e in entries["args"][2].elts]
+    if _string(entries["mode"][2]) != "wsgi" or args.count(wsgi_app) != 1 or args[-1] != wsgi_app:
+        raise ConfigError("{}: internal error, the edit did not reach wsgi mode".format(path))
 
 
 def mode(path):
@@ -242,12 +332,16 @@ def mode(path):
     """
     text = __salt__["synnefo_files.read"](path)
     if text is None:
-        raise ConfigError(f"{path}: no such file")
-    node = _entries(_analyse(text, path)).get("mode")
-    if node is None:
+        raise ConfigError("{}: no such file".format(path))
+    source, config = _analyse(text, path)
+    entry = config.entries.get("mode")
+    if entry is None:
         return None
-    value = node[1]
-    return value.value if isinstance(value, ast.Constant) else ast.unparse(value)
+    value = _string(entry[2])
+    if value is not None:
+        return value
+    begin, end = source.span(entry[1])
+    return text[begin:end]
 
 
 def django_mode_configs(config_dir="/etc/gunicorn.d"):
@@ -272,7 +366,7 @@ def django_mode_configs(config_dir="/etc/gunicorn.d"):
         try:
             current = mode(path)
         except CommandExecutionError as exc:
-            found[path] = f"unreadable: {exc}"
+            found[path] = "unreadable: {}".format(exc)
             continue
         if current == "django":
             found[path] = current

@@ -48,7 +48,7 @@ def _read(changelog):
         with open(changelog, encoding="utf-8", newline="") as handle:
             return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CommandExecutionError(f"{changelog}: cannot read the changelog: {exc}") from exc
+        raise CommandExecutionError("{}: cannot read the changelog: {}".format(changelog, exc)) from exc
 
 
 def _parse(text, now=None):
@@ -66,38 +66,38 @@ def _parse(text, now=None):
             continue
         fields = [f.strip() for f in line.split("|")]
         if len(fields) != 4:
-            error(number, raw, f"expected 4 fields separated by '|', found {len(fields)}")
+            error(number, raw, "expected 4 fields separated by '|', found {}".format(len(fields)))
             continue
         vmid, from_user, to_user, date = fields
         problems = []
         if not vmid.isdigit():
-            problems.append(f"VM id {vmid!r} is not an integer")
+            problems.append("VM id {!r} is not an integer".format(vmid))
         for role, user in (("from", from_user), ("to", to_user)):
             if not _UUID.match(user):
-                problems.append(f"{role} user {user!r} is not a UUID")
+                problems.append("{} user {!r} is not a UUID".format(role, user))
         match = _DATE.match(date)
         when = stamp = None
         if not match:
-            problems.append(f"date {date!r} is not YYYY-MM-DD HH:MM:SS[.ffffff]")
+            problems.append("date {!r} is not YYYY-MM-DD HH:MM:SS[.ffffff]".format(date))
         else:
             parts = [int(p) for p in match.groups()[:6]]
             fraction = (match.group(7) or "").ljust(6, "0")
-            stamp = f"{date[:19]}.{fraction}"
+            stamp = "{}.{}".format(date[:19], fraction)
             try:
                 when = datetime.datetime(*parts, int(fraction))
             except ValueError as exc:
-                problems.append(f"date {date!r} is not a valid date: {exc}")
+                problems.append("date {!r} is not a valid date: {}".format(date, exc))
             else:
                 if when > now:
-                    problems.append(f"date {date!r} is in the future (dates are UTC)")
+                    problems.append("date {!r} is in the future (dates are UTC)".format(date))
         if from_user and from_user == to_user:
             problems.append("from and to are the same user")
         if problems:
             error(number, raw, "; ".join(problems))
             continue
-        normal = f"{int(vmid)}|{from_user}|{to_user}|{stamp}"
+        normal = "{}|{}|{}|{}".format(int(vmid), from_user, to_user, stamp)
         if normal in seen:
-            error(number, raw, f"the same change as line {seen[normal]}")
+            error(number, raw, "the same change as line {}".format(seen[normal]))
             continue
         seen[normal] = number
         changes.append({"line": number, "vm": int(vmid), "from": from_user, "to": to_user, "date": when, "text": normal})
@@ -109,13 +109,13 @@ def _parse(text, now=None):
         vm_changes.sort(key=lambda c: (c["date"], c["line"]))
         for previous, change in zip(vm_changes, vm_changes[1:]):
             if change["date"] == previous["date"]:
-                error(change["line"], change["text"], f"VM {change['vm']} changes owner twice at the same time (line {previous['line']})")
+                error(change["line"], change["text"], "VM {} changes owner twice at the same time (line {})".format(change['vm'], previous['line']))
             elif change["from"] != previous["to"]:
                 error(
                     change["line"],
                     change["text"],
-                    f"broken chain for VM {change['vm']}: from {change['from']} but line "
-                    f"{previous['line']} gave it to {previous['to']}",
+                    "broken chain for VM {}: from {} but line "
+                    "{} gave it to {}".format(change['vm'], change['from'], previous['line'], previous['to']),
                 )
     errors.sort(key=lambda e: e["line"])
     return changes, errors
@@ -152,15 +152,15 @@ def normalize(changelog):
     """
     changes, errors = _parse(_read(changelog))
     if errors:
-        listed = "; ".join(f"{changelog}:{e['line']}: {e['error']}" for e in errors[:20])
-        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
-        raise CommandExecutionError(f"invalid changelog: {listed}{more}", info={"errors": errors})
+        listed = "; ".join("{}:{}: {}".format(changelog, e['line'], e['error']) for e in errors[:20])
+        more = " (and {} more)".format(len(errors) - 20) if len(errors) > 20 else ""
+        raise CommandExecutionError("invalid changelog: {}{}".format(listed, more), info={"errors": errors})
     return "".join(c["text"] + "\n" for c in sorted(changes, key=lambda c: c["line"]))
 
 
 def _run(tool, normalised, fix):
     if not os.access(tool, os.X_OK):
-        raise CommandExecutionError(f"{tool}: fix_ip_history is missing or not executable (is Synnefo 0.19 installed?)")
+        raise CommandExecutionError("{}: fix_ip_history is missing or not executable (is Synnefo 0.19 installed?)".format(tool))
     with tempfile.NamedTemporaryFile("w", prefix="fix_ip_history.", suffix=".log", delete=False) as handle:
         handle.write(normalised)
     try:
@@ -200,7 +200,7 @@ def plan(changelog, tool=DEFAULT_TOOL):
     if result["retcode"] == 1 and DRY_RUN_MARK in result["stderr"]:
         return _rows(result["stdout"])
     raise CommandExecutionError(
-        f"{tool} dry run failed (exit code {result['retcode']}): {result['stderr'].strip() or result['stdout'].strip()}"
+        "{} dry run failed (exit code {}): {}".format(tool, result['retcode'], result['stderr'].strip() or result['stdout'].strip())
     )
 
 
@@ -270,8 +270,8 @@ def fix(changelog, tool=DEFAULT_TOOL):
             earlier = json.load(handle)
         if earlier.get("outcome") == "running":
             raise CommandExecutionError(
-                f"an earlier fix_ip_history run of this changelog did not finish ({path}, started "
-                f"{earlier.get('started')}); check db_ipaddresshistory by hand, then remove the record"
+                "an earlier fix_ip_history run of this changelog did not finish ({}, started "
+                "{}); check db_ipaddresshistory by hand, then remove the record".format(path, earlier.get('started'))
             )
         return dict(earlier, already=True)
     started = datetime.datetime.utcnow().isoformat() + "Z"
@@ -286,7 +286,7 @@ def fix(changelog, tool=DEFAULT_TOOL):
         # One transaction upstream: a failed run committed nothing, so it may be retried.
         os.unlink(path)
         raise CommandExecutionError(
-            f"{tool} --fix failed (exit code {result['retcode']}): {result['stderr'].strip() or result['stdout'].strip()}"
+            "{} --fix failed (exit code {}): {}".format(tool, result['retcode'], result['stderr'].strip() or result['stdout'].strip())
         )
     rows = _rows(result["stdout"])
     entry.update(

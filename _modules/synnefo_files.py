@@ -16,7 +16,12 @@ The backup directory is ``/var/backups/synnefo_upgrade`` and the formula's recor
 ``pillar.example`` shows).
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 import difflib
+import errno
+import io
+import logging
 import os
 import shutil
 import stat
@@ -25,6 +30,8 @@ import time
 
 from salt.exceptions import CommandExecutionError
 
+log = logging.getLogger(__name__)
+
 __virtualname__ = "synnefo_files"
 
 DEFAULT_BACKUP_DIR = "/var/backups/synnefo_upgrade"
@@ -32,6 +39,8 @@ DEFAULT_STATE_DIR = "/var/lib/synnefo_upgrade"
 
 
 def __virtual__():
+    if os.name != "posix":
+        return (False, "synnefo_files needs a POSIX host (owners, modes, atomic rename)")
     return __virtualname__
 
 
@@ -39,6 +48,15 @@ def _backup_dir(backup_dir=None):
     if backup_dir:
         return backup_dir
     return __salt__["config.get"]("synnefo_upgrade:backup_dir", DEFAULT_BACKUP_DIR)
+
+
+def _makedirs(path, mode=0o755):
+    """``os.makedirs`` that accepts an existing directory (Python 2 has no ``exist_ok``)."""
+    try:
+        os.makedirs(path, mode)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST or not os.path.isdir(path):
+            raise CommandExecutionError("{}: cannot create the directory: {}".format(path, exc.strerror))
 
 
 def state_dir():
@@ -66,12 +84,14 @@ def read(path):
         salt '*' synnefo_files.read /etc/gunicorn.d/synnefo
     """
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with io.open(path, encoding="utf-8", newline="") as handle:
             return handle.read()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandExecutionError(f"{path}: cannot read: {exc}") from exc
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise CommandExecutionError("{}: cannot read: {}".format(path, exc.strerror or exc))
+    except UnicodeDecodeError as exc:
+        raise CommandExecutionError("{}: cannot read: {}".format(path, exc))
 
 
 def diff(path, new_text, old_text=None):
@@ -89,12 +109,28 @@ def diff(path, new_text, old_text=None):
         old_text = read(path) or ""
     return "".join(
         difflib.unified_diff(
-            old_text.splitlines(keepends=True),
-            new_text.splitlines(keepends=True),
+            old_text.splitlines(True),
+            new_text.splitlines(True),
             fromfile=path,
             tofile=path,
         )
     )
+
+
+def _claim(target):
+    """Create ``target`` exclusively (or ``target.N``, the first free one) and return its path:
+    two backups of one file in the same second never share a name."""
+    suffix = 0
+    candidate = target
+    while True:
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return candidate
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise CommandExecutionError("{}: cannot create the backup: {}".format(candidate, exc.strerror))
+        suffix += 1
+        candidate = "{}.{}".format(target, suffix)
 
 
 def backup(path, backup_dir=None):
@@ -112,26 +148,24 @@ def backup(path, backup_dir=None):
     root = _backup_dir(backup_dir)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     target = os.path.join(root, os.path.abspath(path).lstrip("/")) + "." + stamp
-    suffix = 0
-    candidate = target
-    while os.path.exists(candidate):
-        suffix += 1
-        candidate = f"{target}.{suffix}"
-    os.makedirs(os.path.dirname(candidate), mode=0o700, exist_ok=True)
+    _makedirs(os.path.dirname(target), mode=0o700)
+    candidate = _claim(target)
     try:
         shutil.copy2(path, candidate)
         info = os.stat(path)
         os.chown(candidate, info.st_uid, info.st_gid)
-    except OSError as exc:
-        raise CommandExecutionError(f"{path}: cannot back up to {candidate}: {exc}") from exc
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot back up to {}: {}".format(path, candidate, exc.strerror or exc))
+    log.info("synnefo_files: backed up %s to %s", path, candidate)
     return candidate
 
 
-def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None):
+def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, keep_backup=True):
     """
     Write ``new_text`` to ``path`` atomically. An existing file keeps its owner and mode and
-    is backed up first; a new file takes ``user``, ``group`` and ``mode`` when given (names or
-    ids; mode as an octal string or int). Return ``{'path', 'backup'}``.
+    is backed up first (unless ``keep_backup=False``, for the formula's own records); a new
+    file takes ``user``, ``group`` and ``mode`` when given (names or ids; mode as an octal
+    string or int). Return ``{'path', 'backup'}``.
 
     CLI Example:
 
@@ -141,27 +175,35 @@ def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None):
     """
     directory = os.path.dirname(os.path.abspath(path)) or "/"
     saved = None
-    if os.path.exists(path):
+    try:
         info = os.stat(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise CommandExecutionError("{}: cannot write: {}".format(path, exc.strerror))
+        info = None
+    if info is not None:
         uid, gid, perms = info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
-        saved = backup(path, backup_dir)
+        if keep_backup:
+            saved = backup(path, backup_dir)
     else:
         uid = _resolve_user(user) if user is not None else os.geteuid()
         gid = _resolve_group(group) if group is not None else os.getegid()
         perms = int(str(mode), 8) if mode is not None else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=".synnefo_upgrade.", dir=directory)
+    temporary = None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        handle, temporary = tempfile.mkstemp(prefix=".synnefo_upgrade.", dir=directory)
+        with io.open(handle, "w", encoding="utf-8", newline="") as out:
             out.write(new_text)
             out.flush()
             os.fsync(out.fileno())
         os.chown(temporary, uid, gid)
         os.chmod(temporary, perms)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if os.path.exists(temporary):
+        os.rename(temporary, path)  # atomic on POSIX, over an existing file too
+    except (IOError, OSError) as exc:
+        if temporary and os.path.exists(temporary):
             os.unlink(temporary)
-        raise CommandExecutionError(f"{path}: cannot write: {exc}") from exc
+        raise CommandExecutionError("{}: cannot write: {}".format(path, exc.strerror or exc))
+    log.info("synnefo_files: wrote %s%s", path, " (backup {})".format(saved) if saved else "")
     return {"path": path, "backup": saved}
 
 
@@ -172,8 +214,8 @@ def _resolve_user(user):
 
     try:
         return pwd.getpwnam(user).pw_uid
-    except KeyError as exc:
-        raise CommandExecutionError(f"no such user: {user}") from exc
+    except KeyError:
+        raise CommandExecutionError("no such user: {}".format(user))
 
 
 def _resolve_group(group):
@@ -183,8 +225,8 @@ def _resolve_group(group):
 
     try:
         return grp.getgrnam(group).gr_gid
-    except KeyError as exc:
-        raise CommandExecutionError(f"no such group: {group}") from exc
+    except KeyError:
+        raise CommandExecutionError("no such group: {}".format(group))
 
 
 def apply(texts, test=False, backup_dir=None, new_file_owner=None):

@@ -31,6 +31,8 @@ to jessie", "Upgrade to jessie", the gevent backports and policy-rc.d notes).
 Edited files keep their owner and mode and are backed up (see ``synnefo_files``).
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "apt_jessie"
@@ -78,9 +80,9 @@ def sources_switched(name="/etc/apt", from_codename="wheezy", to_codename="jessi
     return _write(
         ret,
         texts,
-        done=f"APT sources switched from {from_codename} to {to_codename} in {{files}}",
-        would=f"APT sources would be switched from {from_codename} to {to_codename} in {{files}}",
-        nothing=f"no APT source on {from_codename} under {name}",
+        done="APT sources switched from {} to {} in {{files}}".format(from_codename, to_codename),
+        would="APT sources would be switched from {} to {} in {{files}}".format(from_codename, to_codename),
+        nothing="no APT source on {} under {}".format(from_codename, name),
     )
 
 
@@ -105,14 +107,14 @@ def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", m
     try:
         texts = __salt__["apt_jessie.backports_files"](name, packages=packages, suite=suite, mirror=mirror, from_codename=from_codename)
     except CommandExecutionError as exc:
-        return dict(ret, result=False, comment=f"{exc}; nothing was written")
-    pinned = ", ".join(f"{p} {v}" for p, v in sorted((packages or {}).items()))
+        return dict(ret, result=False, comment="{}; nothing was written".format(exc))
+    pinned = ", ".join("{} {}".format(p, v) for p, v in sorted((packages or {}).items()))
     return _write(
         ret,
         texts,
-        done=f"{suite} source and pin ({pinned}) written: {{files}}",
-        would=f"{suite} source and pin ({pinned}) would be written: {{files}}",
-        nothing=f"{suite} source and pin ({pinned}) already in place",
+        done="{} source and pin ({}) written: {{files}}".format(suite, pinned),
+        would="{} source and pin ({}) would be written: {{files}}".format(suite, pinned),
+        nothing="{} source and pin ({}) already in place".format(suite, pinned),
     )
 
 
@@ -157,16 +159,16 @@ def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
             return dict(
                 ret,
                 result=False,
-                comment=f"{name} was replaced by someone else while the guard was in place; the original is still at {status['saved']}",
+                comment="{} was replaced by someone else while the guard was in place; the original is still at {}".format(name, status['saved']),
             )
-        return dict(ret, comment=f"{name} is not the formula's guard: left alone")
+        return dict(ret, comment="{} is not the formula's guard: left alone".format(name))
     if not status["present"] and not status["saved"]:
         return dict(ret, comment="the policy-rc.d guard is not in place")
     changes = {}
     if status["ours"]:
         changes["policy-rc.d"] = "removed"
     if status["saved"]:
-        changes["restored"] = f"{status['saved']} -> {name}"
+        changes["restored"] = "{} -> {}".format(status['saved'], name)
     ret["changes"] = changes
     if __opts__["test"]:
         return dict(ret, result=None, comment="the policy-rc.d guard would be removed")
@@ -204,7 +206,7 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
             verb = "downloaded" if download_only else "upgraded"
-            return dict(ret, result=None, changes=planned, comment=f"{len(planned)} packages would be {verb}")
+            return dict(ret, result=None, changes=planned, comment="{} packages would be {}".format(len(planned), verb))
         changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
@@ -213,4 +215,4 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     if not changes:
         return dict(ret, comment="nothing to upgrade")
     verb = "downloaded" if download_only else "upgraded"
-    return dict(ret, changes=changes, comment=f"{len(changes)} packages {verb}")
+    return dict(ret, changes=changes, comment="{} packages {}".format(len(changes), verb))

@@ -19,6 +19,8 @@ module. A new file takes its siblings' owner, group and mode; edited files keep 
 are backed up.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "cyclades_caches"
@@ -49,7 +51,7 @@ def managed(name="/etc/synnefo/99-cyclades-caches.conf", config_dir="/etc/synnef
         owner = __salt__["cyclades_caches.sibling_owner"](config_dir)
     except (CommandExecutionError, OSError) as exc:
         ret["result"] = False
-        ret["comment"] = f"{exc}; nothing was written"
+        ret["comment"] = "{}; nothing was written".format(exc)
         return ret
     try:
         changes = __salt__["synnefo_files.apply"](texts, test=__opts__["test"], new_file_owner=owner)
@@ -63,7 +65,7 @@ def managed(name="/etc/synnefo/99-cyclades-caches.conf", config_dir="/etc/synnef
     ret["changes"] = changes
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"{len(changes)} settings files would be changed"
+        ret["comment"] = "{} settings files would be changed".format(len(changes))
     else:
-        ret["comment"] = f"{len(changes)} settings files changed"
+        ret["comment"] = "{} settings files changed".format(len(changes))
     return ret

@@ -16,6 +16,8 @@ Only the places that change are edited; the original is backed up (see ``synnefo
 and keeps its owner and mode.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "gunicorn_wsgi"
@@ -47,11 +49,11 @@ def configured(name="/etc/gunicorn.d/synnefo", wsgi_app="synnefo.webproject.wsgi
         wanted = __salt__["gunicorn_wsgi.converted"](name, wsgi_app=wsgi_app, settings_module=settings_module)
     except CommandExecutionError as exc:
         ret["result"] = False
-        ret["comment"] = f"{exc}; the file was not changed"
+        ret["comment"] = "{}; the file was not changed".format(exc)
         return ret
     notes = wanted["notes"]
     if not wanted["changed"]:
-        ret["comment"] = "; ".join([f"{name} is already in wsgi mode", *notes])
+        ret["comment"] = "; ".join(["{} is already in wsgi mode".format(name)] + notes)
         return ret
     test = __opts__["test"]
     try:
@@ -63,7 +65,7 @@ def configured(name="/etc/gunicorn.d/synnefo", wsgi_app="synnefo.webproject.wsgi
     ret["changes"] = changes[name]
     if test:
         ret["result"] = None
-        ret["comment"] = "; ".join([f"{name} would be switched to wsgi mode", *notes])
+        ret["comment"] = "; ".join(["{} would be switched to wsgi mode".format(name)] + notes)
     else:
-        ret["comment"] = "; ".join([f"{name} switched to wsgi mode", *notes])
+        ret["comment"] = "; ".join(["{} switched to wsgi mode".format(name)] + notes)
     return ret

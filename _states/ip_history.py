@@ -14,6 +14,8 @@ operator can read the plan before applying it. With ``apply: True`` the fix is a
 changelog content and recorded; later runs report the record and run nothing.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "ip_history"
@@ -26,7 +28,7 @@ def __virtual__():
 
 
 def _summary(rows):
-    return f"{len(rows['create'])} rows to create, {len(rows['update'])} to update, {rows['skipped']} skipped"
+    return "{} rows to create, {} to update, {} skipped".format(len(rows['create']), len(rows['update']), rows['skipped'])
 
 
 def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
@@ -48,19 +50,19 @@ def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
     if not check["valid"]:
-        lines = [f"{name}:{e['line']}: {e['error']}" for e in check["errors"]]
+        lines = ["{}:{}: {}".format(name, e['line'], e['error']) for e in check["errors"]]
         ret["result"] = False
-        ret["comment"] = f"invalid changelog, fix_ip_history was not run ({len(lines)} errors):\n" + "\n".join(lines)
+        ret["comment"] = "invalid changelog, fix_ip_history was not run ({} errors):\n".format(len(lines)) + "\n".join(lines)
         return ret
     try:
         done = __salt__["ip_history.record"](name)
         if done is not None and done.get("outcome") == "fixed":
-            ret["comment"] = f"IP history already fixed with this changelog on {done['finished']}; not run again"
+            ret["comment"] = "IP history already fixed with this changelog on {}; not run again".format(done['finished'])
             return ret
         rows = __salt__["ip_history.plan"](name, tool=tool)
         if not apply or __opts__["test"]:
             verb = "would be fixed" if apply else "plan only (apply: False), nothing written"
-            ret["comment"] = f"IP history {verb}: {_summary(rows)}"
+            ret["comment"] = "IP history {}: {}".format(verb, _summary(rows))
             if apply:
                 ret["result"] = None
                 ret["changes"] = {"create": rows["create"], "update": rows["update"]}
@@ -69,5 +71,5 @@ def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
     ret["changes"] = {"create": outcome["rows"]["create"], "update": outcome["rows"]["update"]}
-    ret["comment"] = f"IP history fixed: {_summary(outcome['rows'])}; recorded as {outcome['sha256']}"
+    ret["comment"] = "IP history fixed: {}; recorded as {}".format(_summary(outcome['rows']), outcome['sha256'])
     return ret

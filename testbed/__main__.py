@@ -9,13 +9,14 @@ The test bed's command line, run from the repository root with the project's vir
     python -m testbed fault add|clear KIND ARGS...   inject or clear a fault (testbed.faults)
     python -m testbed status                 hosts, addresses, roles
     python -m testbed down                   stop it and remove every trace
+    python -m testbed build-salt             build (once) the Salt 2019.2 on Python 2.7 stack
 """
 
 import json
 import os
 import sys
 
-from testbed import cluster, faults, timeline
+from testbed import cluster, faults, saltstack, timeline
 from testbed.topology import TopologyError
 
 
@@ -29,6 +30,9 @@ def main(argv):
         if command == "up":
             topology = cluster.up(args[0] if args else None)
             print(f"test bed up: {', '.join(topology.hosts)} (master {cluster.netns.MASTER_ADDRESS})")
+            return 0
+        if command == "build-salt":
+            saltstack.build_legacy()
             return 0
         if command == "down":
             cluster.down()
@@ -59,7 +63,7 @@ def main(argv):
         if command == "status":
             print(json.dumps(cluster.load_state(paths), indent=1))
             return 0
-    except (TopologyError, cluster.ClusterError, faults.FaultError) as exc:
+    except (TopologyError, cluster.ClusterError, faults.FaultError, saltstack.BuildError) as exc:
         print(f"testbed: {exc}", file=sys.stderr)
         return 1
     print(f"testbed: unknown command {command!r}; see python -m testbed --help", file=sys.stderr)

@@ -1,16 +1,31 @@
 """
 Functional tests: the formula's modules loaded by Salt's real loader (no daemons), run
-against real files in temporary directories.
+against real files in temporary directories. Every test runs twice: on the project's Salt
+(3008, salt-factories' loaders) and on the Salt of a wheezy cloud (2019.2 on Python 2.7,
+the test bed's legacy stack, through ``legacy_loaders``).
 """
+
+import pathlib
 
 import pytest
 import salt.config
 from saltfactories.utils.functional import Loaders
 
+from testbed import saltstack
+from tests.functional.legacy_loaders import LegacyLoaders
+
+SALT_VERSIONS = ("3008", "2019.2")
+
 
 @pytest.fixture(scope="session")
-def minion_opts(repo_root, tmp_path_factory):
-    root = tmp_path_factory.mktemp("minion")
+def minion_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("minion")
+
+
+@pytest.fixture(scope="session")
+def minion_overrides(repo_root, minion_root):
+    """The minion options both Salts load the formula with."""
+    root = minion_root
     # The file root holds the formula only, as on a master (not the virtualenv beside it).
     formula = root / "file_root"
     formula.mkdir()
@@ -23,31 +38,46 @@ def minion_opts(repo_root, tmp_path_factory):
     (pillar / "synnefo_upgrade.sls").write_text(
         f"synnefo_upgrade:\n  backup_dir: {root / 'backups'}\n  state_dir: {root / 'state'}\n"
     )
-    opts = salt.config.minion_config(None)
-    opts.update(
-        {
-            "id": "functional",
-            "file_client": "local",
-            "root_dir": str(root),
-            "cachedir": str(root / "cache"),
-            # Derived from the default cachedir at load time: without this the loader would
-            # write into the machine's own /var/cache/salt/minion/extmods.
-            "extension_modules": str(root / "cache" / "extmods"),
-            "pki_dir": str(root / "pki"),
-            "sock_dir": str(root / "sock"),
-            "log_file": str(root / "minion.log"),
-            "file_roots": {"base": [str(formula)]},
-            "module_dirs": [str(repo_root / "_modules")],
-            "states_dirs": [str(repo_root / "_states")],
-            "pillar_roots": {"base": [str(pillar)]},
-        }
-    )
-    return opts
+    return {
+        "id": "functional",
+        "file_client": "local",
+        "root_dir": str(root),
+        "cachedir": str(root / "cache"),
+        # Derived from the default cachedir at load time: without this the loader would
+        # write into the machine's own /var/cache/salt/minion/extmods.
+        "extension_modules": str(root / "cache" / "extmods"),
+        "pki_dir": str(root / "pki"),
+        "sock_dir": str(root / "sock"),
+        "log_file": str(root / "minion.log"),
+        "file_roots": {"base": [str(formula)]},
+        "module_dirs": [str(repo_root / "_modules")],
+        "states_dirs": [str(repo_root / "_states")],
+        "pillar_roots": {"base": [str(pillar)]},
+    }
 
 
 @pytest.fixture(scope="session")
-def loaders(minion_opts):
-    return Loaders(minion_opts)
+def minion_opts(minion_overrides):
+    opts = salt.config.minion_config(None)
+    opts.update(minion_overrides)
+    return opts
+
+
+@pytest.fixture(scope="session", params=SALT_VERSIONS, ids=[f"salt{v}" for v in SALT_VERSIONS])
+def salt_version(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def loaders(salt_version, minion_opts, minion_overrides, minion_root):
+    if salt_version == "3008":
+        yield Loaders(minion_opts)
+        return
+    legacy = LegacyLoaders(saltstack.python(saltstack.LEGACY), minion_overrides, minion_root)
+    try:
+        yield legacy
+    finally:
+        legacy.close()
 
 
 @pytest.fixture(autouse=True)
@@ -69,14 +99,10 @@ def states(loaders):
 
 
 @pytest.fixture
-def state_dir(minion_opts):
-    import pathlib
-
-    return pathlib.Path(minion_opts["root_dir"]) / "state"
+def state_dir(minion_root):
+    return pathlib.Path(minion_root) / "state"
 
 
 @pytest.fixture
-def backup_dir(minion_opts):
-    import pathlib
-
-    return pathlib.Path(minion_opts["root_dir"]) / "backups"
+def backup_dir(minion_root):
+    return pathlib.Path(minion_root) / "backups"
