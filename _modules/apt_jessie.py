@@ -165,7 +165,7 @@ def switched_sources(name="/etc/apt", from_codename="wheezy", to_codename="jessi
     changed = {}
     for path in source_files(name):
         text = __salt__["synnefo_files.read"](path) or ""
-        new = "".join(switch_line(line, from_codename, to_codename) for line in text.splitlines(keepends=True))
+        new = "".join(switch_line(line, from_codename, to_codename) for line in text.splitlines(True))
         if new != text:
             changed[path] = new
     return changed

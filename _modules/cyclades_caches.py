@@ -25,13 +25,26 @@ after a marker line, and those commented-out lines are read back on later runs, 
 result does not change once the old settings are gone.
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 import ast
+import collections
 import glob
+import io
+import logging
 import os
 import re
-import urllib.parse
+import sys
+import tokenize
 
 from salt.exceptions import CommandExecutionError
+
+try:
+    from urllib.parse import parse_qsl as _parse_qsl  # novm
+except ImportError:  # Python 2
+    from urlparse import parse_qsl as _parse_qsl  # novm
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "cyclades_caches"
 
@@ -53,6 +66,8 @@ SCHEMES = {
 }
 ENTRY_ORDER = ("BACKEND", "LOCATION", "KEY_PREFIX", "TIMEOUT", "VERSION", "KEY_FUNCTION", "OPTIONS")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
+_TEXT = type("")  # unicode on Python 2 (unicode_literals), str on Python 3
+_ASSIGNMENTS = tuple(getattr(ast, kind) for kind in ("Assign", "AugAssign", "AnnAssign") if hasattr(ast, kind))
 
 
 def __virtual__():
@@ -68,11 +83,60 @@ def _files(config_dir, name):
     return [p for p in sorted(glob.glob(os.path.join(config_dir, "*.conf"))) if os.path.abspath(p) != own]
 
 
+def _normal(value):
+    """A literal's value with Python 2's byte strings as text, as Python 3 reads them."""
+    if isinstance(value, bytes) and bytes is str:
+        return value.decode("utf-8")
+    if isinstance(value, list):
+        return [_normal(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_normal(item) for item in value)
+    if isinstance(value, dict):
+        return dict((_normal(k), _normal(v)) for k, v in value.items())
+    return value
+
+
+def _repr(value):
+    """``repr`` as Python 3 writes it, on Python 2 too (no ``u''``, no ``L``): for messages and
+    for the settings file the formula writes."""
+    if isinstance(value, _TEXT):
+        if bytes is str:
+            try:
+                return repr(value.encode("ascii"))
+            except UnicodeEncodeError:
+                return repr(value)
+        return repr(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int) or type(value).__name__ == "long":
+        return "{:d}".format(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join("{}: {}".format(_repr(k), _repr(v)) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_repr(item) for item in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_repr(item) for item in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
 def _parse(path, text):
+    # Python 2 refuses a coding declaration in a unicode source: give it the bytes.
+    source = text.encode("utf-8") if sys.version_info[0] == 2 else text
     try:
-        return ast.parse(text, filename=path)
+        return ast.parse(source, filename=path)
     except SyntaxError as exc:
-        raise SettingsError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg)) from exc
+        raise SettingsError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg))
+
+
+def _statement_ends(text):
+    """The line where each logical line of ``text`` ends (its NEWLINE token), in order."""
+    lines = iter(io.StringIO(text, newline="").readlines())
+    return [token[3][0] for token in tokenize.generate_tokens(lambda: next(lines, "")) if token[0] == tokenize.NEWLINE]
+
+
+def _last_line(ends, statement):
+    """The last line of a simple statement (Python 2's ast has no end positions)."""
+    return next((row for row in ends if row >= statement.lineno), statement.lineno)
 
 
 def _assignments(path, text):
@@ -82,20 +146,22 @@ def _assignments(path, text):
     commented-out blocks.
     """
     tree = _parse(path, text)
+    ends = _statement_ends(text)
+    lines = text.splitlines()
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        if isinstance(node, _ASSIGNMENTS):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in OBSOLETE]
             if not names:
                 continue
             if node not in tree.body or not isinstance(node, ast.Assign) or len(targets) != 1:
                 raise SettingsError("{}:{}: {} is set in a way this module cannot read; set it plainly (NAME = value)".format(path, node.lineno, names[0]))
-            siblings = [s for s in tree.body if s is not node and s.lineno <= node.end_lineno and s.end_lineno >= node.lineno]
+            last = _last_line(ends, node)
+            siblings = [s for s in tree.body if s is not node and s.lineno <= last and _last_line(ends, s) >= node.lineno]
             if siblings:
                 raise SettingsError("{}:{}: {} shares its line with another statement".format(path, node.lineno, names[0]))
-            found.append((names[0], _literal(path, node, names[0]), node.lineno, node.end_lineno, True))
-    lines = text.splitlines()
+            found.append((names[0], _literal(path, node, names[0], lines[node.lineno - 1:last]), node.lineno, last, True))
     for index, line in enumerate(lines):
         if not line.startswith(MARKER):
             continue
@@ -105,24 +171,26 @@ def _assignments(path, text):
                 break
             block.append(following[2:])
             try:
-                statement = ast.parse("\n".join(block)).body
-            except SyntaxError:
+                statement = _parse(path, "\n".join(block)).body
+            except SettingsError:
                 continue
             if len(statement) == 1 and isinstance(statement[0], ast.Assign):
                 target = statement[0].targets[0]
                 if isinstance(target, ast.Name) and target.id in OBSOLETE:
-                    value = _literal(path, statement[0], target.id, offset=index + 1)
+                    value = _literal(path, statement[0], target.id, block, offset=index + 1)
                     found.append((target.id, value, index + 2, offset, False))
             break
     found.sort(key=lambda item: item[2])
     return found
 
 
-def _literal(path, node, setting, offset=0):
+def _literal(path, node, setting, lines, offset=0):
+    """The value assigned by ``node`` (whose source is ``lines``), or an error naming the line."""
     try:
-        return ast.literal_eval(node.value)
-    except ValueError as exc:
-        raise SettingsError("{}:{}: {} is not a literal value ({})".format(path, node.lineno + offset, setting, ast.unparse(node.value))) from exc
+        return _normal(ast.literal_eval(node.value))
+    except (ValueError, TypeError, SyntaxError):
+        source = " ".join(line.strip() for line in lines).split("=", 1)[-1].strip()
+        raise SettingsError("{}:{}: {} is not a literal value ({})".format(path, node.lineno + offset, setting, source))
 
 
 def legacy_settings(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf"):
@@ -153,8 +221,8 @@ def from_uri(uri, setting="CACHE_BACKEND"):
 
         salt '*' cyclades_caches.from_uri 'memcached://127.0.0.1:11211/?timeout=3600'
     """
-    if not isinstance(uri, str) or "://" not in uri:
-        raise SettingsError("{} = {!r} is not a cache URI (scheme://location/?params)".format(setting, uri))
+    if not isinstance(uri, _TEXT) or "://" not in uri:
+        raise SettingsError("{} = {} is not a cache URI (scheme://location/?params)".format(setting, _repr(uri)))
     scheme, rest = uri.split("://", 1)
     location, _, query = rest.partition("?")
     if scheme in SCHEMES:
@@ -162,18 +230,18 @@ def from_uri(uri, setting="CACHE_BACKEND"):
     elif _DOTTED.match(scheme):
         backend = scheme
     else:
-        raise SettingsError("{} = {!r}: unknown cache scheme {!r}".format(setting, uri, scheme))
+        raise SettingsError("{} = {}: unknown cache scheme {}".format(setting, _repr(uri), _repr(scheme)))
     if scheme in ("memcached", "db", "locmem", "dummy"):
         location = location.rstrip("/")
     entry = {"BACKEND": backend, "LOCATION": location}
-    options = {}
-    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+    options = collections.OrderedDict()  # the URI's order, on Python 2 too
+    for key, value in _parse_qsl(query, keep_blank_values=True):
         if key == "timeout":
             entry["TIMEOUT"] = _int(setting, uri, key, value)
         elif key in ("max_entries", "cull_frequency"):
             options[key.upper()] = _int(setting, uri, key, value)
         else:
-            raise SettingsError("{} = {!r}: parameter {!r} has no 0.19 equivalent; set the cache in pillar".format(setting, uri, key))
+            raise SettingsError("{} = {}: parameter {} has no 0.19 equivalent; set the cache in pillar".format(setting, _repr(uri), _repr(key)))
     if options:
         entry["OPTIONS"] = options
     return entry
@@ -183,7 +251,7 @@ def _int(setting, uri, key, value):
     try:
         return int(value)
     except ValueError as exc:
-        raise SettingsError("{} = {!r}: {} is not an integer".format(setting, uri, key)) from exc
+        raise SettingsError("{} = {}: {} is not an integer".format(setting, _repr(uri), key))
 
 
 def validate_entry(cache, entry):
@@ -198,23 +266,23 @@ def validate_entry(cache, entry):
     """
     problems = []
     if not isinstance(entry, dict):
-        return ["{} must be a dict, not {!r}".format(cache, entry)]
+        return ["{} must be a dict, not {}".format(cache, _repr(entry))]
     for key in entry:
         if key not in ENTRY_ORDER:
-            problems.append("{}: unknown key {!r}".format(cache, key))
+            problems.append("{}: unknown key {}".format(cache, _repr(key)))
     backend = entry.get("BACKEND")
-    if not isinstance(backend, str) or not _DOTTED.match(backend):
-        problems.append("{}: BACKEND must be a dotted path, not {!r}".format(cache, backend))
+    if not isinstance(backend, _TEXT) or not _DOTTED.match(backend):
+        problems.append("{}: BACKEND must be a dotted path, not {}".format(cache, _repr(backend)))
     timeout = entry.get("TIMEOUT", 0)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
-        problems.append("{}: TIMEOUT must be a non-negative integer or None, not {!r}".format(cache, timeout))
-    if not isinstance(entry.get("KEY_PREFIX", ""), str):
-        problems.append("{}: KEY_PREFIX must be a string, not {!r}".format(cache, entry['KEY_PREFIX']))
+        problems.append("{}: TIMEOUT must be a non-negative integer or None, not {}".format(cache, _repr(timeout)))
+    if not isinstance(entry.get("KEY_PREFIX", ""), _TEXT):
+        problems.append("{}: KEY_PREFIX must be a string, not {}".format(cache, _repr(entry["KEY_PREFIX"])))
     location = entry.get("LOCATION", "")
-    if not (isinstance(location, str) or (isinstance(location, list) and all(isinstance(l, str) for l in location))):
-        problems.append("{}: LOCATION must be a string or a list of strings, not {!r}".format(cache, location))
+    if not (isinstance(location, _TEXT) or (isinstance(location, list) and all(isinstance(l, _TEXT) for l in location))):
+        problems.append("{}: LOCATION must be a string or a list of strings, not {}".format(cache, _repr(location)))
     if not isinstance(entry.get("OPTIONS", {}), dict):
-        problems.append("{}: OPTIONS must be a dict, not {!r}".format(cache, entry['OPTIONS']))
+        problems.append("{}: OPTIONS must be a dict, not {}".format(cache, _repr(entry["OPTIONS"])))
     return problems
 
 
@@ -240,7 +308,7 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
     if "PUBLIC_STATS_CACHE_POPULATE_INTERVAL" in legacy:
         interval = legacy["PUBLIC_STATS_CACHE_POPULATE_INTERVAL"]
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise SettingsError("PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {!r} is not a number of seconds".format(interval))
+            raise SettingsError("PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {} is not a number of seconds".format(_repr(interval)))
         result["PUBLIC_STATS_CACHE"]["TIMEOUT"] = interval
     vmapi_uri = legacy.get("VMAPI_CACHE_BACKEND", legacy.get("CACHE_BACKEND"))
     if vmapi_uri is not None:
@@ -250,7 +318,7 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
         result["VMAPI_CACHE"]["KEY_PREFIX"] = legacy["VMAPI_CACHE_KEY_PREFIX"]
     for cache, override in (caches or {}).items():
         if cache not in CACHES:
-            raise SettingsError("caches: unknown cache {!r} (expected one of {})".format(cache, ', '.join(CACHES)))
+            raise SettingsError("caches: unknown cache {} (expected one of {})".format(_repr(cache), ", ".join(CACHES)))
         if not isinstance(override, dict):
             raise SettingsError("caches: {} must be a dict of keys to override".format(cache))
         result[cache].update(override)
@@ -279,7 +347,7 @@ def render(caches):
         entry = caches[cache]
         out.append("{} = {{".format(cache))
         for key in sorted(entry, key=ENTRY_ORDER.index):
-            out.append("    {!r}: {!r},".format(key, entry[key]))
+            out.append("    {}: {},".format(_repr(key), _repr(entry[key])))
         out.append("}")
     return "\n".join(out) + "\n"
 
@@ -297,7 +365,7 @@ def commented_out(path, text=None):
     """
     if text is None:
         text = __salt__["synnefo_files.read"](path)
-    lines = text.splitlines(keepends=True)
+    lines = text.splitlines(True)
     for setting, _, first, last, active in reversed(_assignments(path, text)):
         if not active:
             continue
@@ -305,7 +373,7 @@ def commented_out(path, text=None):
         if not block[-1].endswith("\n"):
             block[-1] += "\n"
         note = "{} {} (see the formula's cache file)\n".format(MARKER, ', '.join(CACHES))
-        lines[first - 1 : last] = [note, *block]
+        lines[first - 1 : last] = [note] + block
     return "".join(lines)
 
 
@@ -342,6 +410,6 @@ def sibling_owner(config_dir="/etc/synnefo"):
     """
     for path in sorted(glob.glob(os.path.join(config_dir, "*.conf"))):
         info = os.stat(path)
-        return {"user": info.st_uid, "group": info.st_gid, "mode": oct(info.st_mode & 0o7777)[2:]}
+        return {"user": info.st_uid, "group": info.st_gid, "mode": "{:o}".format(info.st_mode & 0o7777)}
     info = os.stat(config_dir)
     return {"user": info.st_uid, "group": info.st_gid, "mode": "640"}

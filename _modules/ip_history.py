@@ -17,14 +17,20 @@ The tool is unforgiving, so this module stands between it and the operator:
   ``/var/lib/synnefo_upgrade``; see ``synnefo_files.state_dir``).
 """
 
+from __future__ import absolute_import, print_function, unicode_literals
+
 import datetime
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import tempfile
 
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "ip_history"
 
@@ -45,10 +51,12 @@ def __virtual__():
 
 def _read(changelog):
     try:
-        with open(changelog, encoding="utf-8", newline="") as handle:
+        with io.open(changelog, encoding="utf-8", newline="") as handle:
             return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandExecutionError("{}: cannot read the changelog: {}".format(changelog, exc)) from exc
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot read the changelog: {}".format(changelog, exc.strerror or exc))
+    except UnicodeDecodeError as exc:
+        raise CommandExecutionError("{}: cannot read the changelog: {}".format(changelog, exc))
 
 
 def _parse(text, now=None):
@@ -71,25 +79,25 @@ def _parse(text, now=None):
         vmid, from_user, to_user, date = fields
         problems = []
         if not vmid.isdigit():
-            problems.append("VM id {!r} is not an integer".format(vmid))
+            problems.append("VM id '{}' is not an integer".format(vmid))
         for role, user in (("from", from_user), ("to", to_user)):
             if not _UUID.match(user):
-                problems.append("{} user {!r} is not a UUID".format(role, user))
+                problems.append("{} user '{}' is not a UUID".format(role, user))
         match = _DATE.match(date)
         when = stamp = None
         if not match:
-            problems.append("date {!r} is not YYYY-MM-DD HH:MM:SS[.ffffff]".format(date))
+            problems.append("date '{}' is not YYYY-MM-DD HH:MM:SS[.ffffff]".format(date))
         else:
             parts = [int(p) for p in match.groups()[:6]]
             fraction = (match.group(7) or "").ljust(6, "0")
             stamp = "{}.{}".format(date[:19], fraction)
             try:
-                when = datetime.datetime(*parts, int(fraction))
+                when = datetime.datetime(*(parts + [int(fraction)]))
             except ValueError as exc:
-                problems.append("date {!r} is not a valid date: {}".format(date, exc))
+                problems.append("date '{}' is not a valid date: {}".format(date, exc))
             else:
                 if when > now:
-                    problems.append("date {!r} is in the future (dates are UTC)".format(date))
+                    problems.append("date '{}' is in the future (dates are UTC)".format(date))
         if from_user and from_user == to_user:
             problems.append("from and to are the same user")
         if problems:
@@ -161,13 +169,15 @@ def normalize(changelog):
 def _run(tool, normalised, fix):
     if not os.access(tool, os.X_OK):
         raise CommandExecutionError("{}: fix_ip_history is missing or not executable (is Synnefo 0.19 installed?)".format(tool))
-    with tempfile.NamedTemporaryFile("w", prefix="fix_ip_history.", suffix=".log", delete=False) as handle:
-        handle.write(normalised)
+    descriptor, name = tempfile.mkstemp(prefix="fix_ip_history.", suffix=".log")
     try:
-        cmd = [tool, handle.name] + (["--fix"] if fix else [])
+        with io.open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(normalised)
+        cmd = [tool, name] + (["--fix"] if fix else [])
+        log.info("ip_history: running %s", " ".join(cmd))
         return __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True, output_loglevel="debug")
     finally:
-        os.unlink(handle.name)
+        os.unlink(name)
 
 
 def _rows(stdout):
@@ -232,21 +242,29 @@ def record(changelog):
 
         salt -G 'roles:cyclades' ip_history.record /root/owner-changes.log
     """
-    path = _record_path(digest(changelog))
-    if not os.path.exists(path):
+    return _read_record(_record_path(digest(changelog)))
+
+
+def _read_record(path):
+    text = __salt__["synnefo_files.read"](path)
+    if text is None:
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CommandExecutionError("{}: the record is not valid JSON; check db_ipaddresshistory by hand, then remove it".format(path))
 
 
 def _write_record(path, data):
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Write a record atomically (through synnefo_files, the formula's one writer): it must
+    survive a crash of the minion in the middle of a run."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, 0o700)
+        except OSError as exc:
+            raise CommandExecutionError("{}: cannot create the directory: {}".format(directory, exc.strerror))
+    __salt__["synnefo_files.replace"](path, json.dumps(data, indent=1, sort_keys=True), mode="600", keep_backup=False)
 
 
 def fix(changelog, tool=DEFAULT_TOOL):
@@ -254,7 +272,9 @@ def fix(changelog, tool=DEFAULT_TOOL):
     Apply the changelog with ``fix_ip_history --fix``, exactly once per changelog content.
     A second call for the same content runs nothing and returns the first run's record with
     ``'already': True``. If a run was interrupted (its record says ``running``), nothing is run
-    either: the history must be checked by hand before the record is removed.
+    either: the history must be checked by hand before the record is removed. A run that
+    failed is recorded as ``failed``; upstream's tool commits nothing when it fails (one
+    transaction), so a later call runs it again.
 
     CLI Example:
 
@@ -265,9 +285,8 @@ def fix(changelog, tool=DEFAULT_TOOL):
     normalised = normalize(changelog)
     key = hashlib.sha256(normalised.encode("utf-8")).hexdigest()
     path = _record_path(key)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            earlier = json.load(handle)
+    earlier = _read_record(path)
+    if earlier is not None and earlier.get("outcome") != "failed":
         if earlier.get("outcome") == "running":
             raise CommandExecutionError(
                 "an earlier fix_ip_history run of this changelog did not finish ({}, started "
@@ -276,18 +295,20 @@ def fix(changelog, tool=DEFAULT_TOOL):
         return dict(earlier, already=True)
     started = datetime.datetime.utcnow().isoformat() + "Z"
     entry = {"changelog": changelog, "sha256": key, "started": started, "outcome": "running", "tool": tool}
+    # Written before the tool runs: a crash in the middle leaves "running", which blocks a
+    # blind second run.
     _write_record(path, entry)
     try:
         result = _run(tool, normalised, fix=True)
-    except CommandExecutionError:
-        os.unlink(path)  # the tool never started: nothing was written
+        if result["retcode"] != 0:
+            raise CommandExecutionError(
+                "{} --fix failed (exit code {}): {}".format(tool, result["retcode"], result["stderr"].strip() or result["stdout"].strip())
+            )
+    except CommandExecutionError as exc:
+        entry.update(outcome="failed", finished=datetime.datetime.utcnow().isoformat() + "Z", error=exc.error)
+        _write_record(path, entry)
+        log.error("ip_history: %s", exc.error)
         raise
-    if result["retcode"] != 0:
-        # One transaction upstream: a failed run committed nothing, so it may be retried.
-        os.unlink(path)
-        raise CommandExecutionError(
-            "{} --fix failed (exit code {}): {}".format(tool, result['retcode'], result['stderr'].strip() or result['stdout'].strip())
-        )
     rows = _rows(result["stdout"])
     entry.update(
         outcome="fixed",
@@ -297,4 +318,5 @@ def fix(changelog, tool=DEFAULT_TOOL):
         skipped=rows["skipped"],
     )
     _write_record(path, entry)
+    log.info("ip_history: IP history fixed with %s (%s rows created, %s updated)", changelog, entry["created"], entry["updated"])
     return dict(entry, already=False, rows=rows)

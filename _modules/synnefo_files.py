@@ -173,6 +173,8 @@ def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, k
 
         salt '*' synnefo_files.replace /etc/synnefo/99-cyclades-caches.conf "X = 1" user=root group=synnefo mode=0640
     """
+    if isinstance(new_text, bytes):  # Python 2's json.dumps gives bytes for ASCII
+        new_text = new_text.decode("utf-8")
     directory = os.path.dirname(os.path.abspath(path)) or "/"
     saved = None
     try:

@@ -11,6 +11,7 @@ Request: ``{"call": "mod.fun", "args": [...], "kwargs": {...}, "env": {...}}``, 
 """
 from __future__ import absolute_import, print_function, unicode_literals
 
+import copy
 import io
 import json
 import os
@@ -31,11 +32,12 @@ def _jsonable(value):
     return repr(value)
 
 
-def load(overrides):
-    opts = salt.config.minion_config(None)
-    opts.update(overrides)
+def load(base):
+    """Fresh loaders over a copy of ``base``: what a call changes in its options (a state run
+    with a pillar override does) does not reach the next test, as on a minion, where each job
+    runs in its own process."""
+    opts = copy.deepcopy(base)
     context = {}
-    opts["grains"] = salt.loader.grains(opts)
     opts["pillar"] = salt.pillar.get_pillar(opts, opts["grains"], opts["id"], saltenv=opts.get("saltenv")).compile_pillar()
     utils = salt.loader.utils(opts, context=context)
     functions = salt.loader.minion_mods(opts, context=context, utils=utils)
@@ -45,7 +47,10 @@ def load(overrides):
 def main():
     with io.open(sys.argv[1], encoding="utf-8") as handle:
         overrides = json.load(handle)
-    opts, context, functions = load(overrides)
+    base = salt.config.minion_config(None)
+    base.update(overrides)
+    base["grains"] = salt.loader.grains(base)
+    opts, context, functions = load(base)
     out = sys.stdout
     sys.stdout = sys.stderr  # anything a module prints must not break the protocol
     environ = dict(os.environ)
@@ -53,8 +58,8 @@ def main():
         request = json.loads(line)
         try:
             if request.get("reset"):
-                context.clear()
                 shutil.rmtree(opts["cachedir"], ignore_errors=True)
+                opts, context, functions = load(base)
                 answer = {"return": True}
             elif request.get("list"):
                 answer = {"return": sorted(functions)}
