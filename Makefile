@@ -3,20 +3,30 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 # Debian tools the tests and the test bed call: dpkg-deb/dpkg-scanpackages build the APT
-# repository, unshare/nsenter build the private roots, ip builds their networks.
+# repository, unshare/nsenter build the private roots, ip builds their networks; patchelf and
+# gcc build the Salt 2019.2 on Python 2.7 stack (Debian 11's Python, PyYAML and pycrypto).
 DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:iproute2 \
-            start-stop-daemon:dpkg apt-get:apt
+            start-stop-daemon:dpkg apt-get:apt patchelf:patchelf gcc:gcc
+# Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
+SALT_LOADED = _modules _states $(wildcard _runners)
 
-.PHONY: test demo demo-down deps venv bench clean
+.PHONY: test demo demo-down deps venv salt-2019.2 python-range bench clean
 
-test: deps venv
+test: deps venv salt-2019.2 python-range
 	$(PY) -m pytest tests
 
-bench: deps venv
+# Salt 2019.2.8 on Python 2.7 (a wheezy cloud's Salt), built once and cached.
+salt-2019.2: deps venv
+	$(PY) -m testbed build-salt
+
+python-range: venv
+	$(VENV)/bin/vermin --no-tips -t=2.7- -t=3.5- --violations $(SALT_LOADED)
+
+bench: deps venv salt-2019.2
 	$(PY) bench/ip_history_validate.py
 	$(PY) bench/testbed_up_down.py
 
-demo: deps venv
+demo: deps venv salt-2019.2
 	$(PY) -m testbed.demo
 
 demo-down: venv

@@ -179,7 +179,7 @@ def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
     return dict(ret, comment="the policy-rc.d guard is removed: packages may start services again")
 
 
-def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename="jessie", backports=None):
+def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename="jessie", backports=None, hold=None):
     """
     ``apt-get update`` and a non-interactive ``apt-get dist-upgrade`` that keeps locally
     edited conffiles and never removes or restarts the salt-minion running it. ``changes``
@@ -193,6 +193,10 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     download_only
         Only fetch the packages (``apt-get -d``), so that the upgrade itself is quicker.
 
+    hold
+        Packages held while the upgrade runs and released after (default: the salt-minion
+        packages, whose upgrade would kill the job running it).
+
     from_codename, to_codename, backports
         Test mode only: the simulation runs against a private copy of /etc/apt with the
         sources switched and the backports pin (``{'suite', 'packages'}``) in place, as the
@@ -202,12 +206,12 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     ret = _ret(name)
     try:
         if __opts__["test"]:
-            planned = __salt__["apt_jessie.simulate"](refresh=True, switch=[from_codename, to_codename], backports=backports)
+            planned = __salt__["apt_jessie.simulate"](refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports)
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
             verb = "downloaded" if download_only else "upgraded"
             return dict(ret, result=None, changes=planned, comment="{} packages would be {}".format(len(planned), verb))
-        changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only)
+        changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only, hold=hold)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
         # The message alone: what did change is in ``changes``, not repeated in the comment.

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from testbed import faults, ganeti, netns, packages, synnefo, timeline
+from testbed import faults, ganeti, netns, packages, saltstack, synnefo, timeline
 from testbed import topology as topology_module
 from testbed.host import Host, HostError
 
@@ -34,10 +34,6 @@ class ClusterError(RuntimeError):
 
 def base_dir():
     return os.environ.get("SNF_TESTBED_DIR", DEFAULT_DIR)
-
-
-def venv_bin(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 class Paths:
@@ -185,7 +181,8 @@ class Daemon:
     def start(self):
         paths, topology = self.paths, self.topology
         self.status("building the APT repository")
-        packages.build_repository(paths.repo, minion=venv_bin("salt-minion"))
+        minion = saltstack.program("salt-minion", topology.salt)
+        packages.build_repository(paths.repo, minion=minion)
         for directory in (paths.shared, paths.master_conf, paths.formula, paths.pillar):
             os.makedirs(directory, exist_ok=True)
         os.chmod(paths.shared, 0o755)
@@ -196,13 +193,13 @@ class Daemon:
         netns.create_switch()
         for index, (name, roles) in enumerate(topology.hosts.items(), start=1):
             address = netns.create_host(name, index)
-            self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, venv_bin("salt-minion"))
+            self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, minion)
         with open(os.path.join(paths.master_conf, "master"), "w") as handle:
             json.dump(master_config(paths), handle, indent=1)
         self.write_state()
-        self.status("starting the salt-master")
+        self.status(f"starting the salt-master (Salt {topology.salt})")
         log = open(os.path.join(paths.master, "console.log"), "ab")
-        self.master = subprocess.Popen(netns.in_switch([venv_bin("salt-master"), "-c", paths.master_conf]),
+        self.master = subprocess.Popen(netns.in_switch([saltstack.program("salt-master", topology.salt), "-c", paths.master_conf]),
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         self.status("provisioning the hosts")
         errors = []
@@ -277,7 +274,8 @@ class Daemon:
         wanted = set(self.hosts)
         answered = set()
         while time.time() < deadline:
-            result = subprocess.run(salt_command(self.paths, "salt", ["*", "test.ping", "--out=json", "--static", "--timeout=5"]),
+            result = subprocess.run(salt_command(self.paths, "salt", ["*", "test.ping", "--out=json", "--static", "--timeout=5"],
+                                                 stack=self.topology.salt),
                                     capture_output=True, text=True)
             try:
                 answered = {k for k, v in json.loads(result.stdout or "{}").items() if v is True}
@@ -294,6 +292,7 @@ class Daemon:
             "hosts": {n: {"address": h.address, "roles": h.roles, "dir": h.dir} for n, h in self.hosts.items()},
             "ganeti_master": self.topology.ganeti_master,
             "instances": self.topology.instances,
+            "salt": self.topology.salt,
             "master_pid": self.master.pid if self.master else None,
             "daemon_pid": os.getpid(),
         }
@@ -326,8 +325,11 @@ class Daemon:
         return 0
 
 
-def salt_command(paths, program, args):
-    return netns.in_switch([venv_bin(program), "-c", paths.master_conf, *args])
+def salt_command(paths, program, args, stack=None):
+    """The command line of ``salt``, ``salt-run`` or ``salt-key`` against the test bed's master,
+    from the Salt it runs (read from the running test bed when ``stack`` is not given)."""
+    stack = stack or load_state(paths).get("salt", saltstack.DEFAULT)
+    return netns.in_switch([saltstack.program(program, stack), "-c", paths.master_conf, *args])
 
 
 # --- what the CLI calls -------------------------------------------------------------------
@@ -337,6 +339,8 @@ def up(topology_path=None, timeout=300):
     """Start a test bed for the topology (the default one when None); return once every
     minion answers. Raises TopologyError before anything starts if the file is invalid."""
     topology = topology_module.load(topology_path)
+    if topology.salt == saltstack.LEGACY:
+        saltstack.build_legacy(log=lambda text: None)
     paths = Paths()
     down()
     os.makedirs(paths.base, exist_ok=True)

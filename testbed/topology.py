@@ -8,6 +8,7 @@ The test bed's topology file:
       astakos1: {roles: [astakos]}
     ganeti_master: gnt1
     instances: {vm1: gnt1}
+    salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
 
 Roles: ganeti, astakos, cyclades, pithos, cms (a host may carry several). Instances map to
 their primary node. Every error names the file and line, and is found before anything starts.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from testbed import saltstack
 from testbed.packages import ROLES
 
 DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "topologies", "default.yaml")
@@ -36,6 +38,7 @@ class Topology:
     hosts: dict  # name -> [roles]
     ganeti_master: str = ""
     instances: dict = field(default_factory=dict)  # name -> primary node
+    salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
 
     def hosts_with(self, role):
         return [h for h, roles in self.hosts.items() if role in roles]
@@ -83,8 +86,8 @@ def load(path=None):
         raise TopologyError(f"{path}:1: empty topology")
     top = dict((k.value, (k, v)) for k, v in _mapping(path, root, "the topology"))
     for key, (knode, _) in top.items():
-        if key not in ("hosts", "ganeti_master", "instances"):
-            raise _error(path, knode, f"unknown key {key!r} (expected hosts, ganeti_master, instances)")
+        if key not in ("hosts", "ganeti_master", "instances", "salt"):
+            raise _error(path, knode, f"unknown key {key!r} (expected hosts, ganeti_master, instances, salt)")
     if "hosts" not in top:
         raise TopologyError(f"{path}:1: no 'hosts'")
     hosts = {}
@@ -115,6 +118,11 @@ def load(path=None):
     if len(hosts) > MAX_HOSTS:
         raise _error(path, top["hosts"][1], f"{len(hosts)} hosts: the test bed's network holds {MAX_HOSTS}")
     topology = Topology(path, hosts)
+    if "salt" in top:
+        stack = _scalar(path, top["salt"][1], "salt")
+        if stack not in saltstack.STACKS:
+            raise _error(path, top["salt"][1], f"salt: {stack!r} is not a Salt the test bed runs (expected {' or '.join(saltstack.STACKS)})")
+        topology.salt = stack
     ganeti = topology.hosts_with("ganeti")
     if "ganeti_master" in top:
         knode, vnode = top["ganeti_master"]

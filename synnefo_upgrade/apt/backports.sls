@@ -3,9 +3,14 @@
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
 
+include:
+  - {{ tplroot }}.apt.sources
+
 synnefo-upgrade-apt-backports-gevent-greenlet-pinned:
   apt_jessie.backports_pinned:
     - fire_event: synnefo_upgrade/apt.backports
     - name: {{ synnefo_upgrade.apt.config_dir }}
     - suite: {{ synnefo_upgrade.apt.backports_suite }}
     - packages: {{ synnefo_upgrade.apt.backports_pins | json }}
+    - require:
+      - sls: {{ tplroot }}.apt.sources

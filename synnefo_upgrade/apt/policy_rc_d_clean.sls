@@ -1,4 +1,5 @@
-{#- The guard's end: packages may start services again (the reboot starts them). #}
+{#- The guard's end, on its own: for an operator (or the orchestration) cleaning up after an
+    interrupted run. apt/dist_upgrade.sls removes the guard itself after the upgrade. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
 

@@ -4,10 +4,15 @@
 {%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
 {%- if synnefo_upgrade.ip_history.changelog %}
 
+include:
+  - {{ tplroot }}.version.check
+
 synnefo-upgrade-cyclades-ip-history-fixed:
   ip_history.fixed:
     - fire_event: synnefo_upgrade/cyclades.ip_history
     - name: {{ synnefo_upgrade.ip_history.changelog }}
     - apply: {{ synnefo_upgrade.ip_history.apply }}
     - tool: {{ synnefo_upgrade.ip_history.tool }}
+    - require:
+      - sls: {{ tplroot }}.version.check
 {%- endif %}

@@ -1,5 +1,7 @@
 {#- Upgrade guide: "Bring services down": gunicorn on all hosts, archipelago on pithos and
-    cyclades hosts, snf-dispatcher on cyclades hosts (the services of each role grain). #}
+    cyclades hosts, snf-dispatcher on cyclades hosts (the services of each role grain).
+    Before the dist-upgrade only: between the dist-upgrade and the reboot Salt's service
+    states may do nothing (systemd installed, not running). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as synnefo_upgrade with context %}
 {%- set services = [] %}
@@ -9,10 +11,23 @@
 {%-   endfor %}
 {%- endfor %}
 
+include:
+  - {{ tplroot }}.version.check
+
 {%- for service in services %}
 
 synnefo-upgrade-services-{{ service }}-stopped:
   service.dead:
     - fire_event: synnefo_upgrade/services.stopped
     - name: {{ service }}
+    - require:
+      - sls: {{ tplroot }}.version.check
+{%- else %}
+
+synnefo-upgrade-services-none-to-stop:
+  test.succeed_without_changes:
+    - name: no service of the guide's runs here (roles {{ salt["grains.get"]("roles", []) | json }})
+    - fire_event: synnefo_upgrade/services.stopped
+    - require:
+      - sls: {{ tplroot }}.version.check
 {%- endfor %}

@@ -13,6 +13,9 @@ import salt.exceptions
 from saltfactories.utils.functional import MultiStateResult, StateResult
 
 WORKER = pathlib.Path(__file__).with_name("salt2019_worker.py")
+# What a test sets in its environment for the modules' commands (the test bed's stand-ins'
+# databases, a private dpkg database) reaches the worker's commands too.
+FORWARDED_ENV = ("SNF_", "DPKG_")
 # The state functions salt-factories wraps, with the wrapper it uses.
 SINGLE = ("state.low", "state.single", "state.sls_id")
 MULTI = ("state.apply", "state.high", "state.highstate", "state.sls", "state.template", "state.template_str",
@@ -47,7 +50,7 @@ class LegacyLoaders:
         return answer["return"]
 
     def call(self, function, *args, **kwargs):
-        env = {k: v for k, v in os.environ.items() if k.startswith("SNF_")}
+        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
         returned = self.request({"call": function, "args": list(args), "kwargs": kwargs, "env": env})
         if function in SINGLE:
             return StateResult(returned)

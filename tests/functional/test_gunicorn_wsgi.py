@@ -200,11 +200,15 @@ def test_appends_after_a_commented_last_item_without_trailing_comma(modules, tmp
     )
 
 
-def test_pillar_chooses_where_backups_go(modules, config, tmp_path):
+def test_pillar_chooses_where_backups_go(modules, config, tmp_path, minion_root):
     """pillar.example's synnefo_upgrade:backup_dir reaches the module (through config.get)."""
     elsewhere = tmp_path / "pillar-backups"
-    pillar = {"synnefo_upgrade": {"backup_dir": str(elsewhere), "gunicorn": {"config": str(config)}}}
-    (ret,) = modules.state.sls("synnefo_upgrade.gunicorn.wsgi", pillar=pillar).raw.values()
+    pillar = {"synnefo_upgrade": {"backup_dir": str(elsewhere)}, "probe_config": str(config)}
+    # The state alone, in an SLS of its own: the formula's would run the dist-upgrade first,
+    # on this machine.
+    probe = minion_root / "file_root" / "backup_probe.sls"
+    probe.write_text("probe-gunicorn-wsgi:\n  gunicorn_wsgi.configured:\n    - name: {{ pillar['probe_config'] }}\n")
+    (ret,) = modules.state.sls("backup_probe", pillar=pillar).raw.values()
     assert ret["result"] is True
     assert ret["changes"]["backup"].startswith(str(elsewhere) + "/")
     assert open(ret["changes"]["backup"]).read() == SYNNEFO_0181

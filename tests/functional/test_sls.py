@@ -4,8 +4,14 @@ import pytest
 
 
 def arguments(state, module):
-    """The arguments an SLS gives a state (without Salt's own bookkeeping keys)."""
-    return {k: v for item in state[module] if isinstance(item, dict) for k, v in item.items() if k != "order"}
+    """The arguments an SLS gives a state (without Salt's own bookkeeping keys and requisites)."""
+    return {k: v for item in state[module] if isinstance(item, dict) for k, v in item.items()
+            if k not in ("order", "require", "onfail")}
+
+
+def own_states(rendered, sls):
+    """The states an SLS defines itself (show_sls also lists those of the SLS it includes)."""
+    return {i: s for i, s in rendered.items() if not i.startswith("__") and s.get("__sls__") == sls}
 
 SLS = [
     "synnefo_upgrade.apt.sources",
@@ -33,9 +39,9 @@ def test_every_step_publishes_its_result_on_the_event_bus(modules):
     operator's live view."""
     pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}}}
     for sls in SLS[:-1]:
-        for state_id, state in modules.state.show_sls(sls, pillar=pillar).items():
-            if state_id.startswith("__"):
-                continue
+        states = own_states(modules.state.show_sls(sls, pillar=pillar), sls)
+        assert states, sls
+        for state_id, state in states.items():
             (module,) = [k for k in state if not k.startswith("__")]
             args = arguments(state, module)
             assert args.get("fire_event") == f"synnefo_upgrade/{sls.split('.', 1)[1]}", (sls, state_id)
@@ -67,11 +73,49 @@ def test_ip_history_is_skipped_without_a_changelog(modules):
     assert modules.state.show_sls("synnefo_upgrade.cyclades.ip_history") == {}
 
 
+# Taking the guard away must stay possible whatever is installed: it undoes the formula's own change.
+GUARDED = [sls for sls in SLS[:-1] if sls != "synnefo_upgrade.apt.policy_rc_d_clean"]
+
+
+@pytest.mark.parametrize("sls", GUARDED)
+def test_every_sls_requires_the_version_check(modules, sls):
+    """Applied alone, no SLS can act on a host the version check refuses: each requires it,
+    itself or through the SLS it requires."""
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}}}
+    low = {chunk["__id__"]: chunk for chunk in modules.state.show_low_sls(sls, pillar=pillar)}
+    assert "synnefo-upgrade-version-checked" in low, sls
+
+    def required_sls(chunk):
+        return {req["sls"] for req in chunk.get("require", []) if "sls" in req}
+
+    def reaches_check(chunk, seen=()):
+        wanted = required_sls(chunk)
+        if "synnefo_upgrade.version.check" in wanted or chunk["__sls__"] == "synnefo_upgrade.version.check":
+            return True
+        return any(reaches_check(c, seen + (c["__id__"],)) for c in low.values()
+                   if c["__sls__"] in wanted and c["__id__"] not in seen)
+
+    for chunk in low.values():
+        if chunk["__sls__"] == sls and chunk["fun"] not in ("policy_rc_d_removed", "succeed_without_changes"):
+            assert reaches_check(chunk), (sls, chunk["__id__"])
+
+
+def test_configuration_sls_alone_brings_the_upgrade_first(modules):
+    """gunicorn's wsgi mode needs 0.19 installed: applied alone its SLS still runs after the
+    dist-upgrade, never before it."""
+    low = modules.state.show_low_sls("synnefo_upgrade.gunicorn.wsgi")
+    ids = [chunk["__id__"] for chunk in sorted(low, key=lambda c: c["order"])]
+    (wsgi,) = [c for c in low if c["__id__"] == "synnefo-upgrade-gunicorn-config-wsgi-mode"]
+    assert {"sls": "synnefo_upgrade.apt.dist_upgrade"} in wsgi["require"]
+    assert ids.index("synnefo-upgrade-apt-dist-upgraded-to-jessie") < ids.index("synnefo-upgrade-gunicorn-config-wsgi-mode")
+
+
 def test_sources_sls_in_test_mode_on_a_private_apt_dir(modules, tmp_path):
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list").write_text("deb http://deb.debian.org/debian wheezy main\n")
     pillar = {"synnefo_upgrade": {"apt": {"config_dir": str(tmp_path)}}}
-    (ret,) = modules.state.sls("synnefo_upgrade.apt.sources", pillar=pillar, test=True).raw.values()
+    rets = modules.state.sls("synnefo_upgrade.apt.sources", pillar=pillar, test=True).raw
+    (ret,) = [r for key, r in rets.items() if "sources-switched" in key]
     assert ret["result"] is None
     assert "+deb http://deb.debian.org/debian jessie main" in ret["changes"][str(tmp_path / "sources.list")]["diff"]
     assert (tmp_path / "sources.list").read_text() == "deb http://deb.debian.org/debian wheezy main\n"
@@ -83,6 +127,7 @@ def test_highstate_on_a_host_without_synnefo_only_moves_apt(modules):
     test bed checks those on real ones)."""
     low = {chunk["__id__"]: chunk for chunk in modules.state.show_low_sls("synnefo_upgrade")}
     assert sorted(low, key=lambda k: low[k]["order"]) == [
+        "synnefo-upgrade-version-checked",
         "synnefo-upgrade-apt-sources-switched-to-jessie",
         "synnefo-upgrade-apt-backports-gevent-greenlet-pinned",
         "synnefo-upgrade-apt-dist-upgraded-to-jessie",

@@ -36,9 +36,14 @@ class Bed:
     def salt(self, target, *args, timeout=300):
         result = self.cli("salt", target, *args, "--out=json", "--static", f"--timeout={timeout}", timeout=timeout + 30)
         try:
-            return json.loads(result.stdout)
+            returned = json.loads(result.stdout)
         except json.JSONDecodeError as exc:
             raise AssertionError(f"salt {target} {args}: {result.stdout}\n{result.stderr}") from exc
+        # Salt 2019.2's CLI puts the job's exit code beside a state run's results (--static).
+        for value in returned.values():
+            if isinstance(value, dict) and isinstance(value.get("retcode"), int):
+                del value["retcode"]
+        return returned
 
     def state(self, host, function, **kwargs):
         """Run one state function on a host; return its single result."""
@@ -47,6 +52,10 @@ class Bed:
         assert isinstance(returned, dict), returned
         (result,) = returned.values()
         return result
+
+    def salt_stack(self):
+        """The Salt the running test bed's master and minions run (testbed.saltstack)."""
+        return cluster.load_state(self.paths)["salt"]
 
     def version(self, host, package):
         return self.sh(host, f"dpkg-query -W -f='${{Version}}' {package}").stdout
