@@ -28,6 +28,8 @@ import re
 import shutil
 import tempfile
 
+import shlex
+
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
@@ -376,12 +378,36 @@ def _status_with_holds(status_path, target, hold):
         handle.write("\n\n".join(stanzas))
 
 
-def _prepared_apt_dir(scratch, switch=None, backports=None):
-    """A private copy of /etc/apt as the formula's earlier steps would leave it: sources
+def apt_paths():
+    """
+    Return where APT keeps its configuration, package lists and dpkg status on this host, as
+    apt itself resolves them (``APT_CONFIG`` and ``Dir`` settings included):
+    ``{'etc', 'lists', 'status'}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' apt_jessie.apt_paths
+    """
+    result = __salt__["cmd.run_all"](
+        ["apt-config", "shell", "ETC", "Dir::Etc/d", "LISTS", "Dir::State::Lists/d", "STATUS", "Dir::State::status/f"],
+        python_shell=False, ignore_retcode=True, output_loglevel="debug")
+    if result["retcode"] != 0:
+        raise CommandExecutionError("apt-config failed: {}".format(result["stderr"].strip()))
+    paths = {}
+    for line in result["stdout"].splitlines():
+        key, _, value = line.partition("=")
+        paths[key.strip().lower()] = shlex.split(value)[0] if value else ""
+    return {key: paths[key].rstrip("/") or "/" for key in ("etc", "lists", "status")}
+
+
+def _prepared_apt_dir(scratch, etc_apt, switch=None, backports=None):
+    """A private copy of ``etc_apt`` as the formula's earlier steps would leave it: sources
     switched (``switch``: (from, to)) and the backports source and pin (``backports``:
     {'suite', 'packages'}) in place. Returns the apt options that point apt at it."""
     etc = os.path.join(scratch, "etc-apt")
-    shutil.copytree("/etc/apt", etc, symlinks=True)
+    shutil.copytree(etc_apt, etc, symlinks=True)
     texts = {}
     if switch:
         texts.update(switched_sources(etc, switch[0], switch[1]))
@@ -418,13 +444,14 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
 
         salt '*' apt_jessie.simulate
     """
+    paths = apt_paths()
     scratch = tempfile.mkdtemp(prefix="apt_jessie.")
     try:
         lists = os.path.join(scratch, "lists")
-        shutil.copytree("/var/lib/apt/lists", lists, ignore=shutil.ignore_patterns("lock", "partial"))
+        shutil.copytree(paths["lists"], lists, ignore=shutil.ignore_patterns("lock", "partial"))
         _makedirs(os.path.join(lists, "partial"))
         status = os.path.join(scratch, "status")
-        _status_with_holds("/var/lib/dpkg/status", status, _installed(MINION_PACKAGES if hold is None else hold))
+        _status_with_holds(paths["status"], status, _installed(MINION_PACKAGES if hold is None else hold))
         options = [
             "-o", "Dir::State::Lists={}".format(lists),
             "-o", "Dir::State::status={}".format(status),
@@ -432,7 +459,7 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
             "-o", "Dir::Cache::srcpkgcache=",
         ]
         if switch or backports:
-            options += _prepared_apt_dir(scratch, switch=switch, backports=backports)
+            options += _prepared_apt_dir(scratch, paths["etc"], switch=switch, backports=backports)
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         if refresh:
             update = __salt__["cmd.run_all"](["apt-get", "-q"] + options + ["update"], python_shell=False, env=env, ignore_retcode=True)

@@ -155,11 +155,12 @@ def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
     ret = _ret(name)
     status = __salt__["apt_jessie.policy_rc_d_status"](name)
     if status["present"] and not status["ours"]:
-        if status["saved"]:
+        if status["saved"] or status["installed"]:
+            original = "; the original is still at {}".format(status["saved"]) if status["saved"] else ""
             return dict(
                 ret,
                 result=False,
-                comment="{} was replaced by someone else while the guard was in place; the original is still at {}".format(name, status['saved']),
+                comment="{} was replaced by someone else while the guard was in place: left alone{}".format(name, original),
             )
         return dict(ret, comment="{} is not the formula's guard: left alone".format(name))
     if not status["present"] and not status["saved"]:

@@ -14,8 +14,8 @@ from saltfactories.utils.functional import MultiStateResult, StateResult
 
 WORKER = pathlib.Path(__file__).with_name("salt2019_worker.py")
 # What a test sets in its environment for the modules' commands (the test bed's stand-ins'
-# databases, a private dpkg database) reaches the worker's commands too.
-FORWARDED_ENV = ("SNF_", "DPKG_")
+# databases, a private APT and dpkg world) reaches the worker's commands too.
+FORWARDED_ENV = ("SNF_", "DPKG_", "APT_")
 # The state functions salt-factories wraps, with the wrapper it uses.
 SINGLE = ("state.low", "state.single", "state.sls_id")
 MULTI = ("state.apply", "state.high", "state.highstate", "state.sls", "state.template", "state.template_str",

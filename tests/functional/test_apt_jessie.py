@@ -162,6 +162,65 @@ def test_pin_file_is_understood_by_apt(states, apt_dir, tmp_path):
     assert "E:" not in run.stderr
 
 
+def _archive(root, suites):
+    """A Debian archive under ``root`` with ``suites`` ({suite: {package: version}}), the
+    layout and Release fields of Debian's own (backports: NotAutomatic, ButAutomaticUpgrades)."""
+    for suite, contents in suites.items():
+        index = root / "dists" / suite / "main" / "binary-amd64"
+        index.mkdir(parents=True)
+        for name, version in contents.items():
+            build = root / "build" / suite / name
+            (build / "DEBIAN").mkdir(parents=True)
+            (build / "DEBIAN" / "control").write_text(
+                f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: {name}\n")
+            subprocess.run(["dpkg-deb", "-b", "-Zgzip", str(build), str(index / f"{name}_{version}_all.deb")],
+                           check=True, capture_output=True)
+        scan = subprocess.run(["dpkg-scanpackages", "-m", str(index.relative_to(root))], cwd=root,
+                              check=True, capture_output=True, text=True)
+        (index / "Packages").write_text(scan.stdout)
+        release = [f"Suite: {suite}", f"Codename: {suite}", "Architectures: amd64 all", "Components: main"]
+        if suite.endswith("-backports"):
+            release += ["NotAutomatic: yes", "ButAutomaticUpgrades: yes"]
+        (root / "dists" / suite / "Release").write_text("\n".join(release) + "\n")
+
+
+def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_path):
+    """What apt then decides, read from apt-cache policy: gevent and greenlet at the pinned
+    versions from backports, any other backports package left at jessie's."""
+    mirror = tmp_path / "mirror" / "debian"
+    _archive(mirror, {
+        "wheezy": {"python-gevent": "0.13.6-1", "python-greenlet": "0.3.1-2", "nginx": "1.2.1-2.2"},
+        "jessie": {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.2-1", "nginx": "1.6.2-5"},
+        "jessie-backports": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.9.10-1~bpo8+4"},
+    })
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    (apt / "preferences.d").mkdir()
+    (apt / "sources.list").write_text(f"deb [trusted=yes] file:{mirror} wheezy main\n")
+    assert states.apt_jessie.sources_switched(name=str(apt)).result is True
+    pinned = states.apt_jessie.backports_pinned(name=str(apt), packages={"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"})
+    assert pinned.result is True
+    state = tmp_path / "aptstate"
+    (state / "lists" / "partial").mkdir(parents=True)
+    (state / "status").write_text("")
+    # Everything private: this machine's own package database and sources are not consulted.
+    private = ["-o", f"Dir::Etc={apt}", "-o", f"Dir::State={state}", "-o", f"Dir::State::status={state / 'status'}",
+               "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "-o", "Debug::NoLocking=1"]
+    update = subprocess.run(["apt-get", *private, "update"], capture_output=True, text=True)
+    assert update.returncode == 0 and "E:" not in update.stderr, update.stderr
+    policy = subprocess.run(["apt-cache", *private, "policy", "python-gevent", "python-greenlet", "nginx"],
+                            capture_output=True, text=True)
+    assert policy.returncode == 0 and "E:" not in policy.stderr, policy.stderr
+    candidates = {}
+    package = None
+    for line in policy.stdout.splitlines():
+        if not line.startswith(" "):
+            package = line.rstrip(":")
+        elif line.strip().startswith("Candidate:"):
+            candidates[package] = line.split(":", 1)[1].strip()
+    assert candidates == {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.6.2-5"}
+
+
 # --- policy-rc.d guard ---------------------------------------------------------------------
 
 
@@ -212,3 +271,61 @@ def test_guard_test_mode_changes_nothing(states, policy):
     ret = states.apt_jessie.policy_rc_d_installed(name=str(policy), test=True)
     assert ret.result is None and ret.changes
     assert not policy.exists()
+
+
+DOCKER_POLICY = "#!/bin/sh\nexit 101\n"  # what Docker's Debian images ship
+
+
+def test_the_module_never_deletes_a_policy_it_did_not_write_even_called_directly(modules, policy):
+    policy.parent.mkdir()
+    policy.write_text(DOCKER_POLICY)
+    with pytest.raises(Exception, match="not the formula's guard: left alone"):
+        modules.apt_jessie.policy_rc_d_remove(name=str(policy))
+    assert policy.read_text() == DOCKER_POLICY
+
+
+def test_a_plain_exit_101_policy_is_not_taken_for_the_guard(modules, states, policy, state_dir):
+    policy.parent.mkdir()
+    policy.write_text(DOCKER_POLICY)
+    assert modules.apt_jessie.policy_rc_d_status(name=str(policy))["ours"] is False
+    installed = states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    assert installed.result is True and installed.changes["saved"]  # kept aside, not adopted
+    assert "synnefo_upgrade: policy-rc.d guard" in policy.read_text()
+    removed = states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert removed.result is True and policy.read_text() == DOCKER_POLICY
+
+
+def test_a_second_save_never_overwrites_the_first(modules, policy):
+    policy.parent.mkdir()
+    policy.write_text("#!/bin/sh\n# the site's first policy\nexit 0\n")
+    first = modules.apt_jessie.policy_rc_d_install(name=str(policy))
+    saved = first["saved"]
+    policy.write_text("#!/bin/sh\n# someone else's, written over the guard\nexit 0\n")
+    with pytest.raises(Exception, match="already holds a saved policy-rc.d"):
+        modules.apt_jessie.policy_rc_d_install(name=str(policy))
+    assert open(saved).read() == "#!/bin/sh\n# the site's first policy\nexit 0\n"
+    assert policy.read_text() == "#!/bin/sh\n# someone else's, written over the guard\nexit 0\n"
+
+
+@pytest.mark.parametrize("host_had_one", [True, False])
+def test_a_guard_replaced_while_in_place_is_a_failure(states, policy, host_had_one):
+    policy.parent.mkdir()
+    if host_had_one:
+        policy.write_text("#!/bin/sh\nexit 0\n")
+    states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    policy.write_text("#!/bin/sh\n# replaced by someone else\nexit 0\n")
+    ret = states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert ret.result is False and "replaced by someone else" in ret.comment
+    assert policy.read_text() == "#!/bin/sh\n# replaced by someone else\nexit 0\n"
+
+
+def test_removal_in_test_mode_removes_nothing(states, policy):
+    policy.parent.mkdir()
+    policy.write_text("#!/bin/sh\n# site policy\nexit 0\n")
+    states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    guard = policy.read_text()
+    ret = states.apt_jessie.policy_rc_d_removed(name=str(policy), test=True)
+    assert ret.result is None and ret.changes["policy-rc.d"] == "removed" and "restored" in ret.changes
+    assert policy.read_text() == guard
+    assert states.apt_jessie.policy_rc_d_removed(name=str(policy)).result is True
+    assert policy.read_text() == "#!/bin/sh\n# site policy\nexit 0\n"

@@ -172,3 +172,20 @@ def test_bad_input_fails_clearly_and_writes_nothing(states, tmp_path, files, cac
     assert error in ret.comment
     assert "nothing was written" in ret.comment
     assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()} == snapshot
+
+
+@pytest.mark.parametrize("order", ["interval last", "interval first"])
+def test_populate_interval_wins_over_the_uri_timeout_for_public_stats(modules, tmp_path, order):
+    """The stats were refreshed every PUBLIC_STATS_CACHE_POPULATE_INTERVAL seconds: that, not
+    the shared URI's timeout, is how long they stay cached; VMAPI keeps the URI's timeout."""
+    directory = tmp_path / "synnefo"
+    directory.mkdir()
+    lines = ["CACHE_BACKEND = 'memcached://10.0.0.1:11211/?timeout=60'", "PUBLIC_STATS_CACHE_POPULATE_INTERVAL = 900"]
+    if order == "interval first":
+        lines.reverse()
+    (directory / "20-snf-cyclades-app-api.conf").write_text("\n".join(lines) + "\n")
+    caches = modules.cyclades_caches.derive(config_dir=str(directory), name=str(directory / "99-caches.conf"))
+    assert caches["PUBLIC_STATS_CACHE"]["TIMEOUT"] == 900
+    assert caches["VMAPI_CACHE"]["TIMEOUT"] == 60
+    assert caches["VM_PASSWORD_CACHE"]["TIMEOUT"] is None
+    assert caches["PUBLIC_STATS_CACHE"]["LOCATION"] == "10.0.0.1:11211"

@@ -142,6 +142,22 @@ def test_chain_is_checked_in_date_order_not_file_order(modules, tmp_path):
     path = tmp_path / "log"
     path.write_text(f"42|{B}|{A}|{T2}\n42|{A}|{B}|{T1}\n")
     assert modules.ip_history.validate(str(path))["valid"] is True
+    # A chain that holds in file order only: by date, B -> C comes first, then A -> B.
+    path.write_text(f"42|{A}|{B}|{T2}\n42|{B}|{C}|{T1}\n")
+    result = modules.ip_history.validate(str(path))
+    assert result["valid"] is False
+    (error,) = result["errors"]
+    assert error["line"] == 1 and "broken chain" in error["error"] and "line 2" in error["error"]
+
+
+def test_a_short_fraction_is_tenths_of_a_second(modules, tmp_path):
+    """'.5' is half a second (500000 microseconds), as strptime's %f reads it, not 5 us."""
+    path = tmp_path / "log"
+    path.write_text(f"42|{B}|{A}|2016-03-01 10:00:00.5\n42|{A}|{B}|2016-03-01 10:00:00.000005\n")
+    assert modules.ip_history.validate(str(path))["valid"] is True  # .000005 before .5
+    assert modules.ip_history.normalize(str(path)) == (
+        f"42|{B}|{A}|2016-03-01 10:00:00.500000\n42|{A}|{B}|2016-03-01 10:00:00.000005\n"
+    )
 
 
 # --- plan, fix and the state ---------------------------------------------------------------
@@ -233,3 +249,41 @@ def test_state_missing_tool_and_unexpected_exit_code_fail_clearly(states, change
     assert ret.result is False
     assert "exit code 2" in ret.comment and "no such table" in ret.comment
     assert history(db) == FIXED[:2]
+
+
+def test_the_running_record_is_written_before_the_tool_runs(modules, tool, db, changelog, state_dir, tmp_path):
+    """A crash of the minion while the tool runs must leave a record that blocks a blind rerun:
+    so the record says 'running' before the tool starts."""
+    seen = tmp_path / "seen-by-the-tool"
+    wrapper = tmp_path / "fix_ip_history"
+    wrapper.write_text(f"#!/bin/sh\ncat {state_dir}/ip_history/*.json > {seen} 2>/dev/null\nexec {tool} \"$@\"\n")
+    wrapper.chmod(0o755)
+    outcome = modules.ip_history.fix(str(changelog), tool=str(wrapper))
+    try:
+        assert json.loads(seen.read_text())["outcome"] == "running"
+        assert outcome["outcome"] == "fixed"
+    finally:
+        os.unlink(os.path.join(str(state_dir), "ip_history", outcome["sha256"] + ".json"))
+
+
+def test_a_failed_fix_is_recorded_as_failed_and_may_be_run_again(modules, tool, db, changelog, state_dir, tmp_path):
+    broken = tmp_path / "broken_tool"
+    broken.write_text("#!/bin/sh\necho 'OperationalError: database is locked' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    key = modules.ip_history.digest(str(changelog))
+    record = os.path.join(str(state_dir), "ip_history", key + ".json")
+    try:
+        with pytest.raises(Exception, match="database is locked"):
+            modules.ip_history.fix(str(changelog), tool=str(broken))
+        with open(record) as handle:
+            failed = json.load(handle)
+        assert failed["outcome"] == "failed" and "database is locked" in failed["error"]
+        assert modules.ip_history.record(str(changelog))["outcome"] == "failed"
+        assert history(db) == FIXED[:2]
+        # Upstream's tool commits nothing when it fails: the fix may run again, and does once.
+        again = modules.ip_history.fix(str(changelog), tool=tool)
+        assert again["outcome"] == "fixed" and again["already"] is False
+        assert history(db) == FIXED
+    finally:
+        if os.path.exists(record):
+            os.unlink(record)
