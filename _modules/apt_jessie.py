@@ -91,7 +91,11 @@ def source_files(name="/etc/apt"):
         files.append(main)
     parts = os.path.join(name, "sources.list.d")
     if os.path.isdir(parts):
-        files.extend(os.path.join(parts, f) for f in sorted(os.listdir(parts)) if f.endswith(".list"))
+        try:
+            names = sorted(os.listdir(parts))
+        except OSError as exc:
+            raise CommandExecutionError("{}: {}".format(parts, exc.strerror))
+        files.extend(os.path.join(parts, f) for f in names if f.endswith(".list"))
     return files
 
 
@@ -446,6 +450,7 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
     """
     paths = apt_paths()
     scratch = tempfile.mkdtemp(prefix="apt_jessie.")
+    log.info("apt_jessie: simulating the dist-upgrade in %s (the host's APT state is not touched)", scratch)
     try:
         lists = os.path.join(scratch, "lists")
         shutil.copytree(paths["lists"], lists, ignore=shutil.ignore_patterns("lock", "partial"))
@@ -466,6 +471,8 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
             _raise_on_apt_error(update, "apt-get update")
         run = __salt__["cmd.run_all"](["apt-get", "-q", "-s"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True)
         _raise_on_apt_error(run, "apt-get -s dist-upgrade")
+    except (shutil.Error, OSError) as exc:
+        raise CommandExecutionError("simulating the dist-upgrade in {}: {}".format(scratch, exc))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     changes = {}

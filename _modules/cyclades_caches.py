@@ -394,6 +394,7 @@ def wanted_texts(name="/etc/synnefo/99-cyclades-caches.conf", config_dir="/etc/s
         new = commented_out(path, current)
         if new != current:
             texts[path] = new
+    log.info("cyclades_caches: caches derived for %s; %d settings files with obsolete settings", name, len(texts) - 1)
     return texts
 
 
@@ -408,8 +409,11 @@ def sibling_owner(config_dir="/etc/synnefo"):
 
         salt -G 'roles:cyclades' cyclades_caches.sibling_owner
     """
-    for path in sorted(glob.glob(os.path.join(config_dir, "*.conf"))):
+    siblings = sorted(glob.glob(os.path.join(config_dir, "*.conf")))
+    path = siblings[0] if siblings else config_dir
+    try:
         info = os.stat(path)
-        return {"user": info.st_uid, "group": info.st_gid, "mode": "{:o}".format(info.st_mode & 0o7777)}
-    info = os.stat(config_dir)
-    return {"user": info.st_uid, "group": info.st_gid, "mode": "640"}
+    except OSError as exc:
+        raise CommandExecutionError("{}: {}".format(path, exc.strerror))
+    mode = "{:o}".format(info.st_mode & 0o7777) if siblings else "640"
+    return {"user": info.st_uid, "group": info.st_gid, "mode": mode}

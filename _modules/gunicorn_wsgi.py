@@ -305,6 +305,7 @@ def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo
         new_text = new_text[:begin] + replacement + new_text[end:]
     if new_text != text:
         _verify(new_text, path, wsgi_app)
+    log.info("gunicorn_wsgi: %s: %s", path, "{} edits to reach wsgi mode".format(len(edits)) if new_text != text else "already in wsgi mode")
     return {"text": new_text, "changed": new_text != text, "notes": notes}
 
 
@@ -359,7 +360,11 @@ def django_mode_configs(config_dir="/etc/gunicorn.d"):
     found = {}
     if not os.path.isdir(config_dir):
         return found
-    for name in sorted(os.listdir(config_dir)):
+    try:
+        names = sorted(os.listdir(config_dir))
+    except OSError as exc:
+        raise ConfigError("{}: {}".format(config_dir, exc.strerror))
+    for name in names:
         path = os.path.join(config_dir, name)
         if name.startswith(".") or name.endswith(IGNORED_SUFFIXES) or not os.path.isfile(path):
             continue

@@ -39,6 +39,16 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == ["vm1 gnt1 running", "vm2 gnt1 running"]
 
 
+def test_the_master_and_every_minion_run_salt_2019_2_on_python_2_7(bed):
+    """A wheezy cloud's Salt: the newest that runs on wheezy's Python 2.7."""
+    reports = bed.salt("*", "test.versions_report")
+    assert sorted(reports) == ["astakos1", "cyclades1", "gnt1", "gnt2", "gnt3", "pithos1"]
+    for host, report in reports.items():
+        assert "Salt: 2019.2.8" in report and "Python: 2.7." in report, host
+    master = bed.cli("salt-run", "--versions-report", check=True).stdout
+    assert "Salt: 2019.2.8" in master and "Python: 2.7." in master
+
+
 def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_nothing(bed):
     """The per-minion upgrade (init.sls) in test mode on cyclades1, before anything else."""
     host = "cyclades1"
@@ -215,7 +225,7 @@ def test_between_dist_upgrade_and_reboot_salt_service_states_depend_on_the_salt(
         assert result["result"] is True and "OFFLINE" in result["comment"]
         assert bed.running(host, "snf-ganeti-eventd")  # still running
     else:
-        assert result["result"] is True and result["changes"] == {"snf-ganeti-eventd": True}, result
+        assert result["result"] is True and result["changes"] == {"snf-ganeti-eventd": False}, result  # now stopped
         assert not bed.running(host, "snf-ganeti-eventd")
 
 
