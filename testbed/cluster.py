@@ -263,7 +263,9 @@ class Daemon:
         nodes = self.topology.hosts_with("ganeti")
         if not nodes:
             return
-        ganeti.create(self.paths.shared, nodes, self.topology.ganeti_master, self.topology.instances)
+        ganeti.create(self.paths.shared, nodes, self.topology.ganeti_master, self.topology.instances,
+                      memory=self.topology.memory, instance_memory=self.topology.instance_memory,
+                      migration_mib_per_s=self.topology.migration_mib_per_s)
         for node in nodes:
             for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0

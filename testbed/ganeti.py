@@ -6,7 +6,11 @@ describes them:
 
 - commands that change the cluster run on the master node only;
 - no migration to a drained or offline node, nor to a node whose Ganeti or Archipelago
-  services are down; ``--allow-failover`` is accepted and means downtime, as in Ganeti;
+  services are down, nor to a node without the instance's memory free ("Not enough memory
+  on node ..."); ``--allow-failover`` is accepted and means downtime, as in Ganeti;
+- a live migration takes time in proportion to the instance's memory (the topology's
+  ``migration_mib_per_s``);
+- nodes carry tags (``gnt-node add-tags``, ``list-tags``, ``remove-tags``), as in Ganeti 2.x;
 - a node-level migrate submits one job per instance (the parent job only lists them), and the
   jobs run in the background: a caller must wait on every instance job;
 - an instance runs only while its primary node is up with Ganeti and Archipelago running:
@@ -41,7 +45,8 @@ SHARED = "/var/lib/synnefo-testbed"
 SERVICES = ("ganeti", "archipelago")
 # Not needed by the VMs, but Synnefo needs it on the master: it must follow the master role.
 EVENTD = "snf-ganeti-eventd"
-MIGRATION_SECONDS = 0.3
+MIGRATION_MIB_PER_S = 4096
+TAG_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+*/:@-_")
 
 
 class GanetiError(Exception):
@@ -68,6 +73,10 @@ class Cluster(LockedJson):
         info = self.state["nodes"][node]
         return info["up"] and all(info["services"].get(s) for s in SERVICES)
 
+    def free_memory(self, node):
+        used = sum(i["memory"] for i in self.state["instances"].values() if i["pnode"] == node)
+        return self.state["nodes"][node]["memory"] - used
+
     def settle(self, reason):
         """Bring every instance's status in line with its primary node; record outages."""
         now = time.time()
@@ -83,16 +92,21 @@ class Cluster(LockedJson):
                 self.event("vm-restored", instance["pnode"], instance=name, downtime=downtime)
 
 
-def create(shared, nodes, master, instances):
-    """Write a fresh cluster state: ``nodes`` [names], ``instances`` {name: primary}."""
+def create(shared, nodes, master, instances, memory=None, instance_memory=None, migration_mib_per_s=MIGRATION_MIB_PER_S):
+    """Write a fresh cluster state: ``nodes`` [names], ``instances`` {name: primary},
+    ``memory`` {node: MiB}, ``instance_memory`` {instance: MiB}."""
+    memory = memory or {}
+    instance_memory = instance_memory or {}
     os.makedirs(_dir(shared), exist_ok=True)
     os.makedirs(os.path.join(shared, "faults"), exist_ok=True)
     state = {
         "master": master,
         "nodes": {n: {"drained": False, "offline": False, "master_candidate": True, "up": False,
-                      "services": {s: False for s in SERVICES}} for n in nodes},
-        "instances": {i: {"pnode": p, "disk_template": "ext", "status": "ERROR_down", "down_since": time.time()}
+                      "services": {s: False for s in SERVICES}, "memory": memory.get(n, 8192), "tags": []} for n in nodes},
+        "instances": {i: {"pnode": p, "disk_template": "ext", "status": "ERROR_down", "down_since": time.time(),
+                          "memory": instance_memory.get(i, 1024)}
                       for i, p in instances.items()},
+        "migration_mib_per_s": migration_mib_per_s,
         "jobs": {},
         "next_job": 1,
     }
@@ -164,6 +178,10 @@ def _migration_problem(cluster, instance_name, target, allow_failover=False):
         return f"Can't migrate instance {instance_name} to node {target}: node is drained"
     if not cluster.node_whole(target):
         return f"Can't migrate instance {instance_name} to node {target}: node is not reachable or its services are down"
+    free = cluster.free_memory(target)
+    if instance["memory"] > free:
+        return (f"Not enough memory on node {target} for migrating instance {instance_name}: "
+                f"needed {instance['memory']} MiB, available {free} MiB")
     if instance["status"] != "running" and not allow_failover:
         return f"Instance {instance_name} is not running, cannot migrate"
     return None
@@ -177,7 +195,8 @@ def _run_migration(cluster, job):
     problem = _migration_problem(cluster, name, target, op.get("allow_failover", False))
     if problem is None and os.path.exists(fault):
         os.unlink(fault)
-        problem = f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault)"
+        problem = (f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault); "
+                   f"please run 'gnt-instance migrate --cleanup {name}' before retrying")
     source = cluster.state["instances"].get(name, {}).get("pnode")
     if problem:
         job.update(status="error", result=problem, finished=time.time())
@@ -201,7 +220,8 @@ def run_queued_jobs(shared=SHARED):
                 return
             job = queued[0]
             job.update(status="running", started=time.time())
-        time.sleep(MIGRATION_SECONDS)
+            seconds = cluster.state["instances"].get(job["ops"][0]["instance"], {}).get("memory", 0) / cluster.state["migration_mib_per_s"]
+        time.sleep(seconds)
         with Cluster(shared) as cluster:
             _run_migration(cluster, cluster.state["jobs"][str(job["id"])])
 
@@ -286,9 +306,14 @@ def gnt_node(args, host, shared):
                 if name not in state["nodes"]:
                     raise GanetiError(f"Node '{name}' not known")
                 node = state["nodes"][name]
+                primaries = sorted(n for n, i in state["instances"].items() if i["pnode"] == name)
                 values = {
                     "name": name,
-                    "pinst_cnt": str(sum(1 for i in state["instances"].values() if i["pnode"] == name)),
+                    "pinst_cnt": str(len(primaries)),
+                    "pinst_list": ",".join(primaries),
+                    "mtotal": str(node["memory"]),
+                    "mfree": str(cluster.free_memory(name)),
+                    "tags": ",".join(node["tags"]),
                     "sinst_cnt": "0",
                     "drained": "Y" if node["drained"] else "N",
                     "offline": "Y" if node["offline"] else "N",
@@ -297,6 +322,30 @@ def gnt_node(args, host, shared):
                 }
                 rows.append([values.get(f, "?") for f in fields])
         _print_table(rows, fields, not no_headers, separator)
+        return 0
+    if command in ("add-tags", "remove-tags", "list-tags"):
+        if not args:
+            raise GanetiError(f"Usage: gnt-node {command} NODE" + (" TAG..." if command != "list-tags" else ""))
+        node, names = args[0], args[1:]
+        with Cluster(shared) as cluster:
+            if node not in cluster.state["nodes"]:
+                raise GanetiError(f"Node '{node}' not known")
+            tags = cluster.state["nodes"][node]["tags"]
+            if command == "list-tags":
+                print("\n".join(sorted(tags)) + ("\n" if tags else ""), end="")
+                return 0
+            _check_master(cluster, host)
+            for name in names:
+                if not name or len(name) > 128 or set(name) - TAG_CHARACTERS:
+                    raise GanetiError(f"Invalid tag name '{name}'")
+            if command == "add-tags":
+                tags.extend(n for n in names if n not in tags)
+            else:
+                missing = [n for n in names if n not in tags]
+                if missing:
+                    raise GanetiError(f"Tag(s) {', '.join(repr(n) for n in missing)} not found")
+                tags[:] = [t for t in tags if t not in names]
+            cluster.event("node-tags", node, command=command, tags=names)
         return 0
     if command == "modify":
         drained = _option(args, "--drained")
@@ -350,12 +399,16 @@ def gnt_node(args, host, shared):
 def gnt_instance(args, host, shared):
     command = args.pop(0) if args else ""
     if command == "migrate":
+        cleanup = _flag(args, "--cleanup")
         submit, allow_failover, target, name = _migrate_options(
-            args, "Usage: gnt-instance migrate [-f] [-n TARGET] [--submit] INSTANCE")
+            args, "Usage: gnt-instance migrate [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE")
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
             if name not in cluster.state["instances"]:
                 raise GanetiError(f"Instance '{name}' not known")
+            if cleanup:  # the stand-in leaves no half-migrated instance behind
+                print(f"Migration cleanup of instance {name}: nothing to clean up")
+                return 0
             chosen = target or _pick_target(cluster, cluster.state["instances"][name]["pnode"])
             if chosen is None:
                 raise GanetiError(f"Can't find a node to migrate instance {name} to")
@@ -370,11 +423,14 @@ def gnt_instance(args, host, shared):
         return 0
     if command == "list":
         no_headers = _flag(args, "--no-headers")
+        separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pnode,status").split(",")
         with Cluster(shared) as cluster:
-            rows = [[{"name": n, "pnode": i["pnode"], "status": i["status"], "disk_template": i["disk_template"]}.get(f, "?")
+            rows = [[{"name": n, "pnode": i["pnode"], "status": i["status"], "disk_template": i["disk_template"],
+                      "be/maxmem": str(i["memory"]), "be/memory": str(i["memory"]),
+                      "oper_ram": str(i["memory"]) if i["status"] == "running" else "-"}.get(f, "?")
                      for f in fields] for n, i in sorted(cluster.state["instances"].items())]
-        _print_table(rows, fields, not no_headers)
+        _print_table(rows, fields, not no_headers, separator)
         return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-instance")
 

@@ -4,10 +4,11 @@ The test bed's topology file:
 .. code-block:: yaml
 
     hosts:
-      gnt1: {roles: [ganeti]}
+      gnt1: {roles: [ganeti], memory: 8192}     # memory: MiB for VMs (default 8192)
       astakos1: {roles: [astakos]}
     ganeti_master: gnt1
-    instances: {vm1: gnt1}
+    instances: {vm1: gnt1, vm2: {node: gnt1, memory: 2048}}   # memory default 1024 MiB
+    migration_mib_per_s: 4096   # live migration speed (default 4096)
     salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
 
 Roles: ganeti, astakos, cyclades, pithos, cms (a host may carry several). Instances map to
@@ -26,6 +27,9 @@ from testbed.packages import ROLES
 DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "topologies", "default.yaml")
 HOSTNAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MAX_HOSTS = 200  # one /24 on the test bed's bridge, less the master
+DEFAULT_NODE_MEMORY = 8192
+DEFAULT_INSTANCE_MEMORY = 1024
+DEFAULT_MIGRATION_RATE = 4096
 
 
 class TopologyError(ValueError):
@@ -38,6 +42,9 @@ class Topology:
     hosts: dict  # name -> [roles]
     ganeti_master: str = ""
     instances: dict = field(default_factory=dict)  # name -> primary node
+    memory: dict = field(default_factory=dict)  # host -> MiB for its VMs
+    instance_memory: dict = field(default_factory=dict)  # instance -> MiB
+    migration_mib_per_s: int = DEFAULT_MIGRATION_RATE
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
 
     def hosts_with(self, role):
@@ -68,6 +75,13 @@ def _scalar(path, node, what):
     return node.value
 
 
+def _mebibytes(path, node, what):
+    value = _scalar(path, node, what)
+    if not value.isdigit() or int(value) <= 0:
+        raise _error(path, node, f"{what} must be a positive number of MiB, not {value!r}")
+    return int(value)
+
+
 def load(path=None):
     """Read and validate a topology file; raise TopologyError naming the file and line."""
     path = path or DEFAULT
@@ -86,19 +100,20 @@ def load(path=None):
         raise TopologyError(f"{path}:1: empty topology")
     top = dict((k.value, (k, v)) for k, v in _mapping(path, root, "the topology"))
     for key, (knode, _) in top.items():
-        if key not in ("hosts", "ganeti_master", "instances", "salt"):
-            raise _error(path, knode, f"unknown key {key!r} (expected hosts, ganeti_master, instances, salt)")
+        if key not in ("hosts", "ganeti_master", "instances", "salt", "migration_mib_per_s"):
+            raise _error(path, knode, f"unknown key {key!r} (expected hosts, ganeti_master, instances, salt, migration_mib_per_s)")
     if "hosts" not in top:
         raise TopologyError(f"{path}:1: no 'hosts'")
-    hosts = {}
+    hosts, memory = {}, {}
     for name_node, spec in _mapping(path, top["hosts"][1], "hosts"):
         name = name_node.value
         if not HOSTNAME.match(name):
             raise _error(path, name_node, f"host name {name!r} is not a valid hostname (lower case letters, digits, '-')")
         entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"host {name}"))
         for key, (knode, _) in entries.items():
-            if key != "roles":
-                raise _error(path, knode, f"host {name}: unknown key {key!r} (expected roles)")
+            if key not in ("roles", "memory"):
+                raise _error(path, knode, f"host {name}: unknown key {key!r} (expected roles, memory)")
+        memory[name] = _mebibytes(path, entries["memory"][1], f"host {name}: memory") if "memory" in entries else DEFAULT_NODE_MEMORY
         if "roles" not in entries:
             raise _error(path, spec, f"host {name}: no roles")
         roles_node = entries["roles"][1]
@@ -117,7 +132,9 @@ def load(path=None):
         raise _error(path, top["hosts"][1], "no hosts")
     if len(hosts) > MAX_HOSTS:
         raise _error(path, top["hosts"][1], f"{len(hosts)} hosts: the test bed's network holds {MAX_HOSTS}")
-    topology = Topology(path, hosts)
+    topology = Topology(path, hosts, memory=memory)
+    if "migration_mib_per_s" in top:
+        topology.migration_mib_per_s = _mebibytes(path, top["migration_mib_per_s"][1], "migration_mib_per_s")
     if "salt" in top:
         stack = _scalar(path, top["salt"][1], "salt")
         if stack not in saltstack.STACKS:
@@ -135,9 +152,24 @@ def load(path=None):
     elif ganeti:
         raise TopologyError(f"{path}:1: ganeti hosts but no ganeti_master")
     if "instances" in top:
-        for name_node, node_node in _mapping(path, top["instances"][1], "instances"):
-            node = _scalar(path, node_node, f"instance {name_node.value}")
+        for name_node, spec in _mapping(path, top["instances"][1], "instances"):
+            name = name_node.value
+            size = DEFAULT_INSTANCE_MEMORY
+            if isinstance(spec, yaml.MappingNode):
+                entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"instance {name}"))
+                for key, (knode, _) in entries.items():
+                    if key not in ("node", "memory"):
+                        raise _error(path, knode, f"instance {name}: unknown key {key!r} (expected node, memory)")
+                if "node" not in entries:
+                    raise _error(path, spec, f"instance {name}: no node")
+                node_node = entries["node"][1]
+                if "memory" in entries:
+                    size = _mebibytes(path, entries["memory"][1], f"instance {name}: memory")
+            else:
+                node_node = spec
+            node = _scalar(path, node_node, f"instance {name}")
             if node not in ganeti:
-                raise _error(path, node_node, f"instance {name_node.value}: primary node {node!r} is not a ganeti host")
-            topology.instances[name_node.value] = node
+                raise _error(path, node_node, f"instance {name}: primary node {node!r} is not a ganeti host")
+            topology.instances[name] = node
+            topology.instance_memory[name] = size
     return topology

@@ -1,7 +1,8 @@
 """The Ganeti stand-in's rules, on a cluster state of the test's own (no hosts needed)."""
 
-import io
 import contextlib
+import io
+import time
 
 import pytest
 
@@ -69,3 +70,58 @@ def test_a_node_going_down_takes_its_vms_down_until_it_is_whole(shared):
 def test_node_list_fields(shared):
     code, out, _ = gnt(shared, "gnt1", "gnt-node", "list", "--no-headers", "-o", "name,pinst_cnt,sinst_cnt,drained", "--separator=|")
     assert out.splitlines() == ["gnt1|2|0|N", "gnt2|1|0|N", "gnt3|0|0|N"]
+
+
+@pytest.fixture
+def small(tmp_path):
+    """gnt1 (4096 MiB) holds vm1 (3072) and vm2 (512); gnt2 (4096) holds vm3 (2048)."""
+    ganeti.create(str(tmp_path), ["gnt1", "gnt2"], "gnt1", {"vm1": "gnt1", "vm2": "gnt1", "vm3": "gnt2"},
+                  memory={"gnt1": 4096, "gnt2": 4096}, instance_memory={"vm1": 3072, "vm2": 512, "vm3": 2048},
+                  migration_mib_per_s=20480)
+    for node in ("gnt1", "gnt2"):
+        for service in ganeti.SERVICES:
+            ganeti.service_changed(node, service, True, shared=str(tmp_path))
+    return str(tmp_path)
+
+
+def test_memory_fields_of_nodes_and_instances(small):
+    _, out, _ = gnt(small, "gnt1", "gnt-node", "list", "--no-headers", "--separator=|", "-o", "name,mtotal,mfree,pinst_list")
+    assert out.splitlines() == ["gnt1|4096|512|vm1,vm2", "gnt2|4096|2048|vm3"]
+    _, out, _ = gnt(small, "gnt1", "gnt-instance", "list", "--no-headers", "--separator=|", "-o", "name,pnode,be/maxmem,oper_ram")
+    assert out.splitlines() == ["vm1|gnt1|3072|3072", "vm2|gnt1|512|512", "vm3|gnt2|2048|2048"]
+
+
+def test_a_migration_needs_the_memory_free_on_the_target(small):
+    code, _, err = gnt(small, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt2", "vm1")
+    assert code == 1
+    assert "Not enough memory on node gnt2 for migrating instance vm1: needed 3072 MiB, available 2048 MiB" in err
+    assert instances(small)["vm1"] == ("gnt1", "running")
+    assert gnt(small, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt2", "vm2")[0] == 0
+    assert instances(small)["vm2"] == ("gnt2", "running")
+
+
+def test_a_migration_takes_time_in_proportion_to_memory(small):
+    with ganeti.Cluster(small) as cluster:
+        cluster.state["migration_mib_per_s"] = 2048
+    began = time.time()
+    assert gnt(small, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt2", "vm2")[0] == 0
+    small_vm = time.time() - began
+    with ganeti.Cluster(small) as cluster:
+        cluster.state["migration_mib_per_s"] = 512
+    began = time.time()
+    assert gnt(small, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt1", "vm2")[0] == 0  # 512 MiB at 512 MiB/s
+    slow = time.time() - began
+    assert 0.2 <= small_vm < 0.9 and slow >= 0.95
+
+
+def test_node_tags_as_in_ganeti(small):
+    assert gnt(small, "gnt1", "gnt-node", "add-tags", "gnt2", "synnefo-upgrade:stage:draining", "synnefo-upgrade:vm:vm3")[0] == 0
+    assert gnt(small, "gnt1", "gnt-node", "list-tags", "gnt2")[1].splitlines() == ["synnefo-upgrade:stage:draining", "synnefo-upgrade:vm:vm3"]
+    code, _, err = gnt(small, "gnt2", "gnt-node", "add-tags", "gnt2", "x")
+    assert code == 1 and "not the master" in err
+    code, _, err = gnt(small, "gnt1", "gnt-node", "add-tags", "gnt2", "bad tag")
+    assert code == 1 and "Invalid tag name" in err
+    code, _, err = gnt(small, "gnt1", "gnt-node", "remove-tags", "gnt2", "synnefo-upgrade:nope")
+    assert code == 1 and "not found" in err
+    assert gnt(small, "gnt1", "gnt-node", "remove-tags", "gnt2", "synnefo-upgrade:vm:vm3")[0] == 0
+    assert gnt(small, "gnt2", "gnt-node", "list-tags", "gnt2")[1] == "synnefo-upgrade:stage:draining\n"

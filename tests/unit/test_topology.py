@@ -35,6 +35,12 @@ def test_a_host_may_carry_several_roles(tmp_path):
         ("hosts: [web1]\n", 1, "hosts must be a mapping"),
         ("hosts:\n  web1: {roles: [cms]\n", 3, "not valid YAML"),
         ("", 1, "empty topology"),
+        ("hosts:\n  gnt1: {roles: [ganeti], memory: lots}\nganeti_master: gnt1\n", 2, "memory must be a positive number of MiB"),
+        ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {memory: 512}\n", 5, "instance vm1: no node"),
+        ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, memory: 0}\n", 5,
+         "instance vm1: memory must be a positive number"),
+        ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, cpus: 2}\n", 5, "unknown key 'cpus'"),
+        ("hosts:\n  web1: {roles: [cms]}\nsalt: '3000'\n", 3, "not a Salt the test bed runs"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path, text, line, message):
@@ -49,3 +55,15 @@ def test_errors_name_the_file_and_line(tmp_path, text, line, message):
 def test_missing_file(tmp_path):
     with pytest.raises(topology.TopologyError, match="cannot read"):
         topology.load(str(tmp_path / "none.yaml"))
+
+
+def test_memory_and_migration_rate_with_their_defaults(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("hosts:\n  gnt1: {roles: [ganeti], memory: 4096}\n  gnt2: {roles: [ganeti]}\nganeti_master: gnt1\n"
+                    "instances:\n  vm1: gnt1\n  vm2: {node: gnt2, memory: 3072}\nmigration_mib_per_s: 1024\nsalt: current\n")
+    loaded = topology.load(str(path))
+    assert loaded.memory == {"gnt1": 4096, "gnt2": 8192}
+    assert loaded.instances == {"vm1": "gnt1", "vm2": "gnt2"}
+    assert loaded.instance_memory == {"vm1": 1024, "vm2": 3072}
+    assert loaded.migration_mib_per_s == 1024 and loaded.salt == "current"
+    assert topology.load().salt == "2019.2" and topology.load().migration_mib_per_s == 4096
