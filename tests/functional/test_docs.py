@@ -1,6 +1,7 @@
 """Every public function of the formula's execution modules shows a docstring with a CLI
 example in Salt's own sys.doc, and every state module opens with a usage manual."""
 
+import ast
 import pathlib
 
 import pytest
@@ -10,10 +11,26 @@ MODULES = sorted(p.stem for p in (ROOT / "_modules").glob("*.py"))
 STATES = sorted(p.stem for p in (ROOT / "_states").glob("*.py"))
 
 
+# Modules whose __virtual__ refuses this machine (they need Ganeti's commands): their
+# docstrings are read from the source instead of sys.doc.
+NOT_HERE = {"ganeti_rolling"}
+
+
+def source_docs(module):
+    tree = ast.parse((ROOT / "_modules" / f"{module}.py").read_text())
+    return {f"{module}.{node.name}": ast.get_docstring(node) or "" for node in tree.body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_sys_doc_has_a_cli_example_for_every_function(modules, module):
-    docs = modules.sys.doc(module)
-    functions = [name for name in modules if name.startswith(module + ".")]
+    if module in NOT_HERE:
+        assert not [name for name in modules if name.startswith(module + ".")], f"{module} loaded where it cannot work"
+        docs = source_docs(module)
+        functions = list(docs)
+    else:
+        docs = modules.sys.doc(module)
+        functions = [name for name in modules if name.startswith(module + ".")]
     assert functions, f"{module} did not load"
     for name in functions:
         assert name in docs and docs[name], f"{name} has no docstring"

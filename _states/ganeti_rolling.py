@@ -1,0 +1,553 @@
+"""
+The Ganeti phase of the upgrade, run by the orchestration on the salt-master (upgrade guide,
+"Upgrade Ganeti nodes": one node at a time, evacuate it, stop archipelago, upgrade it to
+jessie, reboot it, migrate its VMs back).
+
+.. code-block:: yaml
+
+    synnefo-upgrade-orch-preflight-passed:
+      ganeti_rolling.preflight_passed:
+        - name: synnefo upgrade preflight
+        - failhard: True
+
+    synnefo-upgrade-orch-ganeti-nodes-upgraded:
+      ganeti_rolling.nodes_upgraded:
+        - name: ganeti nodes
+        - reboot_timeout: 900
+        - require:
+          - ganeti_rolling: synnefo-upgrade-orch-preflight-passed
+
+These states talk to the minions through ``saltutil.cmd`` and to Ganeti through the
+``ganeti_rolling`` execution module on its master node; minion ids are the Ganeti node
+names. Progress is kept where a crash of the orchestration cannot lose it: in Ganeti's own
+node tags (``synnefo-upgrade:stage:<stage>``, ``synnefo-upgrade:vm:<instance>`` for the
+instances to bring back), so a second run resumes each node from the step it reached. Every
+step fires ``synnefo_upgrade/ganeti/<node>/<step>`` on the master's event bus. In test mode
+nothing changes: the states report, per node in order, the instances it would move and
+where, the files it would change and the packages it would upgrade.
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+import errno
+import fcntl
+import logging
+import os
+import time
+
+import salt.utils.event
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "ganeti_rolling"
+
+TAG = "synnefo-upgrade"
+STAGES = ("draining", "upgrading", "rebooting", "restoring")
+CALL_TIMEOUT = 600
+
+
+def __virtual__():
+    if "saltutil.cmd" in __salt__:
+        return __virtualname__
+    return (False, "ganeti_rolling states run on the salt-master (they need saltutil.cmd)")
+
+
+class StepFailed(CommandExecutionError):
+    """A step of one node failed; the message names the node and the step."""
+
+
+# --- talking to the minions ---------------------------------------------------------------
+
+
+def _call(minion, fun, args=(), kwargs=None, timeout=None, check=True):
+    timeout = timeout or CALL_TIMEOUT
+    returned = __salt__["saltutil.cmd"](minion, fun, arg=list(args), kwarg=kwargs or {}, timeout=timeout)
+    if minion not in returned:
+        raise CommandExecutionError("{}: the minion did not answer {}".format(minion, fun))
+    answer = returned[minion]
+    ret = answer.get("ret") if isinstance(answer, dict) else answer
+    if check and isinstance(answer, dict) and answer.get("retcode", 0) != 0:
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, fun, ret))
+    return ret
+
+
+def _run(minion, command):
+    """Run a command (a list) on a minion; raise with its own error text when it fails."""
+    result = _call(minion, "cmd.run_all", [command], {"python_shell": False}, check=False)
+    if not isinstance(result, dict) or result.get("retcode") != 0:
+        detail = (result.get("stderr") or result.get("stdout") or "").strip() if isinstance(result, dict) else result
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, " ".join(command), detail))
+    return result
+
+
+def _sls(minion, mods, test=False, pillar=None):
+    """Apply SLS on a minion; return ``{state id: result}``, raising on any failure."""
+    kwargs = {"test": test}
+    if pillar:
+        kwargs["pillar"] = pillar
+    ret = _call(minion, "state.sls", [mods], kwargs, check=False)
+    if not isinstance(ret, dict):
+        raise CommandExecutionError("{}: state.sls {} did not run: {}".format(minion, mods, ret))
+    results = dict((key.split("_|-")[1], value) for key, value in ret.items() if isinstance(value, dict) and "_|-" in key)
+    failed = ["{}: {}".format(key, value.get("comment")) for key, value in sorted(results.items()) if value.get("result") is False]
+    if failed:
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, mods, "; ".join(failed)))
+    return results
+
+
+def _fire(node, step, outcome, **data):
+    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=False)
+    try:
+        data.update(node=node, step=step, outcome=outcome, time=time.time())
+        bus.fire_event(data, "synnefo_upgrade/ganeti/{}/{}".format(node, step))
+    finally:
+        bus.destroy()
+
+
+def _ganeti_master(nodes):
+    for node in nodes:
+        try:
+            return _run(node, ["gnt-cluster", "getmaster"])["stdout"].strip()
+        except CommandExecutionError:
+            continue
+    raise CommandExecutionError("no Ganeti node answered gnt-cluster getmaster")
+
+
+def _ganeti_nodes():
+    """The minions whose roles grain has ``ganeti`` (from the master's grains cache, so a
+    minion that is down is still listed)."""
+    cached = __salt__["saltutil.runner"]("cache.grains", tgt="*")
+    return sorted(m for m, grains in (cached or {}).items() if "ganeti" in (grains or {}).get("roles", []))
+
+
+def _role_minions():
+    cached = __salt__["saltutil.runner"]("cache.grains", tgt="*")
+    return dict((m, grains.get("roles", [])) for m, grains in (cached or {}).items() if grains and grains.get("roles"))
+
+
+# --- where a node stands ------------------------------------------------------------------
+
+
+def _version_cmp(minion, left, right):
+    return _call(minion, "pkg.version_cmp", [left, right])
+
+
+def _synnefo_packages(minion):
+    return dict((name, version) for name, version in _call(minion, "pkg.list_pkgs").items() if name.startswith("snf-"))
+
+
+def _packages_upgraded(node, to_version):
+    version = _call(node, "pkg.version", ["snf-common"])
+    return bool(version) and _version_cmp(node, version, to_version) >= 0
+
+
+def _upgraded(node, to_version):
+    """The node runs jessie's packages and was rebooted into them (systemd as init)."""
+    if not _packages_upgraded(node, to_version):
+        return False
+    _call(node, "saltutil.refresh_grains")
+    return _call(node, "grains.get", ["init"]) == "systemd"
+
+
+def _tags(master, node):
+    return _call(master, "ganeti_rolling.tags", [node])
+
+
+def _progress(tags):
+    """A node's tags of an unfinished upgrade (its stage, the instances to bring back, the
+    step that failed)."""
+    return [t for t in tags if t.startswith((TAG + ":stage:", TAG + ":since:", TAG + ":vm:", TAG + ":failed:"))]
+
+
+def _stage(tags):
+    for tag in tags:
+        if tag.startswith(TAG + ":stage:"):
+            return tag.split(":", 2)[2]
+    return None
+
+
+def _recorded_instances(tags):
+    return sorted(tag.split(":", 2)[2] for tag in tags if tag.startswith(TAG + ":vm:"))
+
+
+def _set_stage(master, node, stage, tags):
+    old = [t for t in tags if t.startswith((TAG + ":stage:", TAG + ":since:", TAG + ":failed:"))]
+    if old:
+        _call(master, "ganeti_rolling.remove_tags", [node] + old)
+    if stage:
+        _call(master, "ganeti_rolling.add_tags", [node, "{}:stage:{}".format(TAG, stage), "{}:since:{}".format(TAG, int(time.time()))])
+    return _tags(master, node)
+
+
+# --- preflight ----------------------------------------------------------------------------
+
+
+def _preflight_problems(from_version, to_version, from_codename):
+    problems = []
+    # The formula's execution modules on every minion, as a state run would sync them.
+    __salt__["saltutil.cmd"]("*", "saltutil.sync_modules", timeout=60)
+    expected = _role_minions()
+    answered = __salt__["saltutil.cmd"]("*", "grains.item", arg=["oscodename", "roles"], timeout=30)
+    for minion in sorted(expected):
+        if minion not in answered:
+            problems.append("{}: the minion does not answer".format(minion))
+    upgraded_hosts = 0
+    for minion in sorted(m for m in expected if m in answered):
+        try:
+            codename = answered[minion]["ret"]["oscodename"]
+            packages = _synnefo_packages(minion)
+            audit = _call(minion, "apt_jessie.audit")
+        except (CommandExecutionError, KeyError, TypeError) as exc:
+            problems.append("{}: cannot be checked: {}".format(minion, exc))
+            continue
+        if packages and all(_version_cmp(minion, v, to_version) >= 0 for v in packages.values()):
+            upgraded_hosts += 1
+            continue
+        wrong = sorted("{} {}".format(n, v) for n, v in packages.items() if v != from_version)
+        if not packages:
+            problems.append("{}: no Synnefo package installed".format(minion))
+        elif wrong:
+            problems.append("{}: Synnefo must be exactly {} everywhere, found {}".format(minion, from_version, ", ".join(wrong)))
+        if codename != from_codename:
+            problems.append("{}: Debian {} (expected {})".format(minion, codename, from_codename))
+        if audit:
+            problems.append("{}: dpkg --audit reports unfinished work: {}".format(minion, " | ".join(audit)))
+    nodes = [n for n in _ganeti_nodes() if n in answered]
+    if nodes and not problems:
+        master = _ganeti_master(nodes)
+        verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
+        if verify["retcode"] != 0:
+            errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l] or [verify["stdout"].strip()]
+            problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors)))
+        cluster = _call(master, "ganeti_rolling.nodes")
+        if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
+            problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
+        instances = _call(master, "ganeti_rolling.instances")
+        for node in sorted(cluster):
+            plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"cluster_nodes": cluster, "cluster_instances": instances})
+            if plan["missing"]:
+                short = ", ".join("{} {} MiB short".format(i, m) for i, m in sorted(plan["missing"].items()))
+                problems.append("{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
+                    node, sum(plan["missing"].values()), short))
+    return problems, upgraded_hosts, len(expected)
+
+
+def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy"):
+    """
+    Check, changing nothing, that the cloud can be upgraded: every minion with a role answers,
+    runs Debian ``from_codename`` with every ``snf-*`` package at exactly ``from_version`` (or
+    is already fully on ``to_version``), ``dpkg --audit`` is clean, ``gnt-cluster verify`` is
+    clean, a master candidate besides the master exists, and each Ganeti node's VMs fit in the
+    other nodes' free memory. Any failure names every offending host and why. Runs in test
+    mode too (it only reads).
+
+    name
+        A label for the step.
+    """
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    try:
+        problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename)
+    except CommandExecutionError as exc:
+        problems, upgraded, total = ["preflight could not run: {}".format(exc)], 0, 0
+    if problems:
+        ret["result"] = False
+        ret["comment"] = "preflight failed, nothing was changed:\n" + "\n".join("- " + p for p in problems)
+        return ret
+    ret["comment"] = "preflight passed: {} hosts checked, {} already on {}".format(total, upgraded, to_version)
+    return ret
+
+
+# --- the rolling upgrade ------------------------------------------------------------------
+
+
+class _Run(object):
+    """One node's upgrade, step by step, each step skipped when Ganeti's tags and the node
+    show it done."""
+
+    def __init__(self, node, nodes, to_version, reboot_timeout, test):
+        self.node = node
+        self.nodes = nodes
+        self.to_version = to_version
+        self.reboot_timeout = reboot_timeout
+        self.test = test
+        self.done = []
+
+    def others(self):
+        return [n for n in self.nodes if n != self.node]
+
+    def master(self):
+        return _ganeti_master(self.others() + [self.node])
+
+    def _mark_failed(self, step):
+        """Best effort: a ``failed:<step>`` tag tells synnefo_upgrade.status what stopped."""
+        try:
+            master = self.master()
+            old = [t for t in _tags(master, self.node) if t.startswith(TAG + ":failed:")]
+            if step is None and old:
+                _call(master, "ganeti_rolling.remove_tags", [self.node] + old)
+            elif step is not None:
+                _call(master, "ganeti_rolling.add_tags", [self.node, "{}:failed:{}".format(TAG, step)])
+        except CommandExecutionError as exc:
+            log.warning("ganeti_rolling: %s: cannot record the failure in Ganeti's tags: %s", self.node, exc)
+
+    def step(self, step, action, *args):
+        _fire(self.node, step, "started")
+        log.info("ganeti_rolling: %s: %s", self.node, step)
+        try:
+            result = action(*args)
+        except CommandExecutionError as exc:
+            _fire(self.node, step, "failed", error=exc.error)
+            self._mark_failed(step)
+            raise StepFailed("{}: step '{}' failed: {}".format(self.node, step, exc.error))
+        _fire(self.node, step, "done")
+        self.done.append(step)
+        return result
+
+    # the steps
+
+    def download(self):
+        return _sls(self.node, "synnefo_upgrade.apt.download")
+
+    def drain(self, master):
+        tags = _tags(master, self.node)
+        cluster = _call(master, "ganeti_rolling.nodes")
+        if not _recorded_instances(tags):
+            primaries = cluster[self.node]["primaries"]
+            if primaries:
+                _call(master, "ganeti_rolling.add_tags", [self.node] + ["{}:vm:{}".format(TAG, p) for p in primaries])
+        tags = _set_stage(master, self.node, "draining", _tags(master, self.node))
+        if not cluster[self.node]["drained"]:
+            _run(master, ["gnt-node", "modify", "--drained=yes", self.node])
+        plan = _call(master, "ganeti_rolling.plan_evacuation", [self.node])
+        if plan["missing"]:
+            raise CommandExecutionError("no room for {} on the other nodes".format(", ".join(sorted(plan["missing"]))))
+        for instance, target in sorted(plan["moves"].items()):
+            _call(master, "ganeti_rolling.migrate", [instance, target])
+        left = _call(master, "ganeti_rolling.nodes")[self.node]["primaries"]
+        if left:
+            raise CommandExecutionError("the node still holds {}: not touching it".format(", ".join(left)))
+        return plan["moves"]
+
+    def upgrade(self, master):
+        tags = _tags(master, self.node)
+        if _stage(tags) == "upgrading" and _call(self.node, "apt_jessie.audit"):
+            # Resuming an upgrade this orchestration left half done (a maintainer script
+            # failed): finish dpkg's work first, as an operator would once the cause is fixed.
+            _run(self.node, ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
+        _set_stage(master, self.node, "upgrading", tags)
+        return _sls(self.node, "synnefo_upgrade.apt.dist_upgrade")
+
+    def reboot(self, master):
+        _set_stage(master, self.node, "rebooting", _tags(master, self.node))
+        bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
+        try:
+            # In the background: the minion's answer gets out before the host goes down.
+            _call(self.node, "cmd.run_bg", ["sleep 2; reboot"], {"python_shell": True})
+            deadline = time.time() + self.reboot_timeout
+            tag = "salt/minion/{}/start".format(self.node)
+            while bus.get_event(wait=5, tag=tag) is None:
+                if time.time() > deadline:
+                    raise CommandExecutionError("did not come back within {} s of its reboot (no {} event)".format(self.reboot_timeout, tag))
+        finally:
+            bus.destroy()
+        for attempt in range(30):
+            answer = __salt__["saltutil.cmd"](self.node, "test.ping", timeout=10)
+            if answer.get(self.node, {}).get("ret") is True:
+                return True
+            time.sleep(2)
+        raise CommandExecutionError("booted but its minion does not answer")
+
+    def restore(self, master):
+        tags = _set_stage(master, self.node, "restoring", _tags(master, self.node))
+        codename = _call(self.node, "grains.get", ["oscodename"])
+        if codename != "jessie":
+            raise CommandExecutionError("runs {} after the upgrade, not jessie".format(codename))
+        for service in ("ganeti", "archipelago"):
+            if not _call(self.node, "service.status", [service]):
+                raise CommandExecutionError("{} is not running after the reboot".format(service))
+        _verify(master)
+        _run(master, ["gnt-node", "modify", "--drained=no", self.node])
+        recorded = _recorded_instances(tags)
+        instances = _call(master, "ganeti_rolling.instances")
+        for instance in recorded:
+            if instance in instances and instances[instance]["pnode"] != self.node:
+                _call(master, "ganeti_rolling.migrate", [instance, self.node])
+        instances = _call(master, "ganeti_rolling.instances")
+        misplaced = [i for i in recorded if i in instances and (instances[i]["pnode"] != self.node or instances[i]["status"] != "running")]
+        if misplaced:
+            raise CommandExecutionError("not back and running on it: {}".format(", ".join(misplaced)))
+        _call(master, "ganeti_rolling.remove_tags", [self.node] + _progress(_tags(master, self.node)))
+        return recorded
+
+
+def _verify(master):
+    verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
+    if verify["retcode"] != 0:
+        errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l]
+        raise CommandExecutionError("gnt-cluster verify failed: {}".format(" | ".join(errors) or verify["stdout"].strip()))
+
+
+EVENTD_DEFAULTS = "/etc/default/snf-ganeti-eventd"
+
+
+def _eventd_enabled(minion, enabled):
+    """Set SNF_EVENTD_ENABLE in the minion's defaults file (through synnefo_files: backup,
+    owner and mode kept); wheezy's init script honours it, jessie's unit ignores it."""
+    text = _call(minion, "synnefo_files.read", [EVENTD_DEFAULTS])
+    if text is None:
+        return
+    wanted = "SNF_EVENTD_ENABLE={}".format("true" if enabled else "false")
+    lines = [wanted if line.startswith("SNF_EVENTD_ENABLE=") else line for line in text.split("\n")]
+    new = "\n".join(lines)
+    if wanted not in lines:
+        new = new.rstrip("\n") + "\n" + wanted + "\n"
+    if new != text:
+        # As keyword arguments: Salt would take a positional "NAME=value" for one.
+        _call(minion, "synnefo_files.replace", kwargs={"path": EVENTD_DEFAULTS, "new_text": new})
+
+
+def _move_master(new, old):
+    """Make ``new`` the Ganeti master (run on it, as Ganeti wants), snf-ganeti-eventd with it."""
+    _run(new, ["gnt-cluster", "master-failover"])
+    _eventd_enabled(new, True)
+    _call(new, "service.start", ["snf-ganeti-eventd"])
+    _call(old, "service.stop", ["snf-ganeti-eventd"])
+    _eventd_enabled(old, False)
+    _fire(new, "master-failover", "done", old=old)
+
+
+def _finish_master(nodes, home, return_master, ret):
+    """The master role back home (unless asked to leave it), snf-ganeti-eventd on the master,
+    and the home tag gone."""
+    master = _ganeti_master(nodes)
+    if return_master and master != home:
+        _move_master(home, master)
+        ret["changes"]["master"] = "returned to {}".format(home)
+        master = home
+    else:
+        _eventd_enabled(master, True)
+        _call(master, "service.start", ["snf-ganeti-eventd"])
+    _call(master, "ganeti_rolling.remove_tags", [home, "{}:master-home".format(TAG)])
+    _verify(master)
+
+
+def _order(nodes, master, wanted):
+    wanted = wanted or []
+    ordered = [n for n in wanted if n in nodes] + sorted(n for n in nodes if n not in wanted)
+    return [n for n in ordered if n != master] + ([master] if master in nodes else [])
+
+
+def _lock():
+    path = os.path.join(__opts__["cachedir"], "synnefo_upgrade.orchestration.lock")
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError) as exc:
+        handle.close()
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise CommandExecutionError("another run of the orchestration holds {}: refusing to start a second one".format(path))
+        raise
+    return handle
+
+
+def _predict(node, master):
+    plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
+    results = _sls(node, "synnefo_upgrade.apt.dist_upgrade", test=True)
+    files, packages = [], {}
+    for state_id, result in results.items():
+        changes = result.get("changes") or {}
+        if state_id == "synnefo-upgrade-apt-dist-upgraded-to-jessie":
+            packages = changes
+        else:
+            files.extend(path for path in changes if path.startswith("/"))
+    return {"moves": plan["moves"], "files": sorted(files), "packages": packages}
+
+
+def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_timeout=900, return_master=True):
+    """
+    Upgrade every Ganeti node, strictly one at a time (pillar
+    ``synnefo_upgrade:orchestration:node_order``, else by name; the Ganeti master last, after
+    a master failover to an upgraded candidate): download the packages while its VMs still
+    run, record its primaries in its tags, drain it, live-migrate its primaries away, stop
+    archipelago and dist-upgrade it (``synnefo_upgrade.apt.dist_upgrade``), reboot it and wait
+    for its minion, check it, undrain it and migrate its VMs back. Stops at the first failure,
+    naming the node and the step; a node left drained keeps its VMs running elsewhere. Run
+    again, it skips finished nodes and resumes the interrupted one.
+
+    name
+        A label for the step.
+
+    node_order
+        Ganeti nodes to upgrade first, in this order (the others follow by name).
+
+    reboot_timeout
+        Seconds to wait for a node's minion to start again after its reboot.
+
+    return_master
+        Give the master role (and snf-ganeti-eventd) back to the original master at the end.
+    """
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    reboot_timeout = int(reboot_timeout)
+    test = __opts__["test"]
+    try:
+        lock = None if test else _lock()
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=exc.error)
+    try:
+        nodes = _ganeti_nodes()
+        if not nodes:
+            return dict(ret, comment="no minion has the ganeti role")
+        current_master = _ganeti_master(nodes)
+        # The master role's home, kept in its tags: a run resumed after a failover still
+        # knows where the role goes back.
+        homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
+        original_master = homes[0] if homes else current_master
+        order = _order(nodes, original_master, node_order)
+        pending = [n for n in order if not (_upgraded(n, to_version) and not _progress(_tags(current_master, n)))]
+        if not pending:
+            if homes or (return_master and current_master != original_master):
+                _finish_master(nodes, original_master, return_master, ret)
+                return dict(ret, comment="every Ganeti node is on {}; {}".format(to_version, ret["changes"].get("master", "")))
+            return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
+        if test:
+            master = original_master
+            predicted = dict((node, _predict(node, master)) for node in pending)
+            lines = ["{}: move {}; change {}; upgrade {} packages".format(
+                node, ", ".join("{} -> {}".format(i, t) for i, t in sorted(p["moves"].items())) or "nothing",
+                ", ".join(p["files"]) or "no file", len(p["packages"])) for node, p in ((n, predicted[n]) for n in pending)]
+            return dict(ret, result=None, changes=predicted,
+                        comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines))
+        if not homes:
+            _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
+        for node in pending:
+            run = _Run(node, nodes, to_version, reboot_timeout, test)
+            master = _ganeti_master(nodes)
+            if node == master:
+                done = [n for n in order if n != node and n not in pending]
+                done += [n for n in order if n != node and n in pending and _upgraded(n, to_version) and not _progress(_tags(master, n))]
+                if not done:
+                    raise StepFailed("{}: no upgraded master candidate to fail the master role over to".format(node))
+                run.step("master-failover", _move_master, done[0], node)
+                master = done[0]
+            if not _upgraded(node, to_version):
+                if not _packages_upgraded(node, to_version):
+                    if _stage(_tags(master, node)) is None:
+                        run.step("download", run.download)
+                    run.step("drain", run.drain, master)
+                    run.step("upgrade", run.upgrade, master)
+                run.step("reboot", run.reboot, master)
+            run.step("restore", run.restore, master)
+            ret["changes"][node] = run.done
+            _fire(node, "node", "done")
+        _finish_master(nodes, original_master, return_master, ret)
+        ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
+        return ret
+    except StepFailed as exc:
+        return dict(ret, result=False, comment="{} (the cluster is safe: the node stays drained with its VMs elsewhere; "
+                                               "run the orchestration again to resume)".format(exc.error))
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=exc.error)
+    finally:
+        if lock is not None:
+            lock.close()
