@@ -183,6 +183,46 @@ def _set_stage(master, node, stage, tags):
 # --- preflight ----------------------------------------------------------------------------
 
 
+def _as_restored(cluster, instances, resuming):
+    """The cluster as it will be once the nodes an interrupted run left drained have their
+    VMs back: the room the next nodes' evacuations can count on."""
+    cluster = dict((n, dict(info)) for n, info in cluster.items())
+    instances = dict((i, dict(info)) for i, info in instances.items())
+    for node, tags in resuming.items():
+        cluster[node]["drained"] = False
+        for instance in _recorded_instances(tags):
+            if instance in instances and instances[instance]["pnode"] != node:
+                cluster[instances[instance]["pnode"]]["mfree"] += instances[instance]["memory"]
+                cluster[node]["mfree"] -= instances[instance]["memory"]
+                instances[instance]["pnode"] = node
+    return cluster, instances
+
+
+def _ganeti_problems(nodes, to_version):
+    problems = []
+    master = _ganeti_master(nodes)
+    resuming = dict((n, _progress(_tags(master, n))) for n in nodes)
+    resuming = dict((n, tags) for n, tags in resuming.items() if tags)
+    verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
+    if verify["retcode"] != 0:
+        # What an interrupted run left on its node (drained, services down) is expected.
+        errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l
+                  and not any("node {}:".format(n) in l for n in resuming)]
+        if errors or not resuming:
+            problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors) or verify["stdout"].strip()))
+    cluster = _call(master, "ganeti_rolling.nodes")
+    if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
+        problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
+    cluster, instances = _as_restored(cluster, _call(master, "ganeti_rolling.instances"), resuming)
+    for node in sorted(n for n in cluster if n not in resuming and not _packages_upgraded(n, to_version)):
+        plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"cluster_nodes": cluster, "cluster_instances": instances})
+        if plan["missing"]:
+            short = ", ".join("{} {} MiB short".format(i, m) for i, m in sorted(plan["missing"].items()))
+            problems.append("{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
+                node, sum(plan["missing"].values()), short))
+    return problems, resuming
+
+
 def _preflight_problems(from_version, to_version, from_codename):
     problems = []
     # The formula's execution modules on every minion, as a state run would sync them.
@@ -192,8 +232,11 @@ def _preflight_problems(from_version, to_version, from_codename):
     for minion in sorted(expected):
         if minion not in answered:
             problems.append("{}: the minion does not answer".format(minion))
+    nodes = [n for n in _ganeti_nodes() if n in answered]
+    ganeti_problems, resuming = _ganeti_problems(nodes, to_version) if nodes else ([], {})
     upgraded_hosts = 0
-    for minion in sorted(m for m in expected if m in answered):
+    # A node an interrupted run left in the middle of its upgrade is the run's to finish.
+    for minion in sorted(m for m in expected if m in answered and m not in resuming):
         try:
             codename = answered[minion]["ret"]["oscodename"]
             packages = _synnefo_packages(minion)
@@ -213,24 +256,7 @@ def _preflight_problems(from_version, to_version, from_codename):
             problems.append("{}: Debian {} (expected {})".format(minion, codename, from_codename))
         if audit:
             problems.append("{}: dpkg --audit reports unfinished work: {}".format(minion, " | ".join(audit)))
-    nodes = [n for n in _ganeti_nodes() if n in answered]
-    if nodes and not problems:
-        master = _ganeti_master(nodes)
-        verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
-        if verify["retcode"] != 0:
-            errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l] or [verify["stdout"].strip()]
-            problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors)))
-        cluster = _call(master, "ganeti_rolling.nodes")
-        if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
-            problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
-        instances = _call(master, "ganeti_rolling.instances")
-        for node in sorted(cluster):
-            plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"cluster_nodes": cluster, "cluster_instances": instances})
-            if plan["missing"]:
-                short = ", ".join("{} {} MiB short".format(i, m) for i, m in sorted(plan["missing"].items()))
-                problems.append("{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
-                    node, sum(plan["missing"].values()), short))
-    return problems, upgraded_hosts, len(expected)
+    return problems + ganeti_problems, upgraded_hosts, len(expected)
 
 
 def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy"):
@@ -272,6 +298,7 @@ class _Run(object):
         self.reboot_timeout = reboot_timeout
         self.test = test
         self.done = []
+        self.resumed_from = None  # the stage an interrupted run left the node in
 
     def others(self):
         return [n for n in self.nodes if n != self.node]
@@ -331,7 +358,7 @@ class _Run(object):
 
     def upgrade(self, master):
         tags = _tags(master, self.node)
-        if _stage(tags) == "upgrading" and _call(self.node, "apt_jessie.audit"):
+        if self.resumed_from == "upgrading" and _call(self.node, "apt_jessie.audit"):
             # Resuming an upgrade this orchestration left half done (a maintainer script
             # failed): finish dpkg's work first, as an operator would once the cause is fixed.
             _run(self.node, ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
@@ -530,9 +557,10 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                     raise StepFailed("{}: no upgraded master candidate to fail the master role over to".format(node))
                 run.step("master-failover", _move_master, done[0], node)
                 master = done[0]
+            run.resumed_from = _stage(_tags(master, node))
             if not _upgraded(node, to_version):
                 if not _packages_upgraded(node, to_version):
-                    if _stage(_tags(master, node)) is None:
+                    if run.resumed_from is None:
                         run.step("download", run.download)
                     run.step("drain", run.drain, master)
                     run.step("upgrade", run.upgrade, master)
