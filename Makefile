@@ -25,6 +25,7 @@ python-range: venv
 bench: deps venv salt-2019.2
 	$(PY) bench/ip_history_validate.py
 	$(PY) bench/testbed_up_down.py
+	$(PY) bench/ganeti_phase.py
 
 demo: deps venv salt-2019.2
 	$(PY) -m testbed.demo

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""
+The orchestration's Ganeti phase on test clusters of 2, 3 and 4 Ganeti nodes (two 1 GiB VMs
+each; one node cannot be upgraded without VM downtime, so preflight refuses it): the phase's
+wall time through `salt-run state.orchestrate synnefo_upgrade.orch.ganeti`, and per node the
+time it was drained and the orchestration's own overhead, from the test bed's timeline: the
+node's time from its first to its last progress tag, less the dist-upgrade (its "upgrading"
+stage to its last package configured), the reboot (reboot to booted) and its migrations
+(Ganeti's job times).
+
+    .venv/bin/python bench/ganeti_phase.py [NODES...]      # default: 2 3 4
+
+Targets: overhead under 10 s per node, the phase's time growing linearly with the nodes.
+The APT repository is served as file: here (downloads take no time), so this does not yet
+show where downloads fall.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from testbed import cluster, timeline  # noqa: E402
+
+
+def topology(nodes):
+    names = [f"gnt{i}" for i in range(1, nodes + 1)]
+    lines = ["hosts:"] + [f"  {n}: {{roles: [ganeti]}}" for n in names] + ["ganeti_master: gnt1", "instances:"]
+    lines += [f"  vm{2 * i + k + 1}: {n}" for i, n in enumerate(names) for k in range(2)]
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    handle.write("\n".join(lines) + "\n")
+    handle.close()
+    return handle.name, names
+
+
+def salt(*args):
+    command = cluster.salt_command(cluster.Paths(), args[0], list(args[1:]))
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def node_figures(node, events, jobs):
+    mine = sorted((e for e in events if e["host"] == node), key=lambda e: e["time"])
+    tags = [e for e in mine if e["event"] == "node-tags"]
+    drain = next(e["time"] for e in mine if e["event"] == "drain")
+    undrain = next(e["time"] for e in mine if e["event"] == "undrain")
+    upgrading = next(e["time"] for e in tags if any(t.endswith(":stage:upgrading") for t in e["tags"]))
+    configured = max(e["time"] for e in mine if e["event"] == "package-configured")
+    reboot = next(e["time"] for e in mine if e["event"] == "reboot")
+    booted = next(e["time"] for e in mine if e["event"] == "booted" and e["time"] > reboot)
+    migrations = sum(j["finished"] - j["started"] for j in jobs
+                     if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"]))
+    total = tags[-1]["time"] - tags[0]["time"]
+    apt, rebooting = configured - upgrading, booted - reboot
+    return {"drained": undrain - drain, "total": total, "apt": apt, "reboot": rebooting, "migrations": migrations,
+            "overhead": total - apt - rebooting - migrations}
+
+
+def run(nodes):
+    path, names = topology(nodes)
+    try:
+        cluster.up(path)
+        salt("salt", "*", "saltutil.sync_all")
+        salt("salt-run", "saltutil.sync_all")
+        began = time.perf_counter()
+        result = salt("salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti")
+        wall = time.perf_counter() - began
+        if result.returncode != 0:
+            raise SystemExit(f"{nodes} nodes: the orchestration failed:\n{result.stdout[-2000:]}")
+        paths = cluster.Paths()
+        events = timeline.read(paths.shared)
+        with open(os.path.join(paths.shared, "ganeti", "cluster.json")) as handle:
+            state = json.load(handle)
+        jobs = list(state["jobs"].values())
+        for job in jobs:  # where each migrated instance came from, from the timeline
+            done = [e for e in events if e["event"] == "migration" and e.get("job") == job["id"]]
+            job["source"] = done[0]["source"] if done else None
+        outages = len([e for e in events if e["event"] == "vm-outage"])
+        return wall, {n: node_figures(n, events, jobs) for n in names}, outages
+    finally:
+        cluster.down()
+        os.unlink(path)
+
+
+def main():
+    sizes = [int(a) for a in sys.argv[1:]] or [2, 3, 4]
+    print(f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions:")
+    walls = {}
+    for nodes in sizes:
+        wall, figures, outages = run(nodes)
+        walls[nodes] = wall
+        overhead = [f["overhead"] for f in figures.values()]
+        drained = [f["drained"] for f in figures.values()]
+        print(f"  {nodes} nodes: {wall:.1f} s in all ({wall / nodes:.1f} s a node), VM outages {outages}")
+        print(f"    drained per node: median {statistics.median(drained):.1f} s, max {max(drained):.1f} s")
+        print(f"    orchestration overhead per node: median {statistics.median(overhead):.1f} s, max {max(overhead):.1f} s")
+        for node, f in sorted(figures.items()):
+            print(f"      {node}: total {f['total']:.1f} s = apt {f['apt']:.1f} + reboot {f['reboot']:.1f} "
+                  f"+ migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; drained {f['drained']:.1f} s")
+    if len(walls) > 1:
+        per_node = [walls[n] / n for n in sorted(walls)]
+        print(f"  seconds a node: {', '.join(f'{p:.1f}' for p in per_node)} (linear growth: roughly constant)")
+
+
+if __name__ == "__main__":
+    main()
