@@ -45,7 +45,8 @@ def salt(*args):
 
 def node_figures(node, events, jobs):
     mine = sorted((e for e in events if e["host"] == node), key=lambda e: e["time"])
-    tags = [e for e in mine if e["event"] == "node-tags"]
+    progress = (":stage:", ":vm:", ":since:", ":failed:")  # not the master's home tag, set at the run's start
+    tags = [e for e in mine if e["event"] == "node-tags" and any(p in t for t in e["tags"] for p in progress)]
     drain = next(e["time"] for e in mine if e["event"] == "drain")
     undrain = next(e["time"] for e in mine if e["event"] == "undrain")
     upgrading = next(e["time"] for e in tags if any(t.endswith(":stage:upgrading") for t in e["tags"]))

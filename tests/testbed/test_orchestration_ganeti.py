@@ -50,7 +50,14 @@ def test_the_dry_run_names_each_nodes_moves_files_and_packages_and_changes_nothi
 def test_the_ganeti_nodes_are_upgraded_one_at_a_time_with_no_vm_downtime(bed):
     since = time.time()
     service_nodes = {h: fingerprint(bed, h) for h in ("astakos1", "cyclades1", "pithos1")}
-    code, steps = orchestrate(bed)
+    with bed.master_events("astakos1") as wait:
+        code, steps = orchestrate(bed)
+        # Every step of every node is announced on the master's bus with its outcome.
+        for node in NODES:
+            for step in ("download", "drain", "upgrade", "reboot", "restore"):
+                line = wait(f"synnefo_upgrade/ganeti/{node}/{step}", timeout=5)
+                assert f'"step": "{step}"' in line and f'"node": "{node}"' in line
+        assert "gnt2" in wait("synnefo_upgrade/ganeti/gnt2/master-failover", timeout=5)
     assert code == 0, steps
     done = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]
     assert done["result"] is True and sorted(done["changes"]) == ["gnt1", "gnt2", "gnt3", "master"]
