@@ -23,6 +23,7 @@ states, on the master.
 from __future__ import absolute_import, print_function, unicode_literals
 
 import logging
+import time
 
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
@@ -169,6 +170,27 @@ def remove_tags(node, *names):
     names = [n for n in names if n in present]
     if names:
         _gnt(["gnt-node", "remove-tags", node] + names)
+    return tags(node)
+
+
+def set_stage(node, stage=None):
+    """
+    Record the upgrade's stage on ``node`` (run on the master), in one step: the previous
+    stage, its time and any failure mark go, ``synnefo-upgrade:stage:STAGE`` and
+    ``synnefo-upgrade:since:EPOCH`` come (nothing comes when ``stage`` is empty). Return the
+    node's tags.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.set_stage gnt2 upgrading
+    """
+    old = [t for t in tags(node) if t.startswith((TAG_PREFIX + ":stage:", TAG_PREFIX + ":since:", TAG_PREFIX + ":failed:"))]
+    if old:
+        _gnt(["gnt-node", "remove-tags", node] + old)
+    if stage:
+        _gnt(["gnt-node", "add-tags", node, "{}:stage:{}".format(TAG_PREFIX, stage), "{}:since:{}".format(TAG_PREFIX, int(time.time()))])
     return tags(node)
 
 

@@ -143,11 +143,11 @@ def _packages_upgraded(node, to_version):
 
 
 def _upgraded(node, to_version):
-    """The node runs jessie's packages and was rebooted into them (systemd as init)."""
+    """The node runs jessie's packages and was rebooted into them: systemd is its init, which
+    /run/systemd/system tells (as sd_booted does); installing systemd-sysv is not enough."""
     if not _packages_upgraded(node, to_version):
         return False
-    _call(node, "saltutil.refresh_grains")
-    return _call(node, "grains.get", ["init"]) == "systemd"
+    return _call(node, "file.directory_exists", ["/run/systemd/system"]) is True
 
 
 def _tags(master, node):
@@ -171,13 +171,8 @@ def _recorded_instances(tags):
     return sorted(tag.split(":", 2)[2] for tag in tags if tag.startswith(TAG + ":vm:"))
 
 
-def _set_stage(master, node, stage, tags):
-    old = [t for t in tags if t.startswith((TAG + ":stage:", TAG + ":since:", TAG + ":failed:"))]
-    if old:
-        _call(master, "ganeti_rolling.remove_tags", [node] + old)
-    if stage:
-        _call(master, "ganeti_rolling.add_tags", [node, "{}:stage:{}".format(TAG, stage), "{}:since:{}".format(TAG, int(time.time()))])
-    return _tags(master, node)
+def _set_stage(master, node, stage):
+    return _call(master, "ganeti_rolling.set_stage", [node, stage])
 
 
 # --- preflight ----------------------------------------------------------------------------
@@ -307,14 +302,10 @@ class _Run(object):
         return _ganeti_master(self.others() + [self.node])
 
     def _mark_failed(self, step):
-        """Best effort: a ``failed:<step>`` tag tells synnefo_upgrade.status what stopped."""
+        """Best effort: a ``failed:<step>`` tag tells synnefo_upgrade.status what stopped (the
+        next stage set clears it)."""
         try:
-            master = self.master()
-            old = [t for t in _tags(master, self.node) if t.startswith(TAG + ":failed:")]
-            if step is None and old:
-                _call(master, "ganeti_rolling.remove_tags", [self.node] + old)
-            elif step is not None:
-                _call(master, "ganeti_rolling.add_tags", [self.node, "{}:failed:{}".format(TAG, step)])
+            _call(self.master(), "ganeti_rolling.add_tags", [self.node, "{}:failed:{}".format(TAG, step)])
         except CommandExecutionError as exc:
             log.warning("ganeti_rolling: %s: cannot record the failure in Ganeti's tags: %s", self.node, exc)
 
@@ -343,7 +334,7 @@ class _Run(object):
             primaries = cluster[self.node]["primaries"]
             if primaries:
                 _call(master, "ganeti_rolling.add_tags", [self.node] + ["{}:vm:{}".format(TAG, p) for p in primaries])
-        tags = _set_stage(master, self.node, "draining", _tags(master, self.node))
+        _set_stage(master, self.node, "draining")
         if not cluster[self.node]["drained"]:
             _run(master, ["gnt-node", "modify", "--drained=yes", self.node])
         plan = _call(master, "ganeti_rolling.plan_evacuation", [self.node])
@@ -357,16 +348,15 @@ class _Run(object):
         return plan["moves"]
 
     def upgrade(self, master):
-        tags = _tags(master, self.node)
         if self.resumed_from == "upgrading" and _call(self.node, "apt_jessie.audit"):
             # Resuming an upgrade this orchestration left half done (a maintainer script
             # failed): finish dpkg's work first, as an operator would once the cause is fixed.
             _run(self.node, ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"])
-        _set_stage(master, self.node, "upgrading", tags)
+        _set_stage(master, self.node, "upgrading")
         return _sls(self.node, "synnefo_upgrade.apt.dist_upgrade")
 
     def reboot(self, master):
-        _set_stage(master, self.node, "rebooting", _tags(master, self.node))
+        _set_stage(master, self.node, "rebooting")
         bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
         try:
             # In the background: the minion's answer gets out before the host goes down.
@@ -386,7 +376,7 @@ class _Run(object):
         raise CommandExecutionError("booted but its minion does not answer")
 
     def restore(self, master):
-        tags = _set_stage(master, self.node, "restoring", _tags(master, self.node))
+        tags = _set_stage(master, self.node, "restoring")
         codename = _call(self.node, "grains.get", ["oscodename"])
         if codename != "jessie":
             raise CommandExecutionError("runs {} after the upgrade, not jessie".format(codename))
