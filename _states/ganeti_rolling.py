@@ -398,6 +398,21 @@ class _Run(object):
         return recorded
 
 
+def _wait_idle(node, timeout=1800):
+    """Wait until no state run is going on on the node: an orchestration killed in the middle
+    of a node leaves its minion's job (a dist-upgrade) running, which a rerun must not race."""
+    deadline = time.time() + timeout
+    while True:
+        running = [job for job in (_call(node, "saltutil.running") or []) if str(job.get("fun", "")).startswith("state.")]
+        if not running:
+            return
+        if time.time() > deadline:
+            raise CommandExecutionError("{}: a state run ({}) is still going on after {} s".format(
+                node, ", ".join(str(job.get("jid")) for job in running), timeout))
+        log.info("ganeti_rolling: %s: waiting for %d running state job(s) to end", node, len(running))
+        time.sleep(5)
+
+
 def _verify(master):
     verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
     if verify["retcode"] != 0:
@@ -548,6 +563,8 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 run.step("master-failover", _move_master, done[0], node)
                 master = done[0]
             run.resumed_from = _stage(_tags(master, node))
+            if run.resumed_from is not None:
+                _wait_idle(node)
             if not _upgraded(node, to_version):
                 if not _packages_upgraded(node, to_version):
                     if run.resumed_from is None:
