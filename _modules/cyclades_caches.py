@@ -250,7 +250,7 @@ def from_uri(uri, setting="CACHE_BACKEND"):
 def _int(setting, uri, key, value):
     try:
         return int(value)
-    except ValueError as exc:
+    except ValueError:
         raise SettingsError("{} = {}: {} is not an integer".format(setting, _repr(uri), key))
 
 

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 __virtualname__ = "ganeti_rolling"
 
 TAG = "synnefo-upgrade"
-STAGES = ("draining", "upgrading", "rebooting", "restoring")
 CALL_TIMEOUT = 600
 
 
@@ -286,12 +285,11 @@ class _Run(object):
     """One node's upgrade, step by step, each step skipped when Ganeti's tags and the node
     show it done."""
 
-    def __init__(self, node, nodes, to_version, reboot_timeout, test):
+    def __init__(self, node, nodes, to_version, reboot_timeout):
         self.node = node
         self.nodes = nodes
         self.to_version = to_version
         self.reboot_timeout = reboot_timeout
-        self.test = test
         self.done = []
         self.resumed_from = None  # the stage an interrupted run left the node in
 
@@ -553,7 +551,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
         for node in pending:
-            run = _Run(node, nodes, to_version, reboot_timeout, test)
+            run = _Run(node, nodes, to_version, reboot_timeout)
             master = _ganeti_master(nodes)
             if node == master:
                 done = [n for n in order if n != node and n not in pending]
