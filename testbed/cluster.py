@@ -234,7 +234,12 @@ class Daemon:
             if result.returncode != 0:
                 raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
             # Debian's salt-minion package, configured first so that it starts the right minion.
+            # The minion's keys made first, whole: a minion that makes them itself when the
+            # package starts it can be cut off by the reboot below, and then never starts
+            # again ("RSA key format is not supported").
+            salt_key = saltstack.program("salt-key", self.topology.salt)
             host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
+                                  f"mkdir -p -m 700 /etc/salt/pki/minion && {salt_key} --gen-keys=minion --gen-keys-dir=/etc/salt/pki/minion\n"
                                   "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion"])
             old = host.pid1()
             host.run(["reboot"], check=False)
