@@ -113,16 +113,16 @@ def _ganeti_master(nodes):
     raise CommandExecutionError("no Ganeti node answered gnt-cluster getmaster")
 
 
-def _ganeti_nodes():
-    """The minions whose roles grain has ``ganeti`` (from the master's grains cache, so a
-    minion that is down is still listed)."""
-    cached = __salt__["saltutil.runner"]("cache.grains", tgt="*")
-    return sorted(m for m, grains in (cached or {}).items() if "ganeti" in (grains or {}).get("roles", []))
-
-
 def _role_minions():
+    """``{minion: roles}`` for every minion with a roles grain, from the master's grains cache
+    (so a minion that is down is still listed)."""
     cached = __salt__["saltutil.runner"]("cache.grains", tgt="*")
     return dict((m, grains.get("roles", [])) for m, grains in (cached or {}).items() if grains and grains.get("roles"))
+
+
+def _ganeti_nodes(role_minions=None):
+    role_minions = _role_minions() if role_minions is None else role_minions
+    return sorted(m for m, roles in role_minions.items() if "ganeti" in roles)
 
 
 # --- where a node stands ------------------------------------------------------------------
@@ -226,7 +226,7 @@ def _preflight_problems(from_version, to_version, from_codename):
     for minion in sorted(expected):
         if minion not in answered:
             problems.append("{}: the minion does not answer".format(minion))
-    nodes = [n for n in _ganeti_nodes() if n in answered]
+    nodes = [n for n in _ganeti_nodes(expected) if n in answered]
     ganeti_problems, resuming = _ganeti_problems(nodes, to_version) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
