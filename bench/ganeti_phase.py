@@ -4,15 +4,21 @@ The orchestration's Ganeti phase on test clusters of 2, 3 and 4 Ganeti nodes (tw
 each; one node cannot be upgraded without VM downtime, so preflight refuses it): the phase's
 wall time through `salt-run state.orchestrate synnefo_upgrade.orch.ganeti`, and per node the
 time it was drained and the orchestration's own overhead, from the test bed's timeline: the
-node's time from its first to its last progress tag, less the dist-upgrade (its "upgrading"
+node's time from its first APT fetch to its last progress tag, less the dist-upgrade (its "upgrading"
 stage to its last package configured), the reboot (reboot to booted) and its migrations
-(Ganeti's job times).
+(Ganeti's job times) and the download (first to last package fetched).
 
     .venv/bin/python bench/ganeti_phase.py [NODES...]      # default: 2 3 4
 
-Targets: overhead under 10 s per node, the phase's time growing linearly with the nodes.
-The APT repository is served as file: here (downloads take no time), so this does not yet
-show where downloads fall.
+The APT repository is served over HTTP from the bridge at 4 MiB/s shared by all hosts,
+every jessie package weighing 2 MiB more than its stand-in (the test bed's ``apt`` topology
+key), so that each node downloads about 30 MiB: the download's time and the bytes fetched
+while the node was drained (from the mirror's ``apt-fetch`` events) are printed per node.
+
+Targets: overhead under 10 s per node, the phase's time growing linearly with the nodes, no
+download inside a node's drained time. One node alone cannot be upgraded without VM downtime
+(its VMs have nowhere to go, and Ganeti needs a master candidate besides the master), so the
+smallest cluster measured has two.
 """
 
 import json
@@ -28,10 +34,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from testbed import cluster, timeline  # noqa: E402
 
 
+RATE_KIB_S = 4096
+PAYLOAD_KIB = 2048
+
+
 def topology(nodes):
     names = [f"gnt{i}" for i in range(1, nodes + 1)]
     lines = ["hosts:"] + [f"  {n}: {{roles: [ganeti]}}" for n in names] + ["ganeti_master: gnt1", "instances:"]
     lines += [f"  vm{2 * i + k + 1}: {n}" for i, n in enumerate(names) for k in range(2)]
+    lines += [f"apt: {{http: true, rate_kib_s: {RATE_KIB_S}, payload_kib: {PAYLOAD_KIB}}}"]
     handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     handle.write("\n".join(lines) + "\n")
     handle.close()
@@ -55,10 +66,17 @@ def node_figures(node, events, jobs):
     booted = next(e["time"] for e in mine if e["event"] == "booted" and e["time"] > reboot)
     migrations = sum(j["finished"] - j["started"] for j in jobs
                      if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"]))
-    total = tags[-1]["time"] - tags[0]["time"]
     apt, rebooting = configured - upgrading, booted - reboot
+    debs = [e for e in mine if e["event"] == "apt-fetch" and e["path"].endswith(".deb")]
+    download = max(e["time"] for e in debs) - min(e["started"] for e in debs) if debs else 0.0
+    fetched = [e for e in mine if e["event"] == "apt-fetch"]
+    # The node's turn: from its first fetch (the index update of its download step), else its
+    # first progress tag, to its last progress tag.
+    total = tags[-1]["time"] - min([e["started"] for e in fetched] + [tags[0]["time"]])
+    while_drained = sum(e["bytes"] for e in fetched if e["started"] < undrain and e["time"] > drain)
     return {"drained": undrain - drain, "total": total, "apt": apt, "reboot": rebooting, "migrations": migrations,
-            "overhead": total - apt - rebooting - migrations}
+            "overhead": total - apt - rebooting - migrations - download, "download": download,
+            "downloaded": sum(e["bytes"] for e in debs), "while_drained": while_drained}
 
 
 def run(nodes):
@@ -89,7 +107,8 @@ def run(nodes):
 
 def main():
     sizes = [int(a) for a in sys.argv[1:]] or [2, 3, 4]
-    print(f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions:")
+    print(f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
+          f"APT over HTTP at {RATE_KIB_S} KiB/s with {PAYLOAD_KIB} KiB a package:")
     walls = {}
     for nodes in sizes:
         wall, figures, outages = run(nodes)
@@ -100,8 +119,10 @@ def main():
         print(f"    drained per node: median {statistics.median(drained):.1f} s, max {max(drained):.1f} s")
         print(f"    orchestration overhead per node: median {statistics.median(overhead):.1f} s, max {max(overhead):.1f} s")
         for node, f in sorted(figures.items()):
-            print(f"      {node}: total {f['total']:.1f} s = apt {f['apt']:.1f} + reboot {f['reboot']:.1f} "
-                  f"+ migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; drained {f['drained']:.1f} s")
+            print(f"      {node}: total {f['total']:.1f} s = download {f['download']:.1f} + apt {f['apt']:.1f} "
+                  f"+ reboot {f['reboot']:.1f} + migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; "
+                  f"drained {f['drained']:.1f} s; downloaded {f['downloaded'] / 2**20:.1f} MiB, "
+                  f"{f['while_drained'] / 2**20:.2f} MiB of it while drained")
     if len(walls) > 1:
         per_node = [walls[n] / n for n in sorted(walls)]
         print(f"  seconds a node: {', '.join(f'{p:.1f}' for p in per_node)} (linear growth: roughly constant)")

@@ -8,6 +8,7 @@ The test bed's command line, run from the repository root with the project's vir
     python -m testbed timeline               the recorded events, one JSON object a line
     python -m testbed fault add|clear KIND ARGS...   inject or clear a fault (testbed.faults)
     python -m testbed status                 hosts, addresses, roles
+    python -m testbed restart-master         stop the salt-master and start it again
     python -m testbed down                   stop it and remove every trace
     python -m testbed build-salt             build (once) the Salt 2019.2 on Python 2.7 stack
 """
@@ -34,6 +35,9 @@ def main(argv):
         if command == "build-salt":
             saltstack.build_legacy()
             return 0
+        if command == "restart-master":
+            cluster.restart_master()
+            return 0
         if command == "down":
             cluster.down()
             return 0
@@ -41,6 +45,11 @@ def main(argv):
             from testbed.topology import load
 
             return cluster.Daemon(load(args[0]), paths).serve()
+        if command == "_mirror":
+            from testbed import mirror
+
+            mirror.serve(args[0], args[1], int(args[2]), int(args[3]))
+            return 0
         if command == "exec":
             if len(args) < 3 or args[1] != "--":
                 print("usage: python -m testbed exec HOST -- COMMAND...", file=sys.stderr)

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from testbed import faults, ganeti, netns, packages, saltstack, synnefo, timeline
+from testbed import faults, ganeti, mirror, netns, packages, saltstack, synnefo, timeline
 from testbed import topology as topology_module
 from testbed.host import Host, HostError
 
@@ -168,7 +168,9 @@ class Daemon:
         self.paths = paths
         self.hosts = {}
         self.master = None
+        self.mirror = None
         self.stopping = threading.Event()
+        self.restarting = threading.Lock()
 
     def status(self, text):
         with open(self.paths.status, "w") as handle:
@@ -182,7 +184,7 @@ class Daemon:
         paths, topology = self.paths, self.topology
         self.status("building the APT repository")
         minion = saltstack.program("salt-minion", topology.salt)
-        packages.build_repository(paths.repo, minion=minion)
+        packages.build_repository(paths.repo, minion=minion, payload_kib=topology.apt.payload_kib)
         for directory in (paths.shared, paths.master_conf, paths.formula, paths.pillar):
             os.makedirs(directory, exist_ok=True)
         os.chmod(paths.shared, 0o755)
@@ -191,6 +193,8 @@ class Daemon:
                 os.symlink(os.path.join(REPO_ROOT, part), os.path.join(paths.formula, part))
         self.status("creating the network")
         netns.create_switch()
+        if topology.apt.http:
+            self.start_mirror()
         for index, (name, roles) in enumerate(topology.hosts.items(), start=1):
             address = netns.create_host(name, index)
             self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, minion)
@@ -198,9 +202,7 @@ class Daemon:
             json.dump(master_config(paths), handle, indent=1)
         self.write_state()
         self.status(f"starting the salt-master (Salt {topology.salt})")
-        log = open(os.path.join(paths.master, "console.log"), "ab")
-        self.master = subprocess.Popen(netns.in_switch([saltstack.program("salt-master", topology.salt), "-c", paths.master_conf]),
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        self.start_master()
         self.status("provisioning the hosts")
         errors = []
         workers = [threading.Thread(target=self.provision, args=(h, errors)) for h in self.hosts.values()]
@@ -221,6 +223,43 @@ class Daemon:
         self.write_state()
         timeline.record("testbed-ready", "testbed", shared_dir=paths.shared, hosts=sorted(self.hosts))
         self.status("ready")
+
+    def start_master(self):
+        log = open(os.path.join(self.paths.master, "console.log"), "ab")
+        command = netns.in_switch([saltstack.program("salt-master", self.topology.salt), "-c", self.paths.master_conf])
+        self.master = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+    def restart_master(self):
+        """Stop the salt-master and start it again (an operator's restart, or a crash)."""
+        with self.restarting:
+            if self.master and self.master.poll() is None:
+                os.killpg(self.master.pid, signal.SIGTERM)
+                try:
+                    self.master.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.master.pid, signal.SIGKILL)
+                    self.master.wait()
+            self.start_master()
+            self.write_state()
+            timeline.record("master-restarted", "testbed", shared_dir=self.paths.shared)
+
+    def start_mirror(self):
+        log = open(os.path.join(self.paths.base, "mirror.log"), "ab")
+        command = [sys.executable, "-m", "testbed", "_mirror", self.paths.repo, self.paths.shared,
+                   str(self.topology.apt.rate_kib_s), str(mirror.PORT)]
+        self.mirror = subprocess.Popen(netns.in_switch(command), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=log, start_new_session=True)
+        deadline = time.time() + 10
+        while subprocess.run(netns.in_switch(["python3", "-c", f"import socket; socket.create_connection(('{netns.MASTER_ADDRESS}', {mirror.PORT}), 1)"]),
+                             capture_output=True).returncode != 0:
+            if self.mirror.poll() is not None or time.time() > deadline:
+                raise ClusterError(f"the APT mirror did not start; see {log.name}")
+            time.sleep(0.1)
+
+    def apt_uri(self):
+        if self.topology.apt.http:
+            return mirror.uri(netns.MASTER_ADDRESS)
+        return f"file:{packages.REPO_MOUNT}"
 
     def provision(self, host, errors):
         try:
@@ -253,7 +292,7 @@ class Daemon:
             errors.append(str(exc))
 
     def host_files(self, host):
-        files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy").items()}
+        files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy", uri=self.apt_uri()).items()}
         hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
         hosts_file += "".join(f"{h.address}\t{h.name}.example.org {h.name}\n" for h in self.hosts.values())
         files.update({
@@ -315,15 +354,22 @@ class Daemon:
             "instances": self.topology.instances,
             "salt": self.topology.salt,
             "master_pid": self.master.pid if self.master else None,
+            "mirror_pid": self.mirror.pid if self.mirror else None,
+            "apt": {"http": self.topology.apt.http, "rate_kib_s": self.topology.apt.rate_kib_s,
+                    "payload_kib": self.topology.apt.payload_kib},
             "daemon_pid": os.getpid(),
         }
-        with open(self.paths.state, "w") as handle:
+        # Whole or not at all: the CLI and the mirror read it while the daemon runs.
+        with open(self.paths.state + ".new", "w") as handle:
             json.dump(state, handle, indent=1)
+        os.replace(self.paths.state + ".new", self.paths.state)
 
     def stop(self):
         for host in self.hosts.values():
             host.stop_requested = True
             host.kill()
+        if self.mirror and self.mirror.poll() is None:
+            os.killpg(self.mirror.pid, signal.SIGKILL)
         if self.master and self.master.poll() is None:
             os.killpg(self.master.pid, signal.SIGTERM)
             try:
@@ -335,6 +381,7 @@ class Daemon:
     def serve(self):
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.restart_master, daemon=True).start())
         try:
             self.start()
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting CLI
@@ -384,6 +431,23 @@ def up(topology_path=None, timeout=300):
         time.sleep(0.2)
     down()
     raise ClusterError(f"test bed did not start within {timeout} s")
+
+
+def restart_master(timeout=60):
+    """Have the running test bed's daemon restart its salt-master; return once the new one
+    takes connections on its ports."""
+    paths = Paths()
+    old = load_state(paths).get("master_pid")
+    with open(paths.daemon_pid) as handle:
+        os.kill(int(handle.read().strip()), signal.SIGHUP)
+    deadline = time.time() + timeout
+    probe = "import socket; [socket.create_connection(('{0}', p), 1) for p in (4505, 4506)]".format(netns.MASTER_ADDRESS)
+    while time.time() < deadline:
+        if load_state(paths).get("master_pid") != old:
+            if subprocess.run(netns.in_switch(["python3", "-c", probe]), capture_output=True).returncode == 0:
+                return
+        time.sleep(0.2)
+    raise ClusterError(f"the salt-master did not start again within {timeout} s; see {paths.master}/master.log")
 
 
 def read_status(paths):
@@ -452,9 +516,10 @@ def down():
         _kill(pid, signal.SIGKILL)
     try:
         state = load_state(paths)
-        if state.get("master_pid"):
+        for pid in (state.get("master_pid"), state.get("mirror_pid")):
             try:
-                os.killpg(state["master_pid"], signal.SIGKILL)
+                if pid:
+                    os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
     except ClusterError:

@@ -15,6 +15,7 @@ mounted read-only at /srv/testbed-apt):
 - ``ceph/debian-hammer``: suites wheezy, jessie
 """
 
+import dataclasses
 import email.utils
 import gzip
 import hashlib
@@ -388,8 +389,8 @@ def build_deb(package, out_dir):
         for path, (text, mode) in files.items():
             target = os.path.join(tree, path.lstrip("/"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with open(target, "wb") as handle:
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             os.chmod(target, mode)
         for path, target in package.links.items():
             link = os.path.join(tree, path.lstrip("/"))
@@ -420,7 +421,9 @@ def build_deb(package, out_dir):
             os.chmod(path, 0o755)
         os.makedirs(out_dir, exist_ok=True)
         deb = os.path.join(out_dir, f"{package.name}_{package.version.replace(':', '%3a')}_all.deb")
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, deb], check=True, capture_output=True)
+        # Random payloads do not compress: the fastest level spares the time of trying.
+        level = ["-z1"] if any(isinstance(text, bytes) for text, _ in files.values()) else []
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", *level, "--build", tree, deb], check=True, capture_output=True)
     return deb
 
 
@@ -467,12 +470,24 @@ def _write_release(directory, suite, flat):
         handle.write("\n".join(lines) + "\n")
 
 
-def build_repository(repo, minion="/usr/bin/salt-minion"):
-    """Build every package and publish it under ``repo``; return {(area, suite): [names]}."""
+def with_payload(package, kib):
+    """``package`` carrying ``kib`` KiB of incompressible data, as real packages weigh."""
+    if kib:
+        files = dict(package.files)
+        files[f"/usr/share/doc/{package.name}/testbed-payload"] = (os.urandom(kib * 1024), 0o644)
+        package = dataclasses.replace(package, files=files)
+    return package
+
+
+def build_repository(repo, minion="/usr/bin/salt-minion", payload_kib=0):
+    """Build every package and publish it under ``repo``; return {(area, suite): [names]}.
+    ``payload_kib``: the weight added to each package a host upgrades to (jessie's)."""
     if os.path.isdir(repo):
         shutil.rmtree(repo)
     published = {}
     for package in all_packages(minion):
+        if package.suite != "wheezy" and package.name != "testbed-support":
+            package = with_payload(package, payload_kib)
         archive = os.path.join(repo, ARCHIVES[package.area])
         build_deb(package, os.path.join(archive, _index_dir(package.area, package.suite)))
         published.setdefault((package.area, package.suite), []).append(package.name)
@@ -484,9 +499,9 @@ def build_repository(repo, minion="/usr/bin/salt-minion"):
     return published
 
 
-def sources_list(codename="wheezy", mount=REPO_MOUNT):
-    """The APT sources of a test-bed host on ``codename``, as a real host would have them."""
-    uri = f"file:{mount}"
+def sources_list(codename="wheezy", uri=f"file:{REPO_MOUNT}"):
+    """The APT sources of a test-bed host on ``codename``, as a real host would have them
+    (``uri``: where the repository is, the read-only mount or the test bed's HTTP mirror)."""
     main = (
         f"deb [trusted=yes] {uri}/debian {codename} main\n"
         f"deb [trusted=yes] {uri}/debian-security {codename}/updates main\n"

@@ -10,6 +10,13 @@ The test bed's topology file:
     instances: {vm1: gnt1, vm2: {node: gnt1, memory: 2048}}   # memory default 1024 MiB
     migration_mib_per_s: 4096   # live migration speed (default 4096)
     salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
+    apt: {http: true, rate_kib_s: 4096, payload_kib: 2048}
+
+``apt`` (optional): how the hosts reach the APT repository. ``file:`` by default (downloads
+take no time, for fast tests); with ``http: true`` over HTTP from the bridge's address at
+``rate_kib_s`` KiB/s shared by all hosts (default 4096), and every jessie package carries
+``payload_kib`` KiB of incompressible data (default 2048 over HTTP, 0 over file:), so that a
+node's dist-upgrade downloads tens of MiB.
 
 Roles: ganeti, astakos, cyclades, pithos, cms (a host may carry several). Instances map to
 their primary node. Every error names the file and line, and is found before anything starts.
@@ -30,6 +37,18 @@ MAX_HOSTS = 200  # one /24 on the test bed's bridge, less the master
 DEFAULT_NODE_MEMORY = 8192
 DEFAULT_INSTANCE_MEMORY = 1024
 DEFAULT_MIGRATION_RATE = 4096
+DEFAULT_APT_RATE = 4096  # KiB/s
+DEFAULT_HTTP_PAYLOAD = 2048  # KiB a jessie package
+
+
+@dataclass
+class Apt:
+    http: bool = False
+    rate_kib_s: int = DEFAULT_APT_RATE
+    payload_kib: int = 0
+
+
+TOP_KEYS = ("hosts", "ganeti_master", "instances", "salt", "migration_mib_per_s", "apt")
 
 
 class TopologyError(ValueError):
@@ -46,6 +65,7 @@ class Topology:
     instance_memory: dict = field(default_factory=dict)  # instance -> MiB
     migration_mib_per_s: int = DEFAULT_MIGRATION_RATE
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
+    apt: Apt = field(default_factory=Apt)
 
     def hosts_with(self, role):
         return [h for h, roles in self.hosts.items() if role in roles]
@@ -75,11 +95,35 @@ def _scalar(path, node, what):
     return node.value
 
 
-def _mebibytes(path, node, what):
+def _mebibytes(path, node, what, unit="MiB"):
     value = _scalar(path, node, what)
     if not value.isdigit() or int(value) <= 0:
-        raise _error(path, node, f"{what} must be a positive number of MiB, not {value!r}")
+        raise _error(path, node, f"{what} must be a positive number of {unit}, not {value!r}")
     return int(value)
+
+
+def _apt(path, node):
+    entries = dict((k.value, (k, v)) for k, v in _mapping(path, node, "apt"))
+    for key, (knode, _) in entries.items():
+        if key not in ("http", "rate_kib_s", "payload_kib"):
+            raise _error(path, knode, f"apt: unknown key {key!r} (expected http, rate_kib_s, payload_kib)")
+    apt = Apt()
+    if "http" in entries:
+        value = _scalar(path, entries["http"][1], "apt: http")
+        if value not in ("true", "false"):
+            raise _error(path, entries["http"][1], f"apt: http must be true or false, not {value!r}")
+        apt.http = value == "true"
+    if "rate_kib_s" in entries:
+        apt.rate_kib_s = _mebibytes(path, entries["rate_kib_s"][1], "apt: rate_kib_s", unit="KiB/s")
+    apt.payload_kib = DEFAULT_HTTP_PAYLOAD if apt.http else 0
+    if "payload_kib" in entries:
+        value = _scalar(path, entries["payload_kib"][1], "apt: payload_kib")
+        if not value.isdigit():
+            raise _error(path, entries["payload_kib"][1], f"apt: payload_kib must be a number of KiB, not {value!r}")
+        apt.payload_kib = int(value)
+    if not apt.http and ("rate_kib_s" in entries):
+        raise _error(path, entries["rate_kib_s"][1], "apt: rate_kib_s needs http: true (file: has no rate)")
+    return apt
 
 
 def load(path=None):
@@ -100,8 +144,8 @@ def load(path=None):
         raise TopologyError(f"{path}:1: empty topology")
     top = dict((k.value, (k, v)) for k, v in _mapping(path, root, "the topology"))
     for key, (knode, _) in top.items():
-        if key not in ("hosts", "ganeti_master", "instances", "salt", "migration_mib_per_s"):
-            raise _error(path, knode, f"unknown key {key!r} (expected hosts, ganeti_master, instances, salt, migration_mib_per_s)")
+        if key not in TOP_KEYS:
+            raise _error(path, knode, f"unknown key {key!r} (expected {', '.join(TOP_KEYS)})")
     if "hosts" not in top:
         raise TopologyError(f"{path}:1: no 'hosts'")
     hosts, memory = {}, {}
@@ -135,6 +179,8 @@ def load(path=None):
     topology = Topology(path, hosts, memory=memory)
     if "migration_mib_per_s" in top:
         topology.migration_mib_per_s = _mebibytes(path, top["migration_mib_per_s"][1], "migration_mib_per_s")
+    if "apt" in top:
+        topology.apt = _apt(path, top["apt"][1])
     if "salt" in top:
         stack = _scalar(path, top["salt"][1], "salt")
         if stack not in saltstack.STACKS:

@@ -41,6 +41,11 @@ def test_a_host_may_carry_several_roles(tmp_path):
          "instance vm1: memory must be a positive number"),
         ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, cpus: 2}\n", 5, "unknown key 'cpus'"),
         ("hosts:\n  web1: {roles: [cms]}\nsalt: '3000'\n", 3, "not a Salt the test bed runs"),
+        ("hosts:\n  web1: {roles: [cms]}\napt: {http: yes please}\n", 3, "apt: http must be true or false"),
+        ("hosts:\n  web1: {roles: [cms]}\napt:\n  http: true\n  rate_kib_s: 0\n", 5, "rate_kib_s must be a positive number of KiB/s"),
+        ("hosts:\n  web1: {roles: [cms]}\napt:\n  rate_kib_s: 100\n", 4, "rate_kib_s needs http: true"),
+        ("hosts:\n  web1: {roles: [cms]}\napt: {http: true, payload_kib: -1}\n", 3, "payload_kib must be a number of KiB"),
+        ("hosts:\n  web1: {roles: [cms]}\napt: {mirror: x}\n", 3, "apt: unknown key 'mirror'"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path, text, line, message):
@@ -67,3 +72,12 @@ def test_memory_and_migration_rate_with_their_defaults(tmp_path):
     assert loaded.instance_memory == {"vm1": 1024, "vm2": 3072}
     assert loaded.migration_mib_per_s == 1024 and loaded.salt == "current"
     assert topology.load().salt == "2019.2" and topology.load().migration_mib_per_s == 4096
+
+
+def test_apt_over_http_and_its_defaults(tmp_path):
+    assert topology.load().apt == topology.Apt(http=False, rate_kib_s=4096, payload_kib=0)
+    path = tmp_path / "t.yaml"
+    path.write_text("hosts:\n  web1: {roles: [cms]}\napt: {http: true}\n")
+    assert topology.load(str(path)).apt == topology.Apt(http=True, rate_kib_s=4096, payload_kib=2048)
+    path.write_text("hosts:\n  web1: {roles: [cms]}\napt: {http: true, rate_kib_s: 512, payload_kib: 0}\n")
+    assert topology.load(str(path)).apt == topology.Apt(http=True, rate_kib_s=512, payload_kib=0)
