@@ -326,13 +326,13 @@ class _Run(object):
         return _sls(self.node, "synnefo_upgrade.apt.download")
 
     def drain(self, master):
-        tags = _tags(master, self.node)
+        # The stage first: the instances are recorded before anything moves all the same.
+        tags = _set_stage(master, self.node, "draining")
         cluster = _call(master, "ganeti_rolling.nodes")
         if not _recorded_instances(tags):
             primaries = cluster[self.node]["primaries"]
             if primaries:
                 _call(master, "ganeti_rolling.add_tags", [self.node] + ["{}:vm:{}".format(TAG, p) for p in primaries])
-        _set_stage(master, self.node, "draining")
         if not cluster[self.node]["drained"]:
             _run(master, ["gnt-node", "modify", "--drained=yes", self.node])
         plan = _call(master, "ganeti_rolling.plan_evacuation", [self.node])
@@ -358,7 +358,7 @@ class _Run(object):
         bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
         try:
             # In the background: the minion's answer gets out before the host goes down.
-            _call(self.node, "cmd.run_bg", ["sleep 2; reboot"], {"python_shell": True})
+            _call(self.node, "cmd.run_bg", ["sleep 1; reboot"], {"python_shell": True})
             deadline = time.time() + self.reboot_timeout
             tag = "salt/minion/{}/start".format(self.node)
             while bus.get_event(wait=5, tag=tag) is None:

@@ -6,7 +6,7 @@ wall time through `salt-run state.orchestrate synnefo_upgrade.orch.ganeti`, and 
 time it was drained and the orchestration's own overhead, from the test bed's timeline: the
 node's time from its first APT fetch to its last progress tag, less the dist-upgrade (its "upgrading"
 stage to its last package configured), the reboot (reboot to booted) and its migrations
-(Ganeti's job times) and the download (first to last package fetched).
+(Ganeti's job times) and the download (first index to last package fetched).
 
     .venv/bin/python bench/ganeti_phase.py [NODES...]      # default: 2 3 4
 
@@ -68,8 +68,9 @@ def node_figures(node, events, jobs):
                      if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"]))
     apt, rebooting = configured - upgrading, booted - reboot
     debs = [e for e in mine if e["event"] == "apt-fetch" and e["path"].endswith(".deb")]
-    download = max(e["time"] for e in debs) - min(e["started"] for e in debs) if debs else 0.0
     fetched = [e for e in mine if e["event"] == "apt-fetch"]
+    # APT's download: from its first index fetch to the last package fetched.
+    download = max(e["time"] for e in debs) - min(e["started"] for e in fetched) if debs else 0.0
     # The node's turn: from its first fetch (the index update of its download step), else its
     # first progress tag, to its last progress tag.
     total = tags[-1]["time"] - min([e["started"] for e in fetched] + [tags[0]["time"]])

@@ -113,9 +113,13 @@ def migrate(args, shared, host, out):
             schema = store.state["schema"][service]
             if version.startswith("0.18"):
                 out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
+                timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
                 continue
-            if schema == "0.19":
+            # Pithos's backend schema is alembic's, and 0.19 does not change it: no Django
+            # migration to apply, ever.
+            if schema == "0.19" or service == "pithos":
                 out.write("Operations to perform:\n  Apply all migrations: " + service + "\nRunning migrations:\n  No migrations to apply.\n")
+                timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
                 continue
             if schema != "0.18.1":
                 raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
@@ -126,7 +130,7 @@ def migrate(args, shared, host, out):
                 out.write("  Applying db.0003_ipaddresshistory... OK\n")
             store.state["schema"][service] = "0.19"
             store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
-            timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version)
+            timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=True)
     return 0
 
 

@@ -43,6 +43,15 @@ def test_migrate_019_once_per_service_and_builds_the_ip_history(shared):
         assert [m["service"] for m in store.state["migrations"]] == ["cyclades"]
 
 
+def test_pithos_has_no_django_migration_in_019(shared, monkeypatch):
+    monkeypatch.setattr(programs, "installed_apps", lambda: ["pithos"])
+    for _ in range(2):
+        code, out = run(shared, "0.19", "migrate")
+        assert code == 0 and "No migrations to apply." in out and "Applying" not in out
+    with programs.Store(shared) as store:
+        assert store.state["migrations"] == [] and store.state["schema"]["pithos"] == "0.18.1"
+
+
 def test_component_register_prompts_and_re_registers_without_versions(shared):
     out = io.StringIO()
     answers = io.StringIO("y\nhttps://c.example.org/cyclades\nhttps://c.example.org/cyclades/ui\ny\n")
