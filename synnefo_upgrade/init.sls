@@ -17,6 +17,7 @@ include:
   - .apt.dist_upgrade
 {%- if web %}
   - .gunicorn.wsgi
+  - .apache.sites
 {%- endif %}
 {%- if "cyclades" in roles %}
   - .cyclades.caches

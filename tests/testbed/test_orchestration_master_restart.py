@@ -28,6 +28,8 @@ def test_a_run_cut_by_a_master_restart_is_resumed_by_the_next(bed):
         first.kill()
         output, _ = first.communicate()
         raise AssertionError(f"the run cut by the master's restart never ended:\n{output[-3000:]}")
+    # Salt 2019.2's salt-run loses its event bus with the master and ends non-zero; a run
+    # that survived the restart must have finished for real (the checks below).
     print(f"first run: exit {first.returncode}\n{output[-3000:]}")
     code, steps = orchestrate(bed)
     assert code == 0, steps
