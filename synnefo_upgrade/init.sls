@@ -18,7 +18,9 @@ include:
 {%- if web %}
   - .gunicorn.wsgi
   - .apache.sites
+  - .settings.allowed_hosts
 {%- endif %}
 {%- if "cyclades" in roles %}
   - .cyclades.caches
+  - .cyclades.allocator
 {%- endif %}

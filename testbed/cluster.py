@@ -83,6 +83,9 @@ CYCLADES_LOCAL_VMAPI = (
     "#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
 )
 
+# The old default allocator, set explicitly (the guide: switch it to the FilterAllocator).
+CYCLADES_LOCAL_BACKEND = "BACKEND_ALLOCATOR_MODULE = 'synnefo.logic.allocators.default_allocator.DefaultAllocator'\n"
+
 
 def role_packages(roles):
     wanted = []
@@ -120,6 +123,7 @@ def provision_script(host, roles, ganeti_master):
         lines += [
             f"cat > /etc/synnefo/20-snf-cyclades-app-api.conf <<'EOF'\n{CYCLADES_LOCAL_API}EOF",
             f"cat > /etc/synnefo/20-snf-cyclades-app-vmapi.conf <<'EOF'\n{CYCLADES_LOCAL_VMAPI}EOF",
+            f"cat > /etc/synnefo/20-snf-cyclades-app-backend.conf <<'EOF'\n{CYCLADES_LOCAL_BACKEND}EOF",
         ]
     if host == ganeti_master:
         lines.append("sed -i 's/^SNF_EVENTD_ENABLE=.*/SNF_EVENTD_ENABLE=true/' /etc/default/snf-ganeti-eventd")

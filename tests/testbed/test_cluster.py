@@ -52,8 +52,9 @@ def test_the_master_and_every_minion_run_salt_2019_2_on_python_2_7(bed):
 def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_nothing(bed):
     """The per-minion upgrade (init.sls) in test mode on cyclades1, before anything else."""
     host = "cyclades1"
-    fingerprint = ("dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/gunicorn.d /usr/sbin/policy-rc.d "
-                   "/var/lib/apt/lists -type f 2>/dev/null | sort | xargs md5sum | md5sum; service gunicorn status")
+    fingerprint = ("dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/gunicorn.d /etc/apache2 /usr/sbin/policy-rc.d "
+                   "/var/lib/apt/lists -type f 2>/dev/null | sort | xargs md5sum | md5sum; ls -l /etc/apache2/sites-enabled; "
+                   "service gunicorn status")
     before = bed.sh(host, fingerprint).stdout
     results = bed.salt(host, "state.apply", "synnefo_upgrade", "test=True", timeout=120)[host]
     steps = {key.split("_|-")[1]: value for key, value in results.items()}
@@ -64,6 +65,10 @@ def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_noth
     assert "python-django" in upgrade["changes"] and upgrade["changes"]["python-django"]["new"] == packages.DJANGO["jessie"]
     assert steps["synnefo-upgrade-services-snf-dispatcher-stopped"]["result"] is None
     assert steps["synnefo-upgrade-cyclades-caches-django-format"]["result"] is None
+    sites = steps["synnefo-upgrade-apache-sites-renamed-and-proto-header-set"]
+    assert sites["result"] is None and "+    RequestHeader set X-Forwarded-Proto \"https\"" in sites["changes"]["/etc/apache2/sites-available/synnefo-ssl.conf"]["diff"]
+    allocator = steps["synnefo-upgrade-cyclades-backend-allocator-switched"]
+    assert allocator["result"] is None and "/etc/synnefo/20-snf-cyclades-app-backend.conf" in allocator["changes"]
     assert all(step["result"] in (None, True) for step in steps.values()), steps
     assert bed.sh(host, fingerprint).stdout == before
 

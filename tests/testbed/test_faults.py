@@ -106,7 +106,8 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     assert {k.split("_|-")[1]: v["comment"] for k, v in results.items() if v["result"] is not True} == {}
     steps = {k.split("_|-")[1] for k in results}
     assert {"synnefo-upgrade-services-gunicorn-stopped", "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
-            "synnefo-upgrade-gunicorn-config-wsgi-mode"} <= steps
+            "synnefo-upgrade-gunicorn-config-wsgi-mode", "synnefo-upgrade-apache-sites-renamed-and-proto-header-set",
+            "synnefo-upgrade-apache-config-tested", "synnefo-upgrade-settings-allowed-hosts-set"} <= steps
     assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["jessie"]
     assert bed.version(host, "python-gevent") == "1.1.1-2"
     assert not bed.running(host, "gunicorn")
@@ -118,6 +119,14 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     bed.wait_ping(host)
     answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
     assert '"synnefo": "0.19-1~jessie"' in answer and '"mode": "wsgi"' in answer and '"gunicorn": "19.0"' in answer
+    # Apache 2.4 loads the renamed sites, and its proxy header makes gunicorn 19 see https.
+    assert sorted(bed.sh(host, "cat /run/apache2/sites-loaded").stdout.split()) == ["synnefo-ssl.conf", "synnefo.conf"]
+    proxied = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'").stdout
+    assert '"url_scheme": "https"' in proxied and '"synnefo": "0.19-1~jessie"' in proxied
+    assert "Syntax OK" in bed.sh(host, "apache2ctl configtest").stderr
+    # No pillar gives web1 its ALLOWED_HOSTS: 0.19's ['*'] stays, and the run said so.
+    (allowed,) = [v for k, v in results.items() if "synnefo-upgrade-settings-allowed-hosts-set" in k]
+    assert "warning" in allowed["comment"] and "['*']" in allowed["comment"]
     # Applied again on 0.19: the one-shot steps are gone and nothing changes.
     again = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
     assert {k.split("_|-")[1]: (v["result"], v["comment"]) for k, v in again.items() if v["result"] is not True or v["changes"]} == {}
