@@ -120,7 +120,8 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
     assert '"synnefo": "0.19-1~jessie"' in answer and '"mode": "wsgi"' in answer and '"gunicorn": "19.0"' in answer
     # Apache 2.4 loads the renamed sites, and its proxy header makes gunicorn 19 see https.
-    assert sorted(bed.sh(host, "cat /run/apache2/sites-loaded").stdout.split()) == ["synnefo-ssl.conf", "synnefo.conf"]
+    assert sorted(bed.sh(host, "cat /run/apache2/sites-loaded").stdout.split()) == [
+        "/etc/apache2/sites-enabled/synnefo-ssl.conf", "/etc/apache2/sites-enabled/synnefo.conf"]
     proxied = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'").stdout
     assert '"url_scheme": "https"' in proxied and '"synnefo": "0.19-1~jessie"' in proxied
     assert "Syntax OK" in bed.sh(host, "apache2ctl configtest").stderr
