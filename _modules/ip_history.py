@@ -246,25 +246,12 @@ def record(changelog):
 
 
 def _read_record(path):
-    text = __salt__["synnefo_files.read"](path)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise CommandExecutionError("{}: the record is not valid JSON; check db_ipaddresshistory by hand, then remove it".format(path))
+    return __salt__["synnefo_files.read_record"](path, "db_ipaddresshistory")
 
 
 def _write_record(path, data):
-    """Write a record atomically (through synnefo_files, the formula's one writer): it must
-    survive a crash of the minion in the middle of a run."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        try:
-            os.makedirs(directory, 0o700)
-        except OSError as exc:
-            raise CommandExecutionError("{}: cannot create the directory: {}".format(directory, exc.strerror))
-    __salt__["synnefo_files.replace"](path, json.dumps(data, indent=1, sort_keys=True), mode="600", keep_backup=False)
+    """Through synnefo_files, the formula's one writer: atomic, it survives a crash."""
+    __salt__["synnefo_files.write_record"](path, data)
 
 
 def fix(changelog, tool=DEFAULT_TOOL):

@@ -21,6 +21,7 @@ from __future__ import absolute_import, print_function, unicode_literals
 import difflib
 import errno
 import io
+import json
 import logging
 import os
 import shutil
@@ -57,6 +58,41 @@ def _makedirs(path, mode=0o755):
     except OSError as exc:
         if exc.errno != errno.EEXIST or not os.path.isdir(path):
             raise CommandExecutionError("{}: cannot create the directory: {}".format(path, exc.strerror))
+
+
+def write_record(path, data):
+    """
+    Write one of the formula's records (JSON, mode 0600, in a 0700 directory) atomically,
+    without a backup: a record must survive a crash of the minion in the middle of a run.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' synnefo_files.write_record /var/lib/synnefo_upgrade/db/cyclades.json '{"outcome": "migrated"}'
+    """
+    _makedirs(os.path.dirname(path), 0o700)
+    return replace(path, json.dumps(data, indent=1, sort_keys=True), mode="600", keep_backup=False)
+
+
+def read_record(path, check="the result"):
+    """
+    Return one of the formula's records, or ``None`` when there is none. A record that is
+    not JSON is an error that says what to ``check`` by hand before removing it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' synnefo_files.read_record /var/lib/synnefo_upgrade/db/cyclades.json
+    """
+    text = read(path)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CommandExecutionError("{}: the record is not valid JSON; check {} by hand, then remove it".format(path, check))
 
 
 def state_dir():

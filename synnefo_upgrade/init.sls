@@ -19,6 +19,7 @@ include:
   - .gunicorn.wsgi
   - .apache.sites
   - .settings.allowed_hosts
+  - .db.migrated
 {%- endif %}
 {%- if "cyclades" in roles %}
   - .cyclades.caches

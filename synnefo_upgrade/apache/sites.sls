@@ -17,5 +17,7 @@ synnefo-upgrade-apache-sites-renamed-and-proto-header-set:
 
 synnefo-upgrade-apache-config-tested:
   apache_sites.config_tested:
+    - fire_event: synnefo_upgrade/apache.sites
     - require:
+      - sls: {{ tplroot }}.apt.dist_upgrade
       - apache_sites: synnefo-upgrade-apache-sites-renamed-and-proto-header-set

@@ -20,6 +20,10 @@ SLS = [
     "synnefo_upgrade.apt.policy_rc_d_clean",
     "synnefo_upgrade.apt.dist_upgrade",
     "synnefo_upgrade.gunicorn.wsgi",
+    "synnefo_upgrade.apache.sites",
+    "synnefo_upgrade.settings.allowed_hosts",
+    "synnefo_upgrade.db.migrated",
+    "synnefo_upgrade.cyclades.allocator",
     "synnefo_upgrade.cyclades.caches",
     "synnefo_upgrade.cyclades.ip_history",
     "synnefo_upgrade.services.stopped",
@@ -37,7 +41,8 @@ def test_every_sls_renders_with_defaults(modules, sls):
 def test_every_step_publishes_its_result_on_the_event_bus(modules):
     """Each state fires salt/state_result/<jid>/<minion>/synnefo_upgrade/<sls>, for the
     operator's live view."""
-    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}}}
+    minion = modules.grains.get("id")
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": minion}}}}
     for sls in SLS[:-1]:
         states = own_states(modules.state.show_sls(sls, pillar=pillar), sls)
         assert states, sls
@@ -67,6 +72,19 @@ def test_pillar_overrides_defaults_key_by_key(modules):
     args = arguments(fixed, "ip_history")
     assert args == {"name": "/root/c.log", "apply": True, "tool": "/usr/lib/synnefo/tools/fix_ip_history",
                     "fire_event": "synnefo_upgrade/cyclades.ip_history"}
+
+
+def test_the_database_migration_runs_only_on_the_minion_pillar_names(modules):
+    minion = modules.grains.get("id")
+    pillar = {"synnefo_upgrade": {"databases": {"astakos": {"minion": minion, "backup": "pg_dump a > /b/a.dump"},
+                                                "cyclades": {"minion": "cyclades9", "backup": "pg_dump c > /b/c.dump"}}}}
+    rendered = modules.state.show_sls("synnefo_upgrade.db.migrated", pillar=pillar)
+    (state,) = own_states(rendered, "synnefo_upgrade.db.migrated").values()
+    args = arguments(state, "synnefo_db")
+    assert args["services"] == ["astakos"] and args["backups"] == {"astakos": "pg_dump a > /b/a.dump"}
+    elsewhere = {"synnefo_upgrade": {"databases": {"astakos": {"minion": "astakos9"}, "cyclades": {"minion": "cyclades9"}}}}
+    assert own_states(modules.state.show_sls("synnefo_upgrade.db.migrated", pillar=elsewhere), "synnefo_upgrade.db.migrated") == {}
+    assert own_states(modules.state.show_sls("synnefo_upgrade.db.migrated"), "synnefo_upgrade.db.migrated") == {}
 
 
 def test_ip_history_is_skipped_without_a_changelog(modules):

@@ -7,16 +7,13 @@ import sqlite3
 import pytest
 
 from testbed.synnefo import programs
+from tests.synnefo_host import host_root
 
 
 @pytest.fixture
 def shared(tmp_path, monkeypatch):
     """A shared directory, and a host root with Synnefo 0.19's cyclades installed."""
-    root = tmp_path / "root"
-    (root / "usr/share/synnefo-testbed").mkdir(parents=True)
-    (root / "usr/share/synnefo-testbed/version").write_text("0.19-1~jessie\n")
-    (root / "var/lib/dpkg/info").mkdir(parents=True)
-    (root / "var/lib/dpkg/info/snf-cyclades-app.list").write_text("/.\n")
+    root = host_root(tmp_path / "root")
     monkeypatch.setenv("SNF_TESTBED_ROOT", str(root))
     data = tmp_path / "shared"
     data.mkdir()

@@ -1,0 +1,134 @@
+"""
+The Synnefo databases' migration to 0.19, exactly once per service.
+
+Upgrade guide, "Upgrade Service nodes": run ``snf-manage migrate`` for each service (astakos,
+cyclades) on one node of that service only, after the packages are upgraded. The 0.16 guide
+advised a backup of each database first; the 0.19 one does not say so, the formula does: a
+command per service from pillar runs before the migration.
+
+Each migration is recorded under ``<state_dir>/db/<service>.json`` (see
+``synnefo_files.state_dir``) before ``snf-manage`` runs (``running``) and after (``migrated``
+or ``failed``), so a second call knows it was done, and a run cut in the middle is not
+repeated blindly. Pithos has no Django migration in 0.19 (its backend's schema is
+alembic's): nothing to run for it.
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+import datetime
+import logging
+import os
+import re
+
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "synnefo_db"
+
+MIGRATED_SERVICES = ("astakos", "cyclades")
+_APPLIED = re.compile(r"^\s*Applying (\S+)\.\.\. (OK|FAKED)\s*$", re.M)
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _now():
+    return datetime.datetime.utcnow().isoformat() + "Z"
+
+
+def _record_path(service):
+    return os.path.join(__salt__["synnefo_files.state_dir"](), "db", service + ".json")
+
+
+def record(service):
+    """
+    Return the record of this service's migration on this minion, or ``None``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 synnefo_db.record cyclades
+    """
+    return __salt__["synnefo_files.read_record"](_record_path(service), "the {} database".format(service))
+
+
+def _write_record(service, data):
+    __salt__["synnefo_files.write_record"](_record_path(service), data)
+
+
+def pending(services):
+    """
+    The services of ``services`` whose migration is still to run here. A service with a
+    ``running`` record (a run cut in the middle) is an error: check its database first.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 synnefo_db.pending '[cyclades]'
+    """
+    unknown = [s for s in services if s not in MIGRATED_SERVICES + ("pithos",)]
+    if unknown:
+        raise CommandExecutionError("unknown service(s) {} (expected astakos, cyclades, pithos)".format(", ".join(unknown)))
+    todo = []
+    for service in services:
+        if service not in MIGRATED_SERVICES:
+            continue
+        earlier = record(service)
+        if earlier is None or earlier.get("outcome") == "failed":
+            todo.append(service)
+        elif earlier.get("outcome") == "running":
+            raise CommandExecutionError("an earlier migration of the {} database did not finish ({}, started {}); check the "
+                                        "database by hand, then remove the record".format(service, _record_path(service), earlier.get("started")))
+    return todo
+
+
+def migrate(services, backups=None, manage="snf-manage"):
+    """
+    Back up and migrate the databases of ``services`` that are still to migrate here: each
+    one's backup command (``backups``: ``{service: shell command}``) first, then
+    ``snf-manage migrate`` once. Return ``{service: record}``; a service done before is
+    returned with ``'already': True`` and nothing runs for it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 synnefo_db.migrate '[cyclades]' '{cyclades: "pg_dump -Fc cyclades > /var/backups/cyclades.dump"}'
+    """
+    backups = backups or {}
+    todo = pending(services)
+    done = dict((s, dict(record(s), already=True)) for s in services if s in MIGRATED_SERVICES and s not in todo)
+    if not todo:
+        return done
+    entries = {}
+    for service in todo:
+        entries[service] = {"service": service, "started": _now(), "outcome": "running"}
+        command = backups.get(service)
+        if command:
+            result = __salt__["cmd.run_all"](command, python_shell=True, ignore_retcode=True)
+            if result["retcode"] != 0:
+                raise CommandExecutionError("the {} database backup failed (exit code {}): {}; nothing was migrated".format(
+                    service, result["retcode"], (result["stderr"] or result["stdout"]).strip()))
+            entries[service]["backup"] = command
+        else:
+            log.warning("synnefo_db: no backup command for the %s database", service)
+    for service in todo:
+        _write_record(service, entries[service])
+    result = __salt__["cmd.run_all"]([manage, "migrate"], python_shell=False, ignore_retcode=True)
+    applied = [name for name, _ in _APPLIED.findall(result["stdout"])]
+    for service in todo:
+        entries[service].update(finished=_now(), applied=applied, output=result["stdout"][-4000:])
+        if result["retcode"] != 0:
+            entries[service].update(outcome="failed", error=(result["stderr"] or result["stdout"]).strip()[-2000:])
+        else:
+            entries[service]["outcome"] = "migrated"
+        _write_record(service, entries[service])
+    if result["retcode"] != 0:
+        raise CommandExecutionError("{} migrate failed (exit code {}): {}".format(manage, result["retcode"], entries[todo[0]]["error"]))
+    log.info("synnefo_db: migrated %s: %s", ", ".join(todo), ", ".join(applied) or "nothing to apply")
+    done.update(entries)
+    return done

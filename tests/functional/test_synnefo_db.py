@@ -1,0 +1,92 @@
+"""synnefo_db: a backup, then snf-manage migrate exactly once per service, recorded where a
+second run finds it. snf-manage is the test bed's stand-in (testbed/synnefo/programs.py) on a
+private shared database directory."""
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from testbed import timeline
+from testbed.synnefo import programs
+from tests.synnefo_host import host_root
+
+
+@pytest.fixture(autouse=True)
+def no_records(state_dir):
+    """The minion's records start empty for each test (the minion outlives the tests)."""
+    shutil.rmtree(state_dir / "db", ignore_errors=True)
+
+
+@pytest.fixture
+def manage(tmp_path, repo_root):
+    """An snf-manage for a 0.19 host carrying cyclades, over a private shared directory."""
+    root = host_root(tmp_path / "root")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    programs.create(str(shared))
+    script = tmp_path / "snf-manage"
+    script.write_text(f"#!/bin/sh\nSNF_TESTBED_ROOT={root} PYTHONPATH={repo_root} exec {sys.executable} -c "
+                      f"\"import sys; from testbed.synnefo import programs; "
+                      f"sys.exit(programs.snf_manage(sys.argv[1:], shared='{shared}', host='cyclades1'))\" \"$@\"\n")
+    script.chmod(0o755)
+    return script, shared
+
+
+def test_backs_up_then_migrates_once_and_a_rerun_runs_nothing(states, modules, manage, tmp_path):
+    script, shared = manage
+    backup = tmp_path / "cyclades.dump"
+    backups = {"cyclades": f"cp {shared}/cyclades.sqlite3 {backup}"}
+    ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups=backups, manage=str(script))
+    assert ret.result is True, ret.comment
+    assert backup.exists()
+    assert "db.0003_ipaddresshistory" in ret.changes["cyclades"]["applied"]
+    assert modules.synnefo_db.record("cyclades")["outcome"] == "migrated"
+    again = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups=backups, manage=str(script))
+    assert again.result is True and again.changes == {} and "migrated already" in again.comment
+    assert [(e["service"], e["applied"]) for e in timeline.read(str(shared)) if e["event"] == "db-migrate"] == [("cyclades", True)]
+
+
+def test_dry_run_names_the_backup_and_runs_nothing(states, manage):
+    script, shared = manage
+    ret = states.synnefo_db.migrated(name="migrate", services=["cyclades", "pithos"], manage=str(script), test=True)
+    assert ret.result is None and list(ret.changes) == ["cyclades"]  # pithos: no Django migration in 0.19
+    assert "warning: no backup command for the cyclades database" in ret.comment
+    assert not [e for e in timeline.read(str(shared)) if e["event"] == "db-migrate"]
+    with programs.Store(str(shared)) as store:
+        assert store.state["schema"]["cyclades"] == "0.18.1"
+
+
+def test_a_failed_backup_migrates_nothing_and_a_failed_migration_may_run_again(states, modules, manage):
+    script, shared = manage
+    failed = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups={"cyclades": "echo disk full >&2; exit 3"},
+                                        manage=str(script))
+    assert failed.result is False and "the cyclades database backup failed (exit code 3): disk full" in failed.comment
+    assert modules.synnefo_db.record("cyclades") is None
+    with programs.Store(str(shared)) as store:
+        store.state["schema"]["cyclades"] = "0.17"  # snf-manage refuses this one
+    broken = states.synnefo_db.migrated(name="migrate", services=["cyclades"], manage=str(script))
+    assert broken.result is False and "migrate failed (exit code 1)" in broken.comment
+    assert "0.19 migrates only from 0.18.1" in broken.comment
+    assert modules.synnefo_db.record("cyclades")["outcome"] == "failed"
+    with programs.Store(str(shared)) as store:
+        store.state["schema"]["cyclades"] = "0.18.1"
+    fixed = states.synnefo_db.migrated(name="migrate", services=["cyclades"], manage=str(script))
+    assert fixed.result is True, fixed.comment
+
+
+def test_a_run_cut_in_the_middle_is_not_repeated_blindly(states, modules, manage, state_dir):
+    script, _ = manage
+    (state_dir / "db").mkdir(parents=True, exist_ok=True)
+    (state_dir / "db" / "cyclades.json").write_text(json.dumps({"service": "cyclades", "outcome": "running", "started": "x"}))
+    ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], manage=str(script))
+    assert ret.result is False and "did not finish" in ret.comment and "nothing was run" in ret.comment
+
+
+def test_a_corrupt_record_is_refused(states, manage, state_dir):
+    script, _ = manage
+    (state_dir / "db").mkdir(parents=True, exist_ok=True)
+    (state_dir / "db" / "cyclades.json").write_text("{")
+    ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], manage=str(script))
+    assert ret.result is False and "not valid JSON; check the cyclades database by hand" in ret.comment
