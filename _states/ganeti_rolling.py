@@ -29,10 +29,7 @@ where, the files it would change and the packages it would upgrade.
 
 from __future__ import absolute_import, print_function, unicode_literals
 
-import errno
-import fcntl
 import logging
-import os
 import time
 
 import salt.utils.event
@@ -43,65 +40,38 @@ log = logging.getLogger(__name__)
 __virtualname__ = "ganeti_rolling"
 
 TAG = "synnefo-upgrade"
-CALL_TIMEOUT = 600
 
 
 def __virtual__():
-    if "saltutil.cmd" in __salt__:
-        return __virtualname__
-    return (False, "ganeti_rolling states run on the salt-master (they need saltutil.cmd)")
+    if "saltutil.cmd" not in __salt__:
+        return (False, "ganeti_rolling states run on the salt-master (they need saltutil.cmd)")
+    if "synnefo_orch.call" not in __utils__:
+        return (False, "the formula's synnefo_orch utils are not synced (salt-run saltutil.sync_all)")
+    return __virtualname__
 
 
 class StepFailed(CommandExecutionError):
     """A step of one node failed; the message names the node and the step."""
 
 
-# --- talking to the minions ---------------------------------------------------------------
+# --- talking to the minions (synnefo_orch, shared with the service phase) ------------------
 
 
 def _call(minion, fun, args=(), kwargs=None, timeout=None, check=True):
-    timeout = timeout or CALL_TIMEOUT
-    returned = __salt__["saltutil.cmd"](minion, fun, arg=list(args), kwarg=kwargs or {}, timeout=timeout)
-    if minion not in returned:
-        raise CommandExecutionError("{}: the minion did not answer {}".format(minion, fun))
-    answer = returned[minion]
-    ret = answer.get("ret") if isinstance(answer, dict) else answer
-    if check and isinstance(answer, dict) and answer.get("retcode", 0) != 0:
-        raise CommandExecutionError("{}: {} failed: {}".format(minion, fun, ret))
-    return ret
+    return __utils__["synnefo_orch.call"](__salt__, minion, fun, args, kwargs, timeout=timeout, check=check)
 
 
 def _run(minion, command):
-    """Run a command (a list) on a minion; raise with its own error text when it fails."""
-    result = _call(minion, "cmd.run_all", [command], {"python_shell": False}, check=False)
-    if not isinstance(result, dict) or result.get("retcode") != 0:
-        detail = (result.get("stderr") or result.get("stdout") or "").strip() if isinstance(result, dict) else result
-        raise CommandExecutionError("{}: {} failed: {}".format(minion, " ".join(command), detail))
-    return result
+    return __utils__["synnefo_orch.run"](__salt__, minion, command)
 
 
 def _sls(minion, mods, test=False, pillar=None):
-    """Apply SLS on a minion; return ``{state id: result}``, raising on any failure."""
-    kwargs = {"test": test}
-    if pillar:
-        kwargs["pillar"] = pillar
-    ret = _call(minion, "state.sls", [mods], kwargs, check=False)
-    if not isinstance(ret, dict):
-        raise CommandExecutionError("{}: state.sls {} did not run: {}".format(minion, mods, ret))
-    results = dict((key.split("_|-")[1], value) for key, value in ret.items() if isinstance(value, dict) and "_|-" in key)
-    failed = ["{}: {}".format(key, value.get("comment")) for key, value in sorted(results.items()) if value.get("result") is False]
-    if failed:
-        raise CommandExecutionError("{}: {} failed: {}".format(minion, mods, "; ".join(failed)))
-    return results
+    return __utils__["synnefo_orch.sls"](__salt__, minion, mods, test=test, pillar=pillar)
 
 
 def _fire(node, step, outcome, **data):
-    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=False)
-    try:
-        data.update(node=node, step=step, outcome=outcome, time=time.time())
-        bus.fire_event(data, "synnefo_upgrade/ganeti/{}/{}".format(node, step))
-    finally:
-        bus.destroy()
+    data.update(node=node, step=step, outcome=outcome)
+    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/ganeti/{}/{}".format(node, step), data)
 
 
 def _ganeti_master(nodes):
@@ -114,10 +84,7 @@ def _ganeti_master(nodes):
 
 
 def _role_minions():
-    """``{minion: roles}`` for every minion with a roles grain, from the master's grains cache
-    (so a minion that is down is still listed)."""
-    cached = __salt__["saltutil.runner"]("cache.grains", tgt="*")
-    return dict((m, grains.get("roles", [])) for m, grains in (cached or {}).items() if grains and grains.get("roles"))
+    return __utils__["synnefo_orch.role_minions"](__salt__)
 
 
 def _ganeti_nodes(role_minions=None):
@@ -469,16 +436,7 @@ def _order(nodes, master, wanted):
 
 
 def _lock():
-    path = os.path.join(__opts__["cachedir"], "synnefo_upgrade.orchestration.lock")
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (IOError, OSError) as exc:
-        handle.close()
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            raise CommandExecutionError("another run of the orchestration holds {}: refusing to start a second one".format(path))
-        raise
-    return handle
+    return __utils__["synnefo_orch.lock"](__opts__, "orchestration")
 
 
 def _predict(node, master):

@@ -21,6 +21,9 @@ include:
   - .settings.allowed_hosts
   - .db.migrated
 {%- endif %}
+{%- if "astakos" in roles %}
+  - .astakos.register
+{%- endif %}
 {%- if "cyclades" in roles %}
   - .cyclades.caches
   - .cyclades.allocator

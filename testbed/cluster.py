@@ -24,7 +24,7 @@ from testbed.host import Host, HostError
 
 DEFAULT_DIR = "/var/tmp/snftb"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners")
+FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils")
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
 
 

@@ -29,7 +29,7 @@ def minion_overrides(repo_root, minion_root):
     # The file root holds the formula only, as on a master (not the virtualenv beside it).
     formula = root / "file_root"
     formula.mkdir()
-    for part in ("synnefo_upgrade", "_modules", "_states"):
+    for part in ("synnefo_upgrade", "_modules", "_states", "_utils"):
         (formula / part).symlink_to(repo_root / part)
     # The formula's directories come from pillar, as pillar.example documents them.
     pillar = root / "pillar"
@@ -52,6 +52,7 @@ def minion_overrides(repo_root, minion_root):
         "file_roots": {"base": [str(formula)]},
         "module_dirs": [str(repo_root / "_modules")],
         "states_dirs": [str(repo_root / "_states")],
+        "utils_dirs": [str(repo_root / "_utils")],
         "pillar_roots": {"base": [str(pillar)]},
     }
 

@@ -23,6 +23,7 @@ SLS = [
     "synnefo_upgrade.apache.sites",
     "synnefo_upgrade.settings.allowed_hosts",
     "synnefo_upgrade.db.migrated",
+    "synnefo_upgrade.astakos.register",
     "synnefo_upgrade.cyclades.allocator",
     "synnefo_upgrade.cyclades.caches",
     "synnefo_upgrade.cyclades.ip_history",
@@ -42,7 +43,8 @@ def test_every_step_publishes_its_result_on_the_event_bus(modules):
     """Each state fires salt/state_result/<jid>/<minion>/synnefo_upgrade/<sls>, for the
     operator's live view."""
     minion = modules.grains.get("id")
-    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": minion}}}}
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": minion}},
+                                  "register": {"minion": minion, "cyclades_base_url": "https://c/cyclades", "cyclades_ui_url": "https://c/ui"}}}
     for sls in SLS[:-1]:
         states = own_states(modules.state.show_sls(sls, pillar=pillar), sls)
         assert states, sls
@@ -85,6 +87,16 @@ def test_the_database_migration_runs_only_on_the_minion_pillar_names(modules):
     elsewhere = {"synnefo_upgrade": {"databases": {"astakos": {"minion": "astakos9"}, "cyclades": {"minion": "cyclades9"}}}}
     assert own_states(modules.state.show_sls("synnefo_upgrade.db.migrated", pillar=elsewhere), "synnefo_upgrade.db.migrated") == {}
     assert own_states(modules.state.show_sls("synnefo_upgrade.db.migrated"), "synnefo_upgrade.db.migrated") == {}
+
+
+def test_cyclades_is_registered_only_on_the_minion_pillar_names(modules):
+    minion = modules.grains.get("id")
+    register = {"minion": minion, "cyclades_base_url": "https://c/cyclades", "cyclades_ui_url": "https://c/cyclades/ui"}
+    rendered = modules.state.show_sls("synnefo_upgrade.astakos.register", pillar={"synnefo_upgrade": {"register": register}})
+    (state,) = own_states(rendered, "synnefo_upgrade.astakos.register").values()
+    assert arguments(state, "synnefo_components")["base_url"] == "https://c/cyclades"
+    elsewhere = {"synnefo_upgrade": {"register": dict(register, minion="astakos9")}}
+    assert own_states(modules.state.show_sls("synnefo_upgrade.astakos.register", pillar=elsewhere), "synnefo_upgrade.astakos.register") == {}
 
 
 def test_ip_history_is_skipped_without_a_changelog(modules):

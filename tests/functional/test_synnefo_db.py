@@ -4,13 +4,12 @@ private shared database directory."""
 
 import json
 import shutil
-import sys
 
 import pytest
 
 from testbed import timeline
 from testbed.synnefo import programs
-from tests.synnefo_host import host_root
+from tests.synnefo_host import host_root, program
 
 
 @pytest.fixture(autouse=True)
@@ -26,11 +25,7 @@ def manage(tmp_path, repo_root):
     shared = tmp_path / "shared"
     shared.mkdir()
     programs.create(str(shared))
-    script = tmp_path / "snf-manage"
-    script.write_text(f"#!/bin/sh\nSNF_TESTBED_ROOT={root} PYTHONPATH={repo_root} exec {sys.executable} -c "
-                      f"\"import sys; from testbed.synnefo import programs; "
-                      f"sys.exit(programs.snf_manage(sys.argv[1:], shared='{shared}', host='cyclades1'))\" \"$@\"\n")
-    script.chmod(0o755)
+    script = program(tmp_path / "snf-manage", repo_root, root, shared, "cyclades1", "snf-manage")
     return script, shared
 
 

@@ -12,13 +12,22 @@ from salt.exceptions import CommandExecutionError
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+class Rolling:
+    """The orchestration's lock as its states take it (synnefo_orch.lock in the cachedir)."""
+
+    def __init__(self, module, cachedir):
+        self.module, self.opts = module, {"cachedir": cachedir}
+
+    def _lock(self):
+        return self.module.lock(self.opts, "orchestration")
+
+
 @pytest.fixture
 def rolling(tmp_path):
-    spec = importlib.util.spec_from_file_location("ganeti_rolling_states", ROOT / "_states" / "ganeti_rolling.py")
+    spec = importlib.util.spec_from_file_location("synnefo_orch", ROOT / "_utils" / "synnefo_orch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.__opts__ = {"cachedir": str(tmp_path)}
-    return module
+    return Rolling(module, str(tmp_path))
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(rolling):

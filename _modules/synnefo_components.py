@@ -1,0 +1,127 @@
+"""
+Re-register Cyclades' service definitions with Astakos, without prompts.
+
+Upgrade guide, "Re-register service and resource definitions": 0.19 exposes the ``image``,
+``network`` and ``volume`` endpoints without a version suffix, so cyclades must be registered
+again on the Astakos node (``snf-component-register cyclades``). That program only asks
+questions; what it runs is usable directly and idempotent::
+
+    snf-manage component-modify cyclades --base-url BASE --ui-url UI --purge-services
+    snf-service-export cyclades BASE | snf-manage service-import --json -
+
+Each registration is recorded under ``<state_dir>/components/<component>.json`` (see
+``synnefo_files.state_dir``), so a second run with the same URLs changes nothing.
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+import csv
+import datetime
+import io
+import json
+import logging
+import os
+
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "synnefo_components"
+
+UNVERSIONED = ("image", "network", "volume")
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _run(command, stdin=None):
+    result = __salt__["cmd.run_all"](command, python_shell=False, ignore_retcode=True, stdin=stdin)
+    if result["retcode"] != 0:
+        raise CommandExecutionError("{} failed (exit code {}): {}".format(
+            " ".join(command), result["retcode"], (result["stderr"] or result["stdout"]).strip()))
+    return result["stdout"]
+
+
+def listed(manage="snf-manage"):
+    """
+    The components Astakos knows, as ``snf-manage component-list`` prints them:
+    ``{name: {'base_url', 'ui_url'}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_components.listed
+    """
+    out = _run([manage, "component-list", "-o", "name,base_url,ui_url", "--output-format=csv", "--no-headers"])
+    rows = csv.reader(io.StringIO(out))
+    return dict((row[0], {"base_url": row[1], "ui_url": row[2]}) for row in rows if len(row) == 3)
+
+
+def exported(component, base_url, export="snf-service-export"):
+    """
+    The service definitions the installed Synnefo exports for ``component`` at ``base_url``,
+    as JSON text, refused if the image, network or volume endpoints still carry a version
+    (Synnefo below 0.19 on this host).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_components.exported cyclades https://cyclades.example.org/cyclades
+    """
+    text = _run([export, component, base_url])
+    try:
+        services = json.loads(text)
+    except ValueError as exc:
+        raise CommandExecutionError("{} {} printed no JSON: {}".format(export, component, exc))
+    versioned = []
+    for name, service in sorted(services.items()):
+        if service.get("type") in UNVERSIONED:
+            versioned += [e["publicURL"] for e in service.get("endpoints", []) if e.get("versionId")]
+    if versioned:
+        raise CommandExecutionError("the export still has versioned endpoints ({}): is Synnefo 0.19 installed here?".format(", ".join(versioned)))
+    return text
+
+
+def _record_path(component):
+    return os.path.join(__salt__["synnefo_files.state_dir"](), "components", component + ".json")
+
+
+def record(component):
+    """
+    The record of this component's last registration by the formula, or ``None``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_components.record cyclades
+    """
+    return __salt__["synnefo_files.read_record"](_record_path(component), "the component with snf-manage component-list")
+
+
+def register(component, base_url, ui_url, manage="snf-manage", export="snf-service-export"):
+    """
+    Register ``component`` again with its base and UI URLs and the services the installed
+    Synnefo exports; check with ``component-list``; record it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_components.register cyclades https://c.example.org/cyclades https://c.example.org/cyclades/ui
+    """
+    services = exported(component, base_url, export=export)
+    _run([manage, "component-modify", component, "--base-url", base_url, "--ui-url", ui_url, "--purge-services"])
+    _run([manage, "service-import", "--json", "-"], stdin=services)
+    found = listed(manage).get(component)
+    if found != {"base_url": base_url, "ui_url": ui_url}:
+        raise CommandExecutionError("{} is listed as {} after its registration, not {}".format(
+            component, found, {"base_url": base_url, "ui_url": ui_url}))
+    entry = {"component": component, "base_url": base_url, "ui_url": ui_url,
+             "services": sorted(json.loads(services)), "registered": datetime.datetime.utcnow().isoformat() + "Z"}
+    __salt__["synnefo_files.write_record"](_record_path(component), entry)
+    log.info("synnefo_components: %s registered at %s", component, base_url)
+    return entry

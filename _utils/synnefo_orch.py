@@ -1,0 +1,117 @@
+"""
+What the orchestration's states (``ganeti_rolling``, ``synnefo_services``) share on the
+salt-master: calling functions on minions through ``saltutil.cmd`` with their failures turned
+into ``CommandExecutionError``, applying SLS on minions, firing progress events on the
+master's bus, finding the minions by role grain, and the lock that refuses a second run.
+
+Salt gives utils modules no ``__salt__``: each function takes the caller's as ``functions``.
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+import errno
+import fcntl
+import os
+import time
+
+import salt.utils.event
+from salt.exceptions import CommandExecutionError
+
+CALL_TIMEOUT = 600
+WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
+
+
+def call(functions, minion, fun, args=(), kwargs=None, timeout=None, check=True):
+    """``fun`` on ``minion``; its return, or an error naming both when it failed."""
+    timeout = timeout or CALL_TIMEOUT
+    returned = functions["saltutil.cmd"](minion, fun, arg=list(args), kwarg=kwargs or {}, timeout=timeout)
+    if minion not in returned:
+        raise CommandExecutionError("{}: the minion did not answer {}".format(minion, fun))
+    answer = returned[minion]
+    ret = answer.get("ret") if isinstance(answer, dict) else answer
+    if check and isinstance(answer, dict) and answer.get("retcode", 0) != 0:
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, fun, ret))
+    return ret
+
+
+def run(functions, minion, command):
+    """Run a command (a list) on a minion; raise with its own error text when it fails."""
+    result = call(functions, minion, "cmd.run_all", [command], {"python_shell": False}, check=False)
+    if not isinstance(result, dict) or result.get("retcode") != 0:
+        detail = (result.get("stderr") or result.get("stdout") or "").strip() if isinstance(result, dict) else result
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, " ".join(command), detail))
+    return result
+
+
+def state_results(minion, mods, ret):
+    """``{state id: result}`` of a ``state.sls`` return, raising on any failure."""
+    if not isinstance(ret, dict):
+        raise CommandExecutionError("{}: state.sls {} did not run: {}".format(minion, mods, ret))
+    results = dict((key.split("_|-")[1], value) for key, value in ret.items() if isinstance(value, dict) and "_|-" in key)
+    failed = ["{}: {}".format(key, value.get("comment")) for key, value in sorted(results.items()) if value.get("result") is False]
+    if failed:
+        raise CommandExecutionError("{}: {} failed: {}".format(minion, mods, "; ".join(failed)))
+    return results
+
+
+def sls(functions, minion, mods, test=False, pillar=None):
+    """Apply SLS on a minion; return ``{state id: result}``, raising on any failure."""
+    kwargs = {"test": test}
+    if pillar:
+        kwargs["pillar"] = pillar
+    return state_results(minion, mods, call(functions, minion, "state.sls", [mods], kwargs, check=False))
+
+
+def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None):
+    """Apply SLS on several minions at once; return ``{minion: {state id: result}}``, raising
+    with every minion's failure (and every minion that did not answer) when any failed."""
+    kwargs = {"test": test}
+    if pillar:
+        kwargs["pillar"] = pillar
+    returned = functions["saltutil.cmd"](list(minions), "state.sls", arg=[mods], kwarg=kwargs, tgt_type="list",
+                                    timeout=timeout or CALL_TIMEOUT)
+    results, problems = {}, []
+    for minion in minions:
+        if minion not in returned:
+            problems.append("{}: the minion did not answer state.sls {}".format(minion, mods))
+            continue
+        answer = returned[minion]
+        try:
+            results[minion] = state_results(minion, mods, answer.get("ret") if isinstance(answer, dict) else answer)
+        except CommandExecutionError as exc:
+            problems.append(exc.error)
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+    return results
+
+
+def fire(opts, tag, data):
+    """Fire ``data`` (with the time) on the master's event bus under ``tag``."""
+    bus = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
+    try:
+        data = dict(data, time=time.time())
+        bus.fire_event(data, tag)
+    finally:
+        bus.destroy()
+
+
+def role_minions(functions):
+    """``{minion: roles}`` for every minion with a roles grain, from the master's grains cache
+    (so a minion that is down is still listed)."""
+    cached = functions["saltutil.runner"]("cache.grains", tgt="*")
+    return dict((m, grains.get("roles", [])) for m, grains in (cached or {}).items() if grains and grains.get("roles"))
+
+
+def lock(opts, name):
+    """An exclusive lock in the master's cachedir, or an error when another run holds it;
+    close the returned file to release it."""
+    path = os.path.join(opts["cachedir"], "synnefo_upgrade.{}.lock".format(name))
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError) as exc:
+        handle.close()
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise CommandExecutionError("another run of the orchestration holds {}: refusing to start a second one".format(path))
+        raise
+    return handle
