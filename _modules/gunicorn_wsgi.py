@@ -345,6 +345,30 @@ def mode(path):
     return text[begin:end]
 
 
+def bind(path):
+    """
+    Return the address a gunicorn config binds (``--bind=ADDRESS``, ``--bind ADDRESS`` or
+    ``-b ADDRESS`` in ``args``), or ``None`` when it sets none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' gunicorn_wsgi.bind /etc/gunicorn.d/synnefo
+    """
+    text = __salt__["synnefo_files.read"](path)
+    if text is None:
+        raise ConfigError("{}: no such file".format(path))
+    config = ast.literal_eval(_find_config(_parse(text, path), path).value)
+    args = list(config.get("args", ()))
+    for index, arg in enumerate(args):
+        if arg.startswith("--bind="):
+            return arg.split("=", 1)[1]
+        if arg in ("--bind", "-b") and index + 1 < len(args):
+            return args[index + 1]
+    return None
+
+
 def django_mode_configs(config_dir="/etc/gunicorn.d"):
     """
     List the files in ``config_dir`` that Debian's gunicorn loads and that are not in wsgi

@@ -95,6 +95,36 @@ def read_record(path, check="the result"):
         raise CommandExecutionError("{}: the record is not valid JSON; check {} by hand, then remove it".format(path, check))
 
 
+def progress():
+    """
+    Return where the orchestration's service phase left this host (``{'phase', 'stage',
+    'since', 'error'}``, from ``<state_dir>/progress.json``), or ``None``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_files.progress
+    """
+    return read_record(os.path.join(state_dir(), "progress.json"), "the host's upgrade")
+
+
+def set_progress(phase, stage, error=None):
+    """
+    Record this host's stage in the orchestration (kept on the host: a crash of the
+    orchestration cannot lose it). Return the record.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_files.set_progress services upgrading
+    """
+    entry = {"phase": phase, "stage": stage, "since": int(time.time()), "error": error}
+    write_record(os.path.join(state_dir(), "progress.json"), entry)
+    return entry
+
+
 def state_dir():
     """
     Return the directory where the formula keeps its records on this host

@@ -38,8 +38,10 @@ def _version_at_least(client, host, version, wanted):
 def status(to_version="0.19-1~jessie"):
     """
     Return one entry per host that has a role: ``{host: {'stage', 'since', 'error', 'roles',
-    'codename', 'synnefo'}}``. Stages: pending, draining, upgrading, rebooting, restoring,
-    done, failed; a host that does not answer is ``unreachable`` unless Ganeti's tags say more.
+    'codename', 'synnefo'}}``. Ganeti nodes' stages (from Ganeti's tags): pending, draining,
+    upgrading, rebooting, restoring, done, failed; service nodes' (recorded on each host by the
+    service phase): pending, download, stop, upgrade, ip-history, reboot, check, done,
+    failed. A host that does not answer is ``unreachable`` unless Ganeti's tags say more.
 
     CLI Example:
 
@@ -64,6 +66,8 @@ def status(to_version="0.19-1~jessie"):
                 found = client.cmd(master, "ganeti_rolling.tags", [name], timeout=15).get(master)
                 tags[name] = found if isinstance(found, list) else []
             break
+    # The service phase keeps each host's stage on the host itself.
+    progress = _answers(client, "synnefo_files.progress")
     report = {}
     for host in hosts:
         info = grains.get(host) or {}
@@ -73,10 +77,14 @@ def status(to_version="0.19-1~jessie"):
         stage = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":stage:")), None)
         failed = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":failed:")), None)
         since = next((int(t.split(":", 2)[2]) for t in own if t.startswith(TAG + ":since:")), None)
+        own_progress = progress.get(host) if isinstance(progress.get(host), dict) else {}
         if failed:
             entry["stage"], entry["error"] = "failed", "step {} failed (see the orchestration's output)".format(failed)
         elif stage:
             entry["stage"] = stage
+        elif own_progress.get("phase") == "services":
+            entry["stage"], entry["error"] = own_progress["stage"], own_progress.get("error")
+            since = own_progress.get("since")
         elif host not in grains:
             entry["stage"] = "unreachable"
         elif entry["synnefo"] and _version_at_least(client, host, entry["synnefo"], to_version) and entry["codename"] == "jessie":

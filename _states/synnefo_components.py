@@ -45,7 +45,7 @@ def registered(name, base_url, ui_url, manage="snf-manage", export="snf-service-
         if earlier and current == wanted and all(earlier.get(k) == v for k, v in wanted.items()):
             return dict(ret, comment="{} is registered at {} with 0.19's services already".format(name, base_url))
         if __opts__["test"]:
-            __salt__["synnefo_components.exported"](name, base_url, export=export)
+            # Before the dist-upgrade the export is still 0.18.1's: nothing to check yet.
             return dict(ret, result=None, changes={"old": current, "new": wanted},
                         comment="{} would be registered again at {}".format(name, base_url))
         entry = __salt__["synnefo_components.register"](name, base_url, ui_url, manage=manage, export=export)

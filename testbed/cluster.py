@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+import yaml
+
 from testbed import faults, ganeti, mirror, netns, packages, saltstack, synnefo, timeline
 from testbed import topology as topology_module
 from testbed.host import Host, HostError
@@ -204,6 +206,9 @@ class Daemon:
             self.hosts[name] = Host(name, address, roles, paths.base, paths.shared, paths.repo, minion)
         with open(os.path.join(paths.master_conf, "master"), "w") as handle:
             json.dump(master_config(paths), handle, indent=1)
+        for name, data in synnefo.pillar(topology).items():
+            with open(os.path.join(paths.pillar, name), "w") as handle:
+                yaml.safe_dump(data, handle, default_flow_style=False)
         self.write_state()
         self.status(f"starting the salt-master (Salt {topology.salt})")
         self.start_master()

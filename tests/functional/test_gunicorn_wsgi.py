@@ -212,3 +212,11 @@ def test_pillar_chooses_where_backups_go(modules, config, tmp_path, minion_root)
     assert ret["result"] is True
     assert ret["changes"]["backup"].startswith(str(elsewhere) + "/")
     assert open(ret["changes"]["backup"]).read() == SYNNEFO_0181
+
+
+@pytest.mark.parametrize("args, bound", [("('--bind=127.0.0.1:8080',)", "127.0.0.1:8080"), ("['-b', '0.0.0.0:80']", "0.0.0.0:80"),
+                                         ("('--workers=2',)", None)])
+def test_bind_reads_the_address_from_args(modules, tmp_path, args, bound):
+    path = tmp_path / "synnefo"
+    path.write_text(f"CONFIG = {{\n 'mode': 'wsgi',\n 'args': {args},\n}}\n")
+    assert modules.gunicorn_wsgi.bind(str(path)) == bound

@@ -57,6 +57,9 @@ def test_dry_run_and_refusals_change_nothing(states, astakos):
     before = endpoints(shared)
     dry = states.synnefo_components.registered(name="cyclades", base_url=BASE, ui_url=UI, test=True, **on("0.19-1~jessie"))
     assert dry.result is None and dry.changes["new"] == {"base_url": BASE, "ui_url": UI}
+    # Before the dist-upgrade too: the dry run of a whole upgrade predicts it.
+    early = states.synnefo_components.registered(name="cyclades", base_url=BASE, ui_url=UI, test=True, **on("0.18.1-1~wheezy"))
+    assert early.result is None
     old = states.synnefo_components.registered(name="cyclades", base_url=BASE, ui_url=UI, **on("0.18.1-1~wheezy"))
     assert old.result is False and "still has versioned endpoints" in old.comment
     missing = states.synnefo_components.registered(name="cyclades", base_url="", ui_url=UI, **on("0.19-1~jessie"))

@@ -102,12 +102,14 @@ def test_highstate_refuses_a_host_not_on_the_version_the_upgrade_starts_from(bed
 def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     """init.sls for real on web1 (astakos and cms roles), then the guide's reboot."""
     host = "web1"
+    began = time.time()
     results = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
     assert {k.split("_|-")[1]: v["comment"] for k, v in results.items() if v["result"] is not True} == {}
     steps = {k.split("_|-")[1] for k in results}
     assert {"synnefo-upgrade-services-gunicorn-stopped", "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
             "synnefo-upgrade-gunicorn-config-wsgi-mode", "synnefo-upgrade-apache-sites-renamed-and-proto-header-set",
-            "synnefo-upgrade-apache-config-tested", "synnefo-upgrade-settings-allowed-hosts-set"} <= steps
+            "synnefo-upgrade-apache-config-tested", "synnefo-upgrade-settings-allowed-hosts-set",
+            "synnefo-upgrade-databases-backed-up-and-migrated-once", "synnefo-upgrade-astakos-cyclades-registered-again"} <= steps
     assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["jessie"]
     assert bed.version(host, "python-gevent") == "1.1.1-2"
     assert not bed.running(host, "gunicorn")
@@ -125,9 +127,11 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     proxied = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'").stdout
     assert '"url_scheme": "https"' in proxied and '"synnefo": "0.19-1~jessie"' in proxied
     assert "Syntax OK" in bed.sh(host, "apache2ctl configtest").stderr
-    # No pillar gives web1 its ALLOWED_HOSTS: 0.19's ['*'] stays, and the run said so.
-    (allowed,) = [v for k, v in results.items() if "synnefo-upgrade-settings-allowed-hosts-set" in k]
-    assert "warning" in allowed["comment"] and "['*']" in allowed["comment"]
+    # The test bed's pillar gives web1 its ALLOWED_HOSTS, names it for the astakos
+    # migration and cyclades' registration (the only astakos host).
+    assert "ALLOWED_HOSTS = ['web1.example.org']" in bed.sh(host, "cat /etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf").stdout
+    assert [(e["host"], e["service"], e["applied"]) for e in bed.events(began, event="db-migrate")] == [("web1", "astakos", True)]
+    assert bed.sh(host, "test -s /var/backups/synnefo-state-0.18.1.json", check=False).returncode == 0
     # Applied again on 0.19: the one-shot steps are gone and nothing changes.
     again = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
     assert {k.split("_|-")[1]: (v["result"], v["comment"]) for k, v in again.items() if v["result"] is not True or v["changes"]} == {}

@@ -11,10 +11,13 @@ NODES = ("gnt1", "gnt2", "gnt3")
 PRIMARIES = {"vm1": "gnt1", "vm2": "gnt1", "vm3": "gnt2", "vm4": "gnt2", "vm5": "gnt3", "vm6": "gnt3"}
 
 
-def orchestrate(bed, *args, timeout=1200):
+def orchestrate(bed, *args, timeout=1200, sls="synnefo_upgrade.orch.ganeti"):
     bed.cli("salt-run", "saltutil.sync_all", check=True)
-    result = bed.cli("salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti", "--out=json", *args, timeout=timeout)
-    returned = json.loads(result.stdout)
+    result = bed.cli("salt-run", "state.orchestrate", sls, "--out=json", *args, timeout=timeout)
+    try:
+        returned = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"salt-run state.orchestrate {sls}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}") from exc
     (steps,) = returned["data"].values()
     return result.returncode, {key.split("_|-")[1]: value for key, value in steps.items()}
 

@@ -81,3 +81,19 @@ def test_apt_over_http_and_its_defaults(tmp_path):
     assert topology.load(str(path)).apt == topology.Apt(http=True, rate_kib_s=4096, payload_kib=2048)
     path.write_text("hosts:\n  web1: {roles: [cms]}\napt: {http: true, rate_kib_s: 512, payload_kib: 0}\n")
     assert topology.load(str(path)).apt == topology.Apt(http=True, rate_kib_s=512, payload_kib=0)
+
+
+def test_the_test_bed_serves_a_pillar_fit_for_its_topology(tmp_path):
+    from testbed import synnefo
+
+    path = tmp_path / "t.yaml"
+    path.write_text("hosts:\n  gnt1: {roles: [ganeti]}\n  web-a: {roles: [astakos, cyclades]}\n  cyc2: {roles: [cyclades]}\n"
+                    "ganeti_master: gnt1\n")
+    files = synnefo.pillar(topology.load(str(path)))
+    cloud = files["synnefo_upgrade.sls"]["synnefo_upgrade"]
+    assert {s: d["minion"] for s, d in cloud["databases"].items()} == {"astakos": "web-a", "cyclades": "web-a"}
+    assert all(d["backup"] for d in cloud["databases"].values())
+    assert cloud["register"] == {"minion": "web-a", "cyclades_base_url": "https://web-a.example.org/cyclades",
+                                 "cyclades_ui_url": "https://web-a.example.org/cyclades/ui"}
+    assert files["top.sls"]["base"]["web-a"] == ["host_web_a"]
+    assert files["host_web_a.sls"]["synnefo_upgrade"]["settings"]["allowed_hosts"] == ["web-a.example.org"]

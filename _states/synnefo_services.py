@@ -1,0 +1,306 @@
+"""
+The service phase of the upgrade, run by the orchestration on the salt-master after the
+Ganeti phase (upgrade guide, "Upgrade Service nodes"): every node with a service role
+(astakos, cyclades, pithos, cms) at once, so that the cloud's API is down once and briefly.
+
+.. code-block:: yaml
+
+    synnefo-upgrade-orch-service-nodes-upgraded:
+      synnefo_services.nodes_upgraded:
+        - name: service nodes
+        - databases: {astakos: astakos1, cyclades: cyclades1}
+        - ip_history_minion: cyclades1
+        - changelog: /root/owner-changes.log
+        - reboot_timeout: 900
+
+Before the outage every node downloads what its dist-upgrade needs (and the IP-history
+changelog, if any, is validated); then the guide's services go down, each node applies the
+formula's per-node upgrade (``synnefo_upgrade``: the dist-upgrade under the policy-rc.d guard,
+the configuration, the database migration on the node pillar names for it, cyclades'
+re-registration on the astakos node pillar names), the IP history is fixed after the cyclades
+migration, every node reboots, and the result is checked (services, gunicorn answering HTTP,
+Apache's configuration, snf-ganeti-eventd on the Ganeti master, ``gnt-cluster verify``,
+Synnefo 0.19 and jessie everywhere). Each node's stage is kept on the node
+(``synnefo_files.progress``) and announced as ``synnefo_upgrade/services/<node>/<step>``;
+every step is safe to run again, so a second run resumes. In test mode nothing changes:
+each node's upgrade is reported from the formula's own dry run.
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+import logging
+import time
+
+import salt.utils.event
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "synnefo_services"
+
+WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
+EXPECTED_SERVICES = {"astakos": ["gunicorn", "apache2"], "cyclades": ["gunicorn", "apache2", "archipelago", "snf-dispatcher"],
+                     "pithos": ["gunicorn", "apache2", "archipelago"], "cms": ["gunicorn", "apache2"]}
+KAMAKI_NOTE = "API clients (kamaki) need Kamaki >= 0.15 against Synnefo 0.19"
+
+
+def __virtual__():
+    if "saltutil.cmd" not in __salt__:
+        return (False, "synnefo_services states run on the salt-master (they need saltutil.cmd)")
+    if "synnefo_orch.call" not in __utils__:
+        return (False, "the formula's synnefo_orch utils are not synced (salt-run saltutil.sync_all)")
+    return __virtualname__
+
+
+class StepFailed(CommandExecutionError):
+    """A step failed; the message names the host(s) and the step."""
+
+
+def _call(minion, fun, args=(), kwargs=None, timeout=None, check=True):
+    return __utils__["synnefo_orch.call"](__salt__, minion, fun, args, kwargs, timeout=timeout, check=check)
+
+
+def _sls_on_each(minions, mods, test=False):
+    return __utils__["synnefo_orch.sls_on_each"](__salt__, minions, mods, test=test)
+
+
+def _fire(node, step, outcome, **data):
+    data.update(node=node, step=step, outcome=outcome)
+    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/services/{}/{}".format(node, step), data)
+
+
+def _version_at_least(minion, version, wanted):
+    return bool(version) and _call(minion, "pkg.version_cmp", [version, wanted]) >= 0
+
+
+def _upgraded(minion, to_version):
+    """On ``to_version`` and booted into jessie's systemd since."""
+    version = _call(minion, "pkg.version", ["snf-common"])
+    return _version_at_least(minion, version, to_version) and _call(minion, "file.directory_exists", ["/run/systemd/system"]) is True
+
+
+def _done(minion, to_version):
+    progress = _call(minion, "synnefo_files.progress") or {}
+    if progress.get("phase") == "services" and progress.get("stage") != "done":
+        return False
+    return _upgraded(minion, to_version)
+
+
+class _Phase(object):
+    """The phase's steps over the nodes still to do; each step sets their stage first."""
+
+    def __init__(self, nodes, roles):
+        self.nodes = nodes
+        self.roles = roles
+        self.done = []
+
+    def step(self, step, nodes, action, *args):
+        for node in nodes:
+            _call(node, "synnefo_files.set_progress", ["services", step])
+            _fire(node, step, "started")
+        try:
+            result = action(*args)
+        except CommandExecutionError as exc:
+            for node in nodes:
+                try:
+                    _call(node, "synnefo_files.set_progress", ["services", "failed"], {"error": "{}: {}".format(step, exc.error)})
+                except CommandExecutionError:
+                    log.warning("synnefo_services: %s: cannot record the failure", node)
+                _fire(node, step, "failed", error=exc.error)
+            raise StepFailed("step '{}' failed: {}".format(step, exc.error))
+        for node in nodes:
+            _fire(node, step, "done")
+        self.done.append(step)
+        return result
+
+
+def _reboot(nodes, timeout):
+    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
+    try:
+        for node in nodes:
+            _call(node, "cmd.run_bg", ["sleep 1; reboot"], {"python_shell": True})
+        waiting = set(nodes)
+        deadline = time.time() + timeout
+        while waiting:
+            event = bus.get_event(wait=5, full=True)
+            if event and event.get("tag", "").startswith("salt/minion/") and event["tag"].endswith("/start"):
+                waiting.discard(event["tag"].split("/")[2])
+            if waiting and time.time() > deadline:
+                raise CommandExecutionError("{}: did not come back within {} s of the reboot".format(", ".join(sorted(waiting)), timeout))
+    finally:
+        bus.destroy()
+    for node in nodes:
+        for attempt in range(30):
+            if __salt__["saltutil.cmd"](node, "test.ping", timeout=10).get(node, {}).get("ret") is True:
+                break
+            time.sleep(2)
+        else:
+            raise CommandExecutionError("{}: booted but its minion does not answer".format(node))
+
+
+def _bind(node):
+    config = _call(node, "config.get", ["synnefo_upgrade:gunicorn:config", "/etc/gunicorn.d/synnefo"])
+    return _call(node, "gunicorn_wsgi.bind", [config]) or "127.0.0.1:8080"
+
+
+def _check(nodes, roles, to_version, ganeti_master):
+    problems = []
+    for node in nodes:
+        codename = _call(node, "grains.get", ["oscodename"])
+        if codename != "jessie":
+            problems.append("{}: runs {}, not jessie".format(node, codename))
+        if not _upgraded(node, to_version):
+            problems.append("{}: not on Synnefo {} booted with systemd".format(node, to_version))
+        wanted = []
+        for role in roles[node]:
+            wanted += [s for s in EXPECTED_SERVICES.get(role, []) if s not in wanted]
+        for service in wanted:
+            if not _call(node, "service.status", [service]):
+                problems.append("{}: {} is not running".format(node, service))
+        url = "http://{}/".format(_bind(node))
+        answer = _call(node, "http.query", [url], {"status": True}, check=False)
+        if not isinstance(answer, dict) or answer.get("status") != 200:
+            problems.append("{}: gunicorn does not answer {} ({})".format(node, url, answer.get("error") if isinstance(answer, dict) else answer))
+        try:
+            _call(node, "apache_sites.configtest")
+        except CommandExecutionError as exc:
+            problems.append(exc.error)
+    if ganeti_master:
+        if not _call(ganeti_master, "service.status", ["snf-ganeti-eventd"]):
+            problems.append("{}: snf-ganeti-eventd is not running on the Ganeti master".format(ganeti_master))
+        verify = _call(ganeti_master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
+        if verify.get("retcode") != 0:
+            problems.append("{}: gnt-cluster verify failed: {}".format(ganeti_master, verify.get("stdout", "").strip()))
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+
+
+def _facts(node):
+    return {"codename": _call(node, "grains.get", ["oscodename"]), "snf_common": _call(node, "pkg.version", ["snf-common"])}
+
+
+def _warnings(results):
+    found = []
+    for node, states in sorted(results.items()):
+        for state_id, result in sorted(states.items()):
+            for part in (result.get("comment") or "").split("; "):
+                if part.startswith("warning"):
+                    found.append("{}: {}".format(node, part))
+    return found
+
+
+def _ganeti_master(roles):
+    for node in sorted(m for m, r in roles.items() if "ganeti" in r):
+        try:
+            return __utils__["synnefo_orch.run"](__salt__, node, ["gnt-cluster", "getmaster"])["stdout"].strip()
+        except CommandExecutionError:
+            continue
+    return None
+
+
+def _validate_changelog(minion, changelog):
+    checked = _call(minion, "ip_history.validate", [changelog])
+    if not checked["valid"]:
+        raise CommandExecutionError("{}: {}: {}".format(minion, changelog, "; ".join(
+            "line {}: {}".format(e["line"], e["error"]) for e in checked["errors"])))
+    return checked
+
+
+def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_minion=None, changelog=None, reboot_timeout=900):
+    """
+    Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
+    the Ganeti nodes are on ``to_version`` (refused before). Stops at the first failure,
+    naming the host(s) and the step; run again, it resumes.
+
+    name
+        A label for the step.
+
+    databases
+        ``{service: minion}``: where each service's database is migrated (the formula's
+        ``synnefo_upgrade:databases``); each must carry the service's role.
+
+    ip_history_minion, changelog
+        The cyclades minion that fixes the IP history from ``changelog`` (pillar
+        ``synnefo_upgrade:ip_history``); the changelog is validated before the outage.
+
+    reboot_timeout
+        Seconds to wait for the nodes' minions to start again after their reboot.
+    """
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    test = __opts__["test"]
+    databases = dict((s, m) for s, m in (databases or {}).items() if m)
+    try:
+        lock = None if test else __utils__["synnefo_orch.lock"](__opts__, "orchestration")
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=exc.error)
+    try:
+        roles = __utils__["synnefo_orch.role_minions"](__salt__)
+        ganeti = sorted(m for m, r in roles.items() if "ganeti" in r)
+        behind = [n for n in ganeti if not _upgraded(n, to_version)]
+        if behind and not test:
+            return dict(ret, result=False, comment="refused: Ganeti node(s) {} not on {} yet: run synnefo_upgrade.orch.ganeti "
+                                                   "first; nothing was changed".format(", ".join(behind), to_version))
+        nodes = sorted(m for m, r in roles.items() if set(r) & set(WEB_ROLES))
+        wrong = ["databases:{}: {} does not carry the {} role".format(s, m, s) for s, m in sorted(databases.items())
+                 if s not in roles.get(m, [])]
+        missing = ["databases:{}: no minion named, and {} has the role".format(s, ", ".join(n for n in nodes if s in roles[n]))
+                   for s in ("astakos", "cyclades") if s not in databases and any(s in roles[n] for n in nodes)]
+        if wrong or missing:
+            return dict(ret, result=False, comment="pillar synnefo_upgrade: " + "; ".join(wrong + missing) + "; nothing was changed")
+        pending = [n for n in nodes if not _done(n, to_version)]
+        if not pending:
+            return dict(ret, comment="every service node is on {}: nothing to do".format(to_version))
+        if test:
+            predicted = _sls_on_each(pending, "synnefo_upgrade", test=True)
+            changes = {}
+            for node in pending:
+                upgrade = predicted[node].get("synnefo-upgrade-apt-dist-upgraded-to-jessie", {}).get("changes") or {}
+                files = sorted(set(p for r in predicted[node].values() for p in (r.get("changes") or {}) if p.startswith("/")))
+                changes[node] = {"packages": upgrade, "files": files}
+            ret["changes"] = dict(changes, migrations=databases)
+            lines = ["{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
+                     for n in pending]
+            first = "after the Ganeti phase ({} still on wheezy), ".format(", ".join(behind)) if behind else ""
+            return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
+        phase = _Phase(pending, roles)
+        before = dict((n, _facts(n)) for n in pending)
+        to_upgrade = [n for n in pending if not _version_at_least(n, before[n]["snf_common"], to_version)]
+        if to_upgrade:
+            phase.step("download", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade.apt.download")
+        if ip_history_minion and changelog:
+            phase.step("ip-history-check", [ip_history_minion], _validate_changelog, ip_history_minion, changelog)
+        master = _ganeti_master(roles)
+        if to_upgrade:
+            phase.step("stop", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade.services.stopped")
+            if master:
+                _call(master, "service.stop", ["snf-ganeti-eventd"])
+        results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade")
+        if ip_history_minion and changelog:
+            phase.step("ip-history", [ip_history_minion], _sls_on_each, [ip_history_minion], "synnefo_upgrade.cyclades.ip_history")
+        booted = [n for n in pending if not _upgraded(n, to_version)]
+        if booted:
+            phase.step("reboot", booted, _reboot, booted, int(reboot_timeout))
+        if master:
+            _call(master, "service.start", ["snf-ganeti-eventd"])
+        phase.step("check", pending, _check, pending, roles, to_version, master)
+        for node in pending:
+            _call(node, "synnefo_files.set_progress", ["services", "done"])
+            _fire(node, "node", "done")
+        after = dict((n, _facts(n)) for n in pending)
+        ret["changes"] = {
+            "hosts": dict((n, {"codename_before": before[n]["codename"], "codename_after": after[n]["codename"],
+                               "snf_common_before": before[n]["snf_common"], "snf_common_after": after[n]["snf_common"]})
+                          for n in pending),
+            "migrations": databases,
+            "warnings": _warnings(results) + [KAMAKI_NOTE],
+            "steps": phase.done,
+        }
+        ret["comment"] = "service nodes upgraded: {}; {}".format(", ".join(pending), KAMAKI_NOTE)
+        return ret
+    except StepFailed as exc:
+        return dict(ret, result=False, comment="{} (run the orchestration again to resume)".format(exc.error))
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=exc.error)
+    finally:
+        if lock is not None:
+            lock.close()
