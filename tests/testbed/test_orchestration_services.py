@@ -16,7 +16,7 @@ ALL = ("gnt1", "gnt2", "gnt3") + SERVICE_NODES
 
 def fingerprint(bed, host):
     return bed.sh(host, "dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f "
-                        "2>/dev/null | sort | xargs md5sum | md5sum; ls /etc/apache2/sites-enabled 2>/dev/null").stdout
+                        "2>/dev/null | sort | xargs md5sum | md5sum; ls /etc/apache2/sites-enabled 2>/dev/null; true").stdout
 
 
 def get(bed, host, url):
