@@ -27,8 +27,9 @@ bench: deps venv salt-2019.2
 	$(PY) bench/testbed_up_down.py
 	$(PY) bench/ganeti_phase.py
 
+# make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [KEEP=1]
 demo: deps venv salt-2019.2
-	$(PY) -m testbed.demo
+	TOPOLOGY="$(TOPOLOGY)" SUMMARY="$(SUMMARY)" KEEP="$(KEEP)" $(PY) -m testbed.demo
 
 demo-down: venv
 	$(PY) -m testbed down

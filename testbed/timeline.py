@@ -74,3 +74,26 @@ def outage_windows(events, until=None):
     for instance, start in open_since.items():
         windows.append({"instance": instance, "start": start, "end": last, "duration": round(last - start, 6), "open": True})
     return sorted(windows, key=lambda w: (w["start"], w["instance"]))
+
+
+def api_downtime(events, service="gunicorn"):
+    """The cloud's API outage as ``{'start', 'end', 'duration'}``: from the first stop of
+    ``service`` on any host until it runs again on every host that stopped it (its last start
+    there), or None when it never stopped. An outage not over yet has 'open': True."""
+    events = sorted(events, key=lambda e: e["time"])
+    stops = [e for e in events if e["event"] == "service-stop" and e.get("service") == service]
+    if not stops:
+        return None
+    start = stops[0]["time"]
+    end, still_down = start, []
+    for host in sorted({e["host"] for e in stops}):
+        mine = [e for e in events if e["host"] == host and e.get("service") == service and e["event"] in ("service-start", "service-stop")]
+        if mine[-1]["event"] == "service-stop":
+            still_down.append(host)
+            continue
+        end = max(end, mine[-1]["time"])
+    window = {"start": start, "end": end, "duration": round(end - start, 3)}
+    if still_down:
+        window["open"] = True
+        window["down"] = still_down
+    return window

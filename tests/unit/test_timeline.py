@@ -27,3 +27,15 @@ def test_record_and_read_round_trip(tmp_path):
     timeline.record("drain", "gnt2", shared_dir=str(tmp_path), by="gnt1")
     (event,) = timeline.read(str(tmp_path))
     assert event["event"] == "drain" and event["host"] == "gnt2" and event["by"] == "gnt1"
+
+
+def test_api_downtime_runs_from_the_first_stop_until_every_gunicorn_runs_again():
+    def event(t, host, kind, service="gunicorn"):
+        return {"time": t, "host": host, "event": kind, "service": service}
+
+    events = [event(1, "a", "service-stop"), event(2, "b", "service-stop"), event(3, "a", "service-start"),
+              event(4, "a", "service-stop"), event(5, "x", "service-stop", "apache2"), event(7, "b", "service-start"),
+              event(9, "a", "service-start")]
+    assert timeline.api_downtime(events) == {"start": 1, "end": 9, "duration": 8}
+    assert timeline.api_downtime(events[:4])["open"] is True and timeline.api_downtime(events[:4])["down"] == ["a", "b"]
+    assert timeline.api_downtime([event(1, "x", "service-stop", "apache2")]) is None
