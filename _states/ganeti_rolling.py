@@ -159,17 +159,19 @@ def _as_restored(cluster, instances, resuming):
     return cluster, instances
 
 
-def _ganeti_problems(nodes, to_version):
+def _ganeti_problems(nodes, to_version, services_in_progress=False):
     problems = []
     master = _ganeti_master(nodes)
     resuming = dict((n, _progress(_tags(master, n))) for n in nodes)
     resuming = dict((n, tags) for n, tags in resuming.items() if tags)
     verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
     if verify["retcode"] != 0:
-        # What an interrupted run left on its node (drained, services down) is expected.
+        # What an interrupted run left on its node (drained, services down) is expected; so
+        # is snf-ganeti-eventd down while an interrupted service phase has the services down.
         errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l
-                  and not any("node {}:".format(n) in l for n in resuming)]
-        if errors or not resuming:
+                  and not any("node {}:".format(n) in l for n in resuming)
+                  and not (services_in_progress and "snf-ganeti-eventd" in l)]
+        if errors or not (resuming or services_in_progress):
             problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors) or verify["stdout"].strip()))
     cluster = _call(master, "ganeti_rolling.nodes")
     if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
@@ -194,10 +196,14 @@ def _preflight_problems(from_version, to_version, from_codename):
         if minion not in answered:
             problems.append("{}: the minion does not answer".format(minion))
     nodes = [n for n in _ganeti_nodes(expected) if n in answered]
-    ganeti_problems, resuming = _ganeti_problems(nodes, to_version) if nodes else ([], {})
+    # Service nodes an interrupted service phase left (their stage kept on each host).
+    progress = __salt__["saltutil.cmd"]("*", "synnefo_files.progress", timeout=30)
+    in_progress = set(m for m, answer in progress.items() if isinstance(answer, dict) and isinstance(answer.get("ret"), dict)
+                      and answer["ret"].get("phase") == "services" and answer["ret"].get("stage") != "done")
+    ganeti_problems, resuming = _ganeti_problems(nodes, to_version, bool(in_progress)) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
-    for minion in sorted(m for m in expected if m in answered and m not in resuming):
+    for minion in sorted(m for m in expected if m in answered and m not in resuming and m not in in_progress):
         try:
             codename = answered[minion]["ret"]["oscodename"]
             packages = _synnefo_packages(minion)

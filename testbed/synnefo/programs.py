@@ -103,34 +103,42 @@ def installed_apps():
 # --- snf-manage ---------------------------------------------------------------------------
 
 
+def _migrate_service(store, service, version, shared, host, out):
+    schema = store.state["schema"][service]
+    if version.startswith("0.18"):
+        out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
+        timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
+        return
+    # Pithos's backend schema is alembic's, and 0.19 does not change it: no Django migration
+    # to apply, ever.
+    if schema == "0.19" or service == "pithos":
+        out.write("Operations to perform:\n  Apply all migrations: " + service + "\nRunning migrations:\n  No migrations to apply.\n")
+        timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
+        return
+    if schema != "0.18.1":
+        raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
+    if os.path.exists(os.path.join(shared, "faults", f"db-migrate-fail-{service}")):
+        raise CommandError(f"Error applying {service}.0002_south_to_django: could not obtain lock (injected fault)")
+    out.write(f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
+              f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n")
+    if service == "cyclades":
+        cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
+        out.write("  Applying db.0003_ipaddresshistory... OK\n")
+    store.state["schema"][service] = "0.19"
+    store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
+    timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=True)
+
+
 def migrate(args, shared, host, out):
     version = installed_version()
     services = installed_apps()
     if not services:
         raise CommandError("No Synnefo application is installed on this host")
-    with Store(shared) as store:
-        for service in services:
-            schema = store.state["schema"][service]
-            if version.startswith("0.18"):
-                out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
-                timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
-                continue
-            # Pithos's backend schema is alembic's, and 0.19 does not change it: no Django
-            # migration to apply, ever.
-            if schema == "0.19" or service == "pithos":
-                out.write("Operations to perform:\n  Apply all migrations: " + service + "\nRunning migrations:\n  No migrations to apply.\n")
-                timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
-                continue
-            if schema != "0.18.1":
-                raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
-            out.write(f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
-                      f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n")
-            if service == "cyclades":
-                cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
-                out.write("  Applying db.0003_ipaddresshistory... OK\n")
-            store.state["schema"][service] = "0.19"
-            store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
-            timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=True)
+    # One database transaction per service, as Django applies them: a failure in one leaves
+    # the services migrated before it migrated.
+    for service in services:
+        with Store(shared) as store:
+            _migrate_service(store, service, version, shared, host, out)
     return 0
 
 
