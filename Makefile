@@ -26,6 +26,7 @@ bench: deps venv salt-2019.2
 	$(PY) bench/ip_history_validate.py
 	$(PY) bench/testbed_up_down.py
 	$(PY) bench/ganeti_phase.py
+	$(PY) bench/api_downtime.py
 
 # make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [KEEP=1]
 demo: deps venv salt-2019.2

@@ -40,7 +40,7 @@ def status(to_version="0.19-1~jessie"):
     Return one entry per host that has a role: ``{host: {'stage', 'since', 'error', 'roles',
     'codename', 'synnefo'}}``. Ganeti nodes' stages (from Ganeti's tags): pending, draining,
     upgrading, rebooting, restoring, done, failed; service nodes' (recorded on each host by the
-    service phase): pending, download, stop, upgrade, ip-history, reboot, check, done,
+    service phase): pending, download, ip-history-check, upgrade, ip-history, reboot, check, done,
     failed. A host that does not answer is ``unreachable`` unless Ganeti's tags say more.
 
     CLI Example:

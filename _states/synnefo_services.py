@@ -14,8 +14,9 @@ Ganeti phase (upgrade guide, "Upgrade Service nodes"): every node with a service
         - reboot_timeout: 900
 
 Before the outage every node downloads what its dist-upgrade needs (and the IP-history
-changelog, if any, is validated); then the guide's services go down, each node applies the
-formula's per-node upgrade (``synnefo_upgrade``: the dist-upgrade under the policy-rc.d guard,
+changelog, if any, is validated); then snf-ganeti-eventd stops on the Ganeti master and each
+node applies the formula's per-node upgrade (``synnefo_upgrade``: the guide's services down,
+the dist-upgrade under the policy-rc.d guard,
 the configuration, the database migration on the node pillar names for it, cyclades'
 re-registration on the astakos node pillar names), the IP history is fixed after the cyclades
 migration, every node reboots, and the result is checked (services, gunicorn answering HTTP,
@@ -64,6 +65,11 @@ def _sls_on_each(minions, mods, test=False):
     return __utils__["synnefo_orch.sls_on_each"](__salt__, minions, mods, test=test)
 
 
+def _set_progress(nodes, stage, error=None):
+    """Each node's stage, kept on the node (one job for all)."""
+    __utils__["synnefo_orch.call_each"](__salt__, nodes, "synnefo_files.set_progress", ["services", stage], {"error": error})
+
+
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
     __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/services/{}/{}".format(node, step), data)
@@ -95,17 +101,17 @@ class _Phase(object):
         self.done = []
 
     def step(self, step, nodes, action, *args):
+        _set_progress(nodes, step)
         for node in nodes:
-            _call(node, "synnefo_files.set_progress", ["services", step])
             _fire(node, step, "started")
         try:
             result = action(*args)
         except CommandExecutionError as exc:
+            try:
+                _set_progress(nodes, "failed", "{}: {}".format(step, exc.error))
+            except CommandExecutionError as record_error:
+                log.warning("synnefo_services: cannot record the failure: %s", record_error)
             for node in nodes:
-                try:
-                    _call(node, "synnefo_files.set_progress", ["services", "failed"], {"error": "{}: {}".format(step, exc.error)})
-                except CommandExecutionError:
-                    log.warning("synnefo_services: %s: cannot record the failure", node)
                 _fire(node, step, "failed", error=exc.error)
             raise StepFailed("step '{}' failed: {}".format(step, exc.error))
         for node in nodes:
@@ -117,8 +123,8 @@ class _Phase(object):
 def _reboot(nodes, timeout):
     bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
     try:
-        for node in nodes:
-            _call(node, "cmd.run_bg", ["sleep 1; reboot"], {"python_shell": True})
+        # In the background: the minions' answers get out before the hosts go down.
+        __utils__["synnefo_orch.call_each"](__salt__, nodes, "cmd.run_bg", ["sleep 1; reboot"], {"python_shell": True})
         waiting = set(nodes)
         deadline = time.time() + timeout
         while waiting:
@@ -265,26 +271,27 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         phase = _Phase(pending, roles)
         before = dict((n, _facts(n)) for n in pending)
         to_upgrade = [n for n in pending if not _version_at_least(n, before[n]["snf_common"], to_version)]
+        # Decided before the outage: a node not booted into 0.19 yet reboots after it.
+        to_reboot = [n for n in pending if n in to_upgrade or not _upgraded(n, to_version)]
         if to_upgrade:
             phase.step("download", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade.apt.download")
         if ip_history_minion and changelog:
             phase.step("ip-history-check", [ip_history_minion], _validate_changelog, ip_history_minion, changelog)
         master = _ganeti_master(roles)
-        if to_upgrade:
-            phase.step("stop", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade.services.stopped")
-            if master:
-                _call(master, "service.stop", ["snf-ganeti-eventd"])
+        if to_upgrade and master:
+            _call(master, "service.stop", ["snf-ganeti-eventd"])
+        # The per-node upgrade brings the node's services down first (services.stopped), then
+        # upgrades and reconfigures it: the API's outage starts here.
         results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade")
         if ip_history_minion and changelog:
             phase.step("ip-history", [ip_history_minion], _sls_on_each, [ip_history_minion], "synnefo_upgrade.cyclades.ip_history")
-        booted = [n for n in pending if not _upgraded(n, to_version)]
-        if booted:
-            phase.step("reboot", booted, _reboot, booted, int(reboot_timeout))
+        if to_reboot:
+            phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
         if master:
             _call(master, "service.start", ["snf-ganeti-eventd"])
         phase.step("check", pending, _check, pending, roles, to_version, master)
+        _set_progress(pending, "done")
         for node in pending:
-            _call(node, "synnefo_files.set_progress", ["services", "done"])
             _fire(node, "node", "done")
         after = dict((n, _facts(n)) for n in pending)
         ret["changes"] = {

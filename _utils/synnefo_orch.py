@@ -34,6 +34,25 @@ def call(functions, minion, fun, args=(), kwargs=None, timeout=None, check=True)
     return ret
 
 
+def call_each(functions, minions, fun, args=(), kwargs=None, timeout=None):
+    """``fun`` on several minions in one job; ``{minion: return}``, or an error naming every
+    minion that failed or did not answer."""
+    returned = functions["saltutil.cmd"](list(minions), fun, arg=list(args), kwarg=kwargs or {}, tgt_type="list",
+                                         timeout=timeout or CALL_TIMEOUT)
+    results, problems = {}, []
+    for minion in minions:
+        answer = returned.get(minion)
+        if answer is None:
+            problems.append("{}: the minion did not answer {}".format(minion, fun))
+        elif isinstance(answer, dict) and answer.get("retcode", 0) != 0:
+            problems.append("{}: {} failed: {}".format(minion, fun, answer.get("ret")))
+        else:
+            results[minion] = answer.get("ret") if isinstance(answer, dict) else answer
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+    return results
+
+
 def run(functions, minion, command):
     """Run a command (a list) on a minion; raise with its own error text when it fails."""
     result = call(functions, minion, "cmd.run_all", [command], {"python_shell": False}, check=False)
