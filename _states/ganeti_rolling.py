@@ -226,7 +226,7 @@ def _preflight_problems(from_version, to_version, from_codename):
     return problems + ganeti_problems, upgraded_hosts, len(expected)
 
 
-def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy"):
+def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy", databases=None):
     """
     Check, changing nothing, that the cloud can be upgraded: every minion with a role answers,
     runs Debian ``from_codename`` with every ``snf-*`` package at exactly ``from_version`` (or
@@ -237,8 +237,14 @@ def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~je
 
     name
         A label for the step.
+
+    databases
+        The formula's ``synnefo_upgrade:databases``: a service migrated without a backup
+        command is reported as a warning.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    warnings = ["warning: no backup command for the {} database (pillar synnefo_upgrade:databases:{}:backup)".format(s, s)
+                for s, d in sorted((databases or {}).items()) if d.get("minion") and not d.get("backup")]
     try:
         problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename)
     except CommandExecutionError as exc:
@@ -247,7 +253,7 @@ def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~je
         ret["result"] = False
         ret["comment"] = "preflight failed, nothing was changed:\n" + "\n".join("- " + p for p in problems)
         return ret
-    ret["comment"] = "preflight passed: {} hosts checked, {} already on {}".format(total, upgraded, to_version)
+    ret["comment"] = "; ".join(["preflight passed: {} hosts checked, {} already on {}".format(total, upgraded, to_version)] + warnings)
     return ret
 
 

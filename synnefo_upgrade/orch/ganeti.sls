@@ -16,6 +16,7 @@ synnefo-upgrade-orch-preflight-passed:
     - from_version: {{ config.from_version }}
     - to_version: {{ config.to_version }}
     - from_codename: {{ config.from_codename }}
+    - databases: {{ config.databases | json }}
     - failhard: True
 
 synnefo-upgrade-orch-ganeti-nodes-upgraded:

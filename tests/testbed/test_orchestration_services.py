@@ -40,6 +40,14 @@ def test_the_dry_run_of_the_whole_upgrade_changes_nothing(bed):
     assert len(timeline.read(bed.paths.shared)) == events
 
 
+def test_preflight_warns_of_a_database_without_a_backup_command(bed):
+    pillar = json.dumps({"synnefo_upgrade": {"databases": {"cyclades": {"backup": ""}}}})
+    code, steps = orchestrate(bed, "test=True", f"pillar={pillar}", sls="synnefo_upgrade.orch.ganeti")
+    assert code == 0
+    comment = steps["synnefo-upgrade-orch-preflight-passed"]["comment"]
+    assert "warning: no backup command for the cyclades database" in comment and "astakos database" not in comment
+
+
 def test_the_service_phase_alone_is_refused_while_a_ganeti_node_is_on_wheezy(bed):
     code, steps = orchestrate(bed, sls="synnefo_upgrade.orch.services")
     assert code != 0
