@@ -55,8 +55,31 @@ def test_the_service_phase_alone_is_refused_while_a_ganeti_node_is_on_wheezy(bed
     assert refused["result"] is False and "gnt1, gnt2, gnt3 not on 0.19-1~jessie yet" in refused["comment"]
 
 
+def with_changelog(bed):
+    """An owner change of vm1 in a changelog on cyclades1, named in the test bed's pillar with
+    apply: true (the master's pillar, which the minions read too)."""
+    previous = "0000000f-0000-4000-8000-00000000000f"
+    current = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+                                   ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"").stdout.strip()
+    bed.sh("cyclades1", f"printf '1|{previous}|{current}|2016-03-01 10:00:00\\n' > /root/owner-changes.log")
+    path = f"{bed.paths.pillar}/synnefo_upgrade.sls"
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text + "  ip_history:\n    changelog: /root/owner-changes.log\n    apply: true\n")
+    bed.salt("*", "saltutil.refresh_pillar")
+    return previous
+
+
+def ip_history(bed):
+    rows = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+                               ".execute('SELECT user_id, action FROM db_ipaddresshistory WHERE server_id = 1 ORDER BY id').fetchall())\"")
+    return rows.stdout
+
+
 def test_the_whole_upgrade(bed):
     since = time.time()
+    previous = with_changelog(bed)
     code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
     services = steps["synnefo-upgrade-orch-service-nodes-upgraded"]
     assert code == 0, json.dumps(steps, indent=1)[-4000:]
@@ -71,6 +94,11 @@ def test_the_whole_upgrade(bed):
                                             "snf_common_before": packages.SYNNEFO["wheezy"], "snf_common_after": packages.SYNNEFO["jessie"]}
     assert report["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
     assert any("Kamaki >= 0.15" in w for w in report["warnings"])
+    # The IP history fixed from the changelog, after the cyclades migration, once: the past
+    # owner has vm1's address back for the time before the change.
+    assert report["steps"] == ["download", "ip-history-check", "upgrade", "ip-history", "reboot", "check"]
+    assert previous in ip_history(bed) and "disassociate" in ip_history(bed)
+    assert bed.sh("cyclades1", "grep -l '\"outcome\": \"fixed\"' /var/lib/synnefo_upgrade/ip_history/*.json").stdout.strip()
     # Each database migrated exactly once, on its named host; pithos has nothing to migrate.
     applied = [(e["host"], e["service"]) for e in events if e["event"] == "db-migrate" and e["applied"]]
     assert applied == [("astakos1", "astakos"), ("cyclades1", "cyclades")] or applied == [("cyclades1", "cyclades"), ("astakos1", "astakos")]
