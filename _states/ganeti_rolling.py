@@ -116,6 +116,11 @@ def _upgraded(node, to_version):
     return _call(node, "file.directory_exists", ["/run/systemd/system"]) is True
 
 
+def _facts(node):
+    """(codename, snf-common version) as the node reports them."""
+    return _call(node, "grains.get", ["oscodename"]), _call(node, "pkg.version", ["snf-common"])
+
+
 def _tags(master, node):
     return _call(master, "ganeti_rolling.tags", [node])
 
@@ -522,6 +527,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
         for node in pending:
             run = _Run(node, nodes, to_version, reboot_timeout)
+            before = _facts(node)
             master = _ganeti_master(nodes)
             if node == master:
                 done = [n for n in order if n != node and n not in pending]
@@ -541,7 +547,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                     run.step("upgrade", run.upgrade, master)
                 run.step("reboot", run.reboot, master)
             run.step("restore", run.restore, master)
-            ret["changes"][node] = run.done
+            after = _facts(node)
+            ret["changes"][node] = {"steps": run.done, "codename_before": before[0], "codename_after": after[0],
+                                    "snf_common_before": before[1], "snf_common_after": after[1]}
             _fire(node, "node", "done")
         _finish_master(nodes, original_master, return_master, ret)
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))

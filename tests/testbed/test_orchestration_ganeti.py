@@ -67,6 +67,11 @@ def test_the_ganeti_nodes_are_upgraded_one_at_a_time_with_no_vm_downtime(bed):
     for node in NODES:
         assert bed.version(node, "snf-common") == packages.SYNNEFO["jessie"]
         assert bed.sh(node, "grep -c jessie /etc/apt/sources.list").stdout.strip() != "0"
+        # The report: each node's steps, and its codename and Synnefo before and after.
+        failover = ["master-failover"] if node == "gnt1" else []
+        assert done["changes"][node] == {"steps": failover + ["download", "drain", "upgrade", "reboot", "restore"],
+                                         "codename_before": "wheezy", "codename_after": "jessie",
+                                         "snf_common_before": packages.SYNNEFO["wheezy"], "snf_common_after": packages.SYNNEFO["jessie"]}
     instances = bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split()
     assert dict(zip(instances[0::3], instances[1::3])) == PRIMARIES
     assert set(instances[2::3]) == {"running"}
