@@ -16,10 +16,9 @@ Ganeti phase (upgrade guide, "Upgrade Service nodes"): every node with a service
 Before the outage every node downloads what its dist-upgrade needs (and the IP-history
 changelog, if any, is validated); then snf-ganeti-eventd stops on the Ganeti master and each
 node applies the formula's per-node upgrade (``synnefo_upgrade``: the guide's services down,
-the dist-upgrade under the policy-rc.d guard,
+the dist-upgrade under the policy-rc.d guard, the IP-history fix after the migration,
 the configuration, the database migration on the node pillar names for it, cyclades'
-re-registration on the astakos node pillar names), the IP history is fixed after the cyclades
-migration, every node reboots, and the result is checked (services, gunicorn answering HTTP,
+re-registration on the astakos node pillar names), every node reboots, and the result is checked (services, gunicorn answering HTTP,
 Apache's configuration, snf-ganeti-eventd on the Ganeti master, ``gnt-cluster verify``,
 Synnefo 0.19 and jessie everywhere). Each node's stage is kept on the node
 (``synnefo_files.progress``) and announced as ``synnefo_upgrade/services/<node>/<step>``;
@@ -281,10 +280,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         if to_upgrade and master:
             _call(master, "service.stop", ["snf-ganeti-eventd"])
         # The per-node upgrade brings the node's services down first (services.stopped), then
-        # upgrades and reconfigures it: the API's outage starts here.
+        # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
+        # after the migration: the API's outage starts here.
         results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade")
-        if ip_history_minion and changelog:
-            phase.step("ip-history", [ip_history_minion], _sls_on_each, [ip_history_minion], "synnefo_upgrade.cyclades.ip_history")
         if to_reboot:
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
         if master:

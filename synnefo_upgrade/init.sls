@@ -27,4 +27,5 @@ include:
 {%- if "cyclades" in roles %}
   - .cyclades.caches
   - .cyclades.allocator
+  - .cyclades.ip_history
 {%- endif %}

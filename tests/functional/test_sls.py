@@ -65,7 +65,8 @@ def test_defaults_reach_the_states(modules):
 
 def test_pillar_overrides_defaults_key_by_key(modules):
     pillar = {"synnefo_upgrade": {"cyclades": {"caches": {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}},
-                                  "ip_history": {"changelog": "/root/c.log", "apply": True}}}
+                                  "ip_history": {"changelog": "/root/c.log", "apply": True},
+                                  "databases": {"cyclades": {"minion": modules.grains.get("id")}}}}
     caches = modules.state.show_sls("synnefo_upgrade.cyclades.caches", pillar=pillar)["synnefo-upgrade-cyclades-caches-django-format"]
     args = arguments(caches, "cyclades_caches")
     assert args["caches"] == {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}
@@ -99,8 +100,18 @@ def test_cyclades_is_registered_only_on_the_minion_pillar_names(modules):
     assert own_states(modules.state.show_sls("synnefo_upgrade.astakos.register", pillar=elsewhere), "synnefo_upgrade.astakos.register") == {}
 
 
-def test_ip_history_is_skipped_without_a_changelog(modules):
+def test_ip_history_is_skipped_without_a_changelog_and_off_the_cyclades_database_minion(modules):
     assert modules.state.show_sls("synnefo_upgrade.cyclades.ip_history") == {}
+    elsewhere = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": "cyclades9"}}}}
+    assert modules.state.show_sls("synnefo_upgrade.cyclades.ip_history", pillar=elsewhere) == {}
+
+
+def test_ip_history_runs_after_the_cyclades_migration(modules):
+    minion = modules.grains.get("id")
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": minion}}}}
+    low = modules.state.show_low_sls("synnefo_upgrade.cyclades.ip_history", pillar=pillar)
+    (fixed,) = [c for c in low if c["__id__"] == "synnefo-upgrade-cyclades-ip-history-fixed"]
+    assert {"synnefo_db": "synnefo-upgrade-databases-backed-up-and-migrated-once"} in fixed["require"]
 
 
 # Taking the guard away must stay possible whatever is installed: it undoes the formula's own change.
@@ -111,7 +122,7 @@ GUARDED = [sls for sls in SLS[:-1] if sls != "synnefo_upgrade.apt.policy_rc_d_cl
 def test_every_sls_requires_the_version_check(modules, sls):
     """Applied alone, no SLS can act on a host the version check refuses: each requires it,
     itself or through the SLS it requires."""
-    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}}}
+    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": modules.grains.get("id")}}}}
     low = {chunk["__id__"]: chunk for chunk in modules.state.show_low_sls(sls, pillar=pillar)}
     assert "synnefo-upgrade-version-checked" in low, sls
 
