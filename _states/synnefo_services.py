@@ -168,6 +168,11 @@ def _check(nodes, roles, to_version, ganeti_master):
             problems.append("{}: gunicorn does not answer {} ({})".format(node, url, answer.get("error") if isinstance(answer, dict) else answer))
         try:
             _call(node, "apache_sites.configtest")
+            # Every site Apache 2.4 loads (*.conf), and the proxy header gunicorn 19 trusts.
+            left = _call(node, "apache_sites.planned")
+            if left["renames"] or left["edits"]:
+                problems.append("{}: Apache's sites still need {}".format(node, ", ".join(
+                    [r["from"] for r in left["renames"]] + sorted(left["edits"]))))
         except CommandExecutionError as exc:
             problems.append(exc.error)
     if ganeti_master:
