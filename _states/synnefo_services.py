@@ -305,6 +305,10 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             "warnings": _warnings(results) + [KAMAKI_NOTE],
             "steps": phase.done,
         }
+        fixed = results.get(ip_history_minion, {}).get("synnefo-upgrade-cyclades-ip-history-fixed")
+        if fixed:
+            # The plan (or what was applied), as the operator must see it.
+            ret["changes"]["ip_history"] = {"minion": ip_history_minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
         ret["comment"] = "service nodes upgraded: {}; {}".format(", ".join(pending), KAMAKI_NOTE)
         return ret
     except StepFailed as exc:

@@ -98,6 +98,7 @@ def test_the_whole_upgrade(bed):
     # owner has vm1's address back for the time before the change.
     assert report["steps"] == ["download", "ip-history-check", "upgrade", "reboot", "check"]
     assert previous in ip_history(bed) and "disassociate" in ip_history(bed)
+    assert report["ip_history"]["minion"] == "cyclades1" and report["ip_history"]["comment"].startswith("IP history fixed: 2 rows")
     assert bed.sh("cyclades1", "grep -l '\"outcome\": \"fixed\"' /var/lib/synnefo_upgrade/ip_history/*.json").stdout.strip()
     # Each database migrated exactly once, on its named host; pithos has nothing to migrate.
     applied = [(e["host"], e["service"]) for e in events if e["event"] == "db-migrate" and e["applied"]]
