@@ -22,7 +22,6 @@ from __future__ import absolute_import, print_function, unicode_literals
 import datetime
 import hashlib
 import io
-import json
 import logging
 import os
 import re

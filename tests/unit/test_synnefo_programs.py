@@ -1,7 +1,6 @@
 """The test bed's Synnefo programs, run on the machine against a private shared directory."""
 
 import io
-import json
 import sqlite3
 
 import pytest
