@@ -238,16 +238,20 @@ class Daemon:
         command = netns.in_switch([saltstack.program("salt-master", self.topology.salt), "-c", self.paths.master_conf])
         self.master = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
+    def stop_master(self):
+        """SIGTERM, then SIGKILL after 10 s, to the master's process group."""
+        if self.master and self.master.poll() is None:
+            os.killpg(self.master.pid, signal.SIGTERM)
+            try:
+                self.master.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.master.pid, signal.SIGKILL)
+                self.master.wait()
+
     def restart_master(self):
         """Stop the salt-master and start it again (an operator's restart, or a crash)."""
         with self.restarting:
-            if self.master and self.master.poll() is None:
-                os.killpg(self.master.pid, signal.SIGTERM)
-                try:
-                    self.master.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.master.pid, signal.SIGKILL)
-                    self.master.wait()
+            self.stop_master()
             self.start_master()
             self.write_state()
             timeline.record("master-restarted", "testbed", shared_dir=self.paths.shared)
@@ -379,12 +383,7 @@ class Daemon:
             host.kill()
         if self.mirror and self.mirror.poll() is None:
             os.killpg(self.mirror.pid, signal.SIGKILL)
-        if self.master and self.master.poll() is None:
-            os.killpg(self.master.pid, signal.SIGTERM)
-            try:
-                self.master.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.master.pid, signal.SIGKILL)
+        self.stop_master()
         netns.delete_all()
 
     def serve(self):

@@ -39,8 +39,9 @@ def test_migrate_019_once_per_service_and_builds_the_ip_history(shared):
         assert [m["service"] for m in store.state["migrations"]] == ["cyclades"]
 
 
-def test_pithos_has_no_django_migration_in_019(shared, monkeypatch):
-    monkeypatch.setattr(programs, "installed_apps", lambda: ["pithos"])
+def test_pithos_has_no_django_migration_in_019(shared, monkeypatch, tmp_path):
+    # A real host root with snf-pithos-app installed, as the program reads it.
+    monkeypatch.setenv("SNF_TESTBED_ROOT", str(host_root(tmp_path / "pithos-root", packages=("snf-pithos-app",))))
     for _ in range(2):
         code, out = run(shared, "0.19", "migrate")
         assert code == 0 and "No migrations to apply." in out and "Applying" not in out
