@@ -21,6 +21,7 @@ touching the package lists, and ``dpkg --audit`` before and after.
 
 from __future__ import absolute_import, print_function, unicode_literals
 
+import hashlib
 import io
 import logging
 import os
@@ -430,10 +431,11 @@ def _prepared_apt_dir(scratch, etc_apt, switch=None, backports=None):
     ]
 
 
-def simulate(refresh=True, hold=None, switch=None, backports=None):
+def simulate(refresh=True, hold=None, switch=None, backports=None, sizes=False):
     """
     Predict what ``apt-get dist-upgrade`` would do: ``{package: {'old': version or '', 'new':
-    version or ''}}`` (``new`` empty: removed). With ``refresh`` the package lists are
+    version or ''}}`` (``new`` empty: removed); with ``sizes`` each package also gets ``size``,
+    the bytes it still has to download (0 when already in APT's cache). With ``refresh`` the package lists are
     downloaded into a temporary directory, so the prediction reflects the current sources
     while the host's own lists, caches and packages stay untouched. ``hold`` lists packages
     to treat as held (by default the installed salt-minion packages, as the real upgrade
@@ -471,6 +473,10 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
             _raise_on_apt_error(update, "apt-get update")
         run = __salt__["cmd.run_all"](["apt-get", "-q", "-s"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True)
         _raise_on_apt_error(run, "apt-get -s dist-upgrade")
+        if sizes:
+            uris = __salt__["cmd.run_all"](["apt-get", "-qq", "--print-uris"] + options + ["dist-upgrade"],
+                                           python_shell=False, env=env, ignore_retcode=True)
+            _raise_on_apt_error(uris, "apt-get --print-uris dist-upgrade")
     except (shutil.Error, OSError) as exc:
         raise CommandExecutionError("simulating the dist-upgrade in {}: {}".format(scratch, exc))
     finally:
@@ -484,7 +490,60 @@ def simulate(refresh=True, hold=None, switch=None, backports=None):
         remv = _REMV.match(line)
         if remv:
             changes[remv.group(1)] = {"old": remv.group(2) or "", "new": ""}
+    if sizes:
+        # 'URI' name_version_arch.deb size checksum: only what is not in the cache yet.
+        fetched = dict((m.group(1), int(m.group(2))) for m in _URI.finditer(uris["stdout"]))
+        for name, change in changes.items():
+            change["size"] = fetched.get(name, 0) if change["new"] else 0
     return changes
+
+
+_URI = re.compile(r"^'[^']*' ([^_\s]+)_\S+ (\d+)", re.MULTILINE)
+
+
+def kept_conffiles(packages=None, root="/"):
+    """
+    Return the conffiles edited locally (their checksum differs from the one dpkg recorded),
+    as ``{package: [path, ...]}``: a dist-upgrade keeps them as they are (``--force-confold``)
+    and leaves the package's new version beside them as ``<path>.dpkg-dist``, to be merged by
+    hand. ``packages`` limits the answer to those packages (e.g. the ones to upgrade); ``root``
+    is where the files are (dpkg's ``--root``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' apt_jessie.kept_conffiles
+        salt '*' apt_jessie.kept_conffiles packages='[snf-common, gunicorn]'
+    """
+    result = __salt__["cmd.run_all"](["dpkg-query", "-W", "-f", "${Package}\n${Conffiles}\n"], python_shell=False,
+                                     ignore_retcode=True, output_loglevel="trace")
+    if result["retcode"] != 0:
+        raise CommandExecutionError("dpkg-query failed: {}".format(result["stderr"].strip()))
+    wanted = set(packages) if packages is not None else None
+    kept, package = {}, None
+    for line in result["stdout"].splitlines():
+        if not line.startswith(" "):
+            package = line.strip() or package
+            continue
+        fields = line.split()
+        if len(fields) < 2 or "obsolete" in fields[2:] or (wanted is not None and package not in wanted):
+            continue
+        path, recorded = fields[0], fields[1]
+        on_disk = os.path.join(root, path.lstrip("/"))
+        if recorded == "newconffile" or not os.path.isfile(on_disk):
+            continue
+        if _md5(on_disk) != recorded:
+            kept.setdefault(package, []).append(path)
+    return dict((name, sorted(paths)) for name, paths in kept.items())
+
+
+def _md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(65536), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 _ERROR_LINE = re.compile(r"^(E:|Err:?|dpkg:)|\b(error|errors|failed|failure)\b", re.IGNORECASE)

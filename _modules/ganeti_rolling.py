@@ -101,8 +101,9 @@ def instances():
 def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
     """
     Plan where each primary instance of ``node`` migrates: ``{'moves': {instance: target},
-    'missing': {instance: MiB short}}``. Targets are the other nodes that are neither drained
-    nor offline, each instance (largest first) to the node with the most free memory left.
+    'missing': {instance: MiB short}, 'free': {target: MiB free before}}``. Targets are the
+    other nodes that are neither drained nor offline, each instance (largest first) to the
+    node with the most free memory left.
 
     CLI Example:
 
@@ -114,6 +115,7 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
     cluster_instances = cluster_instances if cluster_instances is not None else instances()
     room = dict((name, info["mfree"]) for name, info in cluster_nodes.items()
                 if name != node and not info["drained"] and not info["offline"])
+    free = dict(room)
     primaries = [name for name, info in cluster_instances.items() if info["pnode"] == node]
     moves, missing = {}, {}
     for instance in sorted(primaries, key=lambda name: (-cluster_instances[name]["memory"], name)):
@@ -124,7 +126,7 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
             continue
         room[best] -= need
         moves[instance] = best
-    return {"moves": moves, "missing": missing}
+    return {"moves": moves, "missing": missing, "free": free}
 
 
 def tags(node):

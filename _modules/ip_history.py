@@ -14,17 +14,22 @@ The tool is unforgiving, so this module stands between it and the operator:
 - :py:func:`fix` applies it exactly once per changelog content: the tool corrupts the history
   when run twice on a VM that changed owner back and forth. Each run is recorded under
   ``<state_dir>/ip_history/`` (``synnefo_upgrade:state_dir``, default
-  ``/var/lib/synnefo_upgrade``; see ``synnefo_files.state_dir``).
+  ``/var/lib/synnefo_upgrade``; see ``synnefo_files.state_dir``);
+- :py:func:`changelog_from_logs` rebuilds a changelog from the per-command logs that 0.18.1's
+  ``snf-manage server-modify --user`` left, for clouds that never kept one.
 """
 
 from __future__ import absolute_import, print_function, unicode_literals
 
+import bisect
+import calendar
 import datetime
 import hashlib
 import io
 import logging
 import os
 import re
+import struct
 import tempfile
 
 from salt.exceptions import CommandExecutionError
@@ -34,6 +39,8 @@ log = logging.getLogger(__name__)
 __virtualname__ = "ip_history"
 
 DEFAULT_TOOL = "/usr/lib/synnefo/tools/fix_ip_history"
+COMMAND_LOGS = "/var/log/synnefo/commands"
+ZONEINFO = "/usr/share/zoneinfo"
 DRY_RUN_MARK = "Aborting due to dry run mode."
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -42,6 +49,12 @@ _ROW = re.compile(
     r"(?P<verb>Creating|Updating) <Address: (?P<address>.*?), Server: (?P<server>\d+), "
     r"Network: (?P<network>\d+), User: (?P<user>.*?), Date: (?P<date>.*?) Action: (?P<action>\w+)>"
 )
+
+
+_COMMAND_LOG = re.compile(r"(\d{12})_server-modify_(\d+)\.log\Z")
+_LOGGED = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) - \w+: ?(.*)$")
+_OWNER_CHANGED = re.compile(r"Changed the owner of server '(?P<server>[^']*)' from '(?P<old>[^']*)' to '(?P<new>[^']*)'\.")
+_COMMAND_LINE = re.compile(r"^\s+command: (.*)$")
 
 
 def __virtual__():
@@ -306,3 +319,138 @@ def fix(changelog, tool=DEFAULT_TOOL):
     _write_record(path, entry)
     log.info("ip_history: IP history fixed with %s (%s rows created, %s updated)", changelog, entry["created"], entry["updated"])
     return dict(entry, already=False, rows=rows)
+
+
+def _zone(timezone, zoneinfo):
+    """``(transitions, offsets after each, offset before the first)`` of a TZif file (the
+    64-bit block when there is one): enough to turn local times into UTC."""
+    if timezone in (None, "", "localtime"):
+        path = "/etc/localtime"
+    else:
+        if timezone.startswith("/") or ".." in timezone.split("/"):
+            raise CommandExecutionError("timezone {!r} is not a zone name like Europe/Athens".format(timezone))
+        path = os.path.join(zoneinfo, timezone)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot read the time zone {}: {}".format(path, timezone or "of this host", exc.strerror or exc))
+    if data[:4] != b"TZif":
+        raise CommandExecutionError("{}: not a TZif time zone file".format(path))
+
+    def counts(at):
+        return struct.unpack(">6l", data[at + 20:at + 44])  # isut, isstd, leap, times, types, chars
+
+    isut, isstd, leap, times, types, chars = counts(0)
+    at, width, code = 44, 4, "l"
+    if data[4:5] not in (b"\x00", b""):
+        at += times * 5 + types * 6 + chars + leap * 8 + isstd + isut
+        isut, isstd, leap, times, types, chars = counts(at)
+        at, width, code = at + 44, 8, "q"
+    moments = struct.unpack(">{}{}".format(times, code), data[at:at + times * width])
+    at += times * width
+    indexes = struct.unpack(">{}B".format(times), data[at:at + times])
+    at += times
+    offsets = [struct.unpack(">lBB", data[at + 6 * i:at + 6 * i + 6])[0] for i in range(types)]
+    return list(moments), [offsets[i] for i in indexes], offsets[0] if offsets else 0
+
+
+def _utc_candidates(local, zone):
+    """Every UTC time (epoch seconds) that reads as ``local`` (naive) in ``zone``: one, or two
+    in the hour repeated when clocks go back, or none in the hour skipped when they go forward."""
+    moments, after, first = zone
+    seconds = calendar.timegm(local.timetuple())
+
+    def offset_at(utc):
+        index = bisect.bisect_right(moments, utc) - 1
+        return first if index < 0 else after[index]
+
+    return sorted(set(seconds - o for o in set(after + [first]) if offset_at(seconds - o) == o))
+
+
+def _read_command_log(path):
+    with io.open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def _owner_change(path, zone):
+    """The owner change a server-modify log records, or ``None`` when it records none."""
+    text = _read_command_log(path)
+    command = next((m.group(1) for m in map(_COMMAND_LINE.match, text.splitlines()) if m), "")
+    for line in text.splitlines():
+        logged = _LOGGED.match(line)
+        changed = _OWNER_CHANGED.search(logged.group(3)) if logged else None
+        if not changed:
+            continue
+        local = datetime.datetime.strptime(logged.group(1), "%Y-%m-%d %H:%M:%S")
+        candidates = _utc_candidates(local, zone)
+        if not candidates:
+            raise CommandExecutionError("{} is not a time in this zone (skipped by a clock change)".format(logged.group(1)))
+        # The hour repeated when clocks go back: the log's last write tells which one it was.
+        written = os.stat(path).st_mtime
+        seconds = min(candidates, key=lambda c: abs(c - written))
+        server = changed.group("server")
+        if not server.isdigit():
+            # The log's own repr of the server; its id is the command line's last argument.
+            server = command.split()[-1] if command.split() and command.split()[-1].isdigit() else ""
+        if not server:
+            raise CommandExecutionError("no server id in the command line {!r}".format(command))
+        utc = datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") + ".{}000".format(logged.group(2))
+        return {"vm": int(server), "from": changed.group("old"), "to": changed.group("new"), "date": utc,
+                "local": "{},{}".format(logged.group(1), logged.group(2)), "ambiguous": len(candidates) > 1, "log": path}
+    return None
+
+
+def changelog_from_logs(log_dir=COMMAND_LOGS, timezone=None, output=None, zoneinfo=ZONEINFO):
+    """
+    Rebuild a VM owner changelog from the logs of 0.18.1's ``snf-manage server-modify --user``
+    (``<log_dir>/<yymmddHHMMSS>_server-modify_<pid>.log``): each log's "Changed the owner"
+    line, its local time (``timezone``, a zone name such as ``Europe/Athens``; default the
+    host's ``/etc/localtime``) converted to UTC with microseconds, ordered by time. In the
+    hour repeated when clocks go back, the log file's modification time decides which of the
+    two it was (keep the logs' mtimes when copying them). Returns ``{'changelog': text in the
+    tool's format, 'entries': [{'vm', 'from', 'to', 'date', 'local', 'ambiguous', 'log'}],
+    'unreadable': [{'log', 'error'}], 'without_owner_change': [log], 'valid', 'errors',
+    'output'}``; ``errors`` are :py:func:`validate`'s on the result (e.g. a broken chain
+    where a log is missing). With ``output`` the changelog is also written there (mode 0600;
+    an existing file is backed up first) for the operator to review before the upgrade.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:cyclades' ip_history.changelog_from_logs timezone=Europe/Athens output=/root/owner-changes.log
+    """
+    zone = _zone(timezone, zoneinfo)
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError as exc:
+        raise CommandExecutionError("{}: cannot list the command logs: {}".format(log_dir, exc.strerror))
+    entries, unreadable, without = [], [], []
+    for name in names:
+        if not _COMMAND_LOG.match(name):
+            continue
+        path = os.path.join(log_dir, name)
+        try:
+            entry = _owner_change(path, zone)
+        except (IOError, OSError) as exc:
+            unreadable.append({"log": path, "error": exc.strerror or "{}".format(exc)})
+            continue
+        except (CommandExecutionError, ValueError) as exc:
+            unreadable.append({"log": path, "error": getattr(exc, "error", None) or "{}".format(exc)})
+            continue
+        if entry is None:
+            without.append(path)
+        else:
+            entries.append(entry)
+    entries.sort(key=lambda e: (e["date"], e["log"]))
+    text = "".join("{}|{}|{}|{}\n".format(e["vm"], e["from"], e["to"], e["date"]) for e in entries)
+    changes, errors = _parse(text)
+    for error in errors:
+        error["log"] = entries[error["line"] - 1]["log"]
+    result = {"changelog": text, "entries": entries, "unreadable": unreadable, "without_owner_change": without,
+              "valid": not errors, "errors": errors, "output": None}
+    if output:
+        __salt__["synnefo_files.replace"](output, text, mode="0600")
+        result["output"] = output
+    return result

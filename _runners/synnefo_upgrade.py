@@ -1,9 +1,14 @@
 """
-Where the Synnefo upgrade stands, host by host, from what the minions and Ganeti report (so
-it is right after a crash of the orchestration too).
+The operator's view of the Synnefo upgrade, on the salt-master:
+
+- :py:func:`plan`: what the orchestration will do, from its own dry run (nothing changes);
+- :py:func:`status`: where the upgrade stands, host by host, from what the minions and Ganeti
+  report (so it is right after a crash of the orchestration too).
 
 .. code-block:: bash
 
+    salt-run synnefo_upgrade.plan
+    salt-run synnefo_upgrade.plan --out=json
     salt-run synnefo_upgrade.status
     salt-run synnefo_upgrade.status --out=json
 """
@@ -14,12 +19,19 @@ import logging
 import time
 
 import salt.client
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "synnefo_upgrade"
 
 TAG = "synnefo-upgrade"
+ORCHESTRATION = "synnefo_upgrade.orch"
+PREFLIGHT = "synnefo-upgrade-orch-preflight-passed"
+GANETI_PHASE = "synnefo-upgrade-orch-ganeti-nodes-upgraded"
+SERVICE_PHASE = "synnefo-upgrade-orch-service-nodes-upgraded"
+# Machine-readable outputters get the plan's data; the others its text.
+DATA_OUTPUTTERS = ("json", "yaml", "pprint", "raw", "newline_values_only")
 
 
 def __virtual__():
@@ -94,3 +106,136 @@ def status(to_version="0.19-1~jessie"):
         entry["since"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(since)) if since else None
         report[host] = entry
     return report
+
+
+def _orchestration_dry_run(pillar, saltenv):
+    """``{state id: result}`` of the whole orchestration in test mode."""
+    returned = __salt__["state.orchestrate"](ORCHESTRATION, saltenv=saltenv, test=True, pillar=pillar)
+    data = (returned or {}).get("data") or {}
+    running = next(iter(data.values()), None) if data else None
+    if not isinstance(running, dict):
+        raise CommandExecutionError("{} did not render: {}".format(ORCHESTRATION, running if running else returned))
+    return dict((key.split("_|-")[1], value) for key, value in running.items() if isinstance(value, dict) and "_|-" in key)
+
+
+def _mib(size):
+    return "{:.1f} MiB".format(size / 1048576.0)
+
+
+def _node_lines(node, info, free=None):
+    lines = []
+    if info.get("services"):
+        lines.append("stop " + ", ".join(info["services"]))
+    for instance, target in sorted(info.get("moves", {}).items()):
+        lines.append("live-migrate {} to {} ({} MiB free there before the evacuation)".format(instance, target, free.get(target, "?")))
+    for instance, short in sorted(info.get("missing", {}).items()):
+        lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node".format(instance, short))
+    lines.append("upgrade {} packages, {} to download".format(len(info.get("packages", {})), _mib(info.get("download_bytes", 0))))
+    if info.get("files"):
+        lines.append("change " + ", ".join(info["files"]))
+    return ["  {}: {}".format(node, lines[0])] + ["  {}  {}".format(" " * len(node), line) for line in lines[1:]]
+
+
+def _text(plan):
+    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed), to {}".format(ORCHESTRATION, plan["to_version"]), ""]
+    out.append("Preflight: " + plan["preflight"])
+    for refusal in plan["refused"]:
+        out.append("REFUSED: " + refusal)
+    ganeti = plan["ganeti"]
+    out += ["", "1. Ganeti nodes, one at a time (drain, live-migrate the VMs away, upgrade, reboot, migrate them back):"]
+    if ganeti["order"]:
+        out.append("  order: " + ", ".join(ganeti["order"]) + ": " + ganeti["why"])
+    else:
+        out.append("  " + ganeti["comment"])
+    for node in ganeti["order"]:
+        if node in ganeti["nodes"]:
+            out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
+    services = plan["services"]
+    out += ["", "2. Service nodes, together (the API is down from their services' stop to their reboot):"]
+    if not services["nodes"]:
+        out.append("  " + services["comment"])
+    for node, info in sorted(services["nodes"].items()):
+        out += _node_lines("{} [{}]".format(node, ", ".join(info.get("roles", []))), info)
+    out += ["", "Database migrations (a backup first, then snf-manage migrate, once each):"]
+    out += ["  {}: on {}".format(service, minion) for service, minion in sorted(plan["migrations"].items())] or ["  none"]
+    out += ["", "IP history (fix_ip_history):", "  " + (plan["ip_history"] or {}).get("comment", "no changelog given: not run")]
+    out += ["", "Download: {} in all, before any node is drained or any service stopped".format(_mib(sum(plan["download_bytes"].values())))]
+    diffs = [(host, path, diff) for phase in ("ganeti", "services") for host, info in sorted(plan[phase]["nodes"].items())
+             for path, diff in sorted(info.get("diffs", {}).items())]
+    if diffs:
+        out += ["", "Files changed (each edited in place, owner and mode kept, the original backed up):"]
+        for host, path, diff in diffs:
+            out.append("  {}: {}".format(host, path))
+            out += ["    " + line for line in (diff or "(renamed or created)").splitlines()]
+    out += ["", "Warnings:"] + (["  - " + w for w in plan["warnings"]] or ["  none"])
+    out += ["", "Planned in {:.1f} s. Run it with: salt-run state.orchestrate {}".format(plan["seconds"], ORCHESTRATION)]
+    return "\n".join(out)
+
+
+def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
+    """
+    Show what the upgrade will do, changing nothing: the orchestration's own dry run
+    (``state.orchestrate synnefo_upgrade.orch test=True``, the same code that then does it),
+    gathered per host. Returns (``--out=json``: as data) ``{'to_version', 'preflight',
+    'refused', 'ganeti': {'order', 'master', 'failover_to', 'why', 'nodes': {node: {'moves',
+    'missing', 'free_mib', 'services', 'packages', 'download_bytes', 'files', 'diffs',
+    'warnings'}}}, 'services': {'nodes': {node: {...the same, 'roles'}}}, 'migrations',
+    'ip_history', 'download_bytes': {host: bytes}, 'kept_conffiles': {host: {package:
+    [path]}}, 'warnings', 'seconds'}``; without a data outputter, the same as text.
+
+    pillar
+        Pillar overrides for the orchestration, as for ``state.orchestrate``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run synnefo_upgrade.plan
+        salt-run synnefo_upgrade.plan --out=json
+    """
+    started = time.time()
+    results = _orchestration_dry_run(pillar, saltenv)
+    preflight = results.get(PREFLIGHT, {})
+    ganeti_result, services_result = results.get(GANETI_PHASE, {}), results.get(SERVICE_PHASE, {})
+    refused = ["{}: {}".format(step, r.get("comment")) for step, r in sorted(results.items()) if r.get("result") is False]
+    ganeti_changes = dict(ganeti_result.get("changes") or {})
+    order = ganeti_changes.pop("order", [])
+    master, failover = ganeti_changes.pop("master", None), ganeti_changes.pop("failover_to", None)
+    why = "pillar synnefo_upgrade:orchestration:node_order first, then by name"
+    if master in order:
+        why += "; the Ganeti master {} last, after a master failover to {}".format(master, failover)
+    services_changes = dict(services_result.get("changes") or {})
+    migrations = services_changes.pop("migrations", {})
+    ip_history = services_changes.pop("ip_history", None)
+    service_warnings = services_changes.pop("warnings", [])
+    data = {
+        "to_version": to_version,
+        "preflight": preflight.get("comment") or "not run",
+        "refused": refused,
+        "ganeti": {"order": order, "master": master, "failover_to": failover, "why": why, "nodes": ganeti_changes,
+                   "comment": ganeti_result.get("comment", "")},
+        "services": {"nodes": services_changes, "comment": services_result.get("comment", "")},
+        "migrations": migrations,
+        "ip_history": ip_history,
+    }
+    hosts = dict(ganeti_changes, **services_changes)
+    data["download_bytes"] = dict((h, info.get("download_bytes", 0)) for h, info in hosts.items())
+    kept = {}
+    if hosts:
+        client = salt.client.LocalClient(mopts=__opts__)
+        answers = client.cmd(sorted(hosts), "apt_jessie.kept_conffiles", [], timeout=60, tgt_type="list")
+        for host, info in sorted(hosts.items()):
+            found = answers.get(host)
+            if isinstance(found, dict):
+                kept[host] = dict((p, paths) for p, paths in found.items() if p in info.get("packages", {}))
+    data["kept_conffiles"] = dict((h, k) for h, k in kept.items() if k)
+    warnings = [part for part in (preflight.get("comment") or "").split("; ") if part.startswith("warning")]
+    warnings += ["{}: {}".format(n, w) for n, info in sorted(ganeti_changes.items()) for w in info.get("warnings", [])]
+    warnings += service_warnings
+    warnings += ["{}: warning: {} keeps the locally edited {} (the package's version is left as .dpkg-dist)".format(h, p, ", ".join(paths))
+                 for h, found in sorted(data["kept_conffiles"].items()) for p, paths in sorted(found.items())]
+    data["warnings"] = warnings
+    data["seconds"] = round(time.time() - started, 1)
+    if __opts__.get("output") in DATA_OUTPUTTERS:
+        return data
+    return _text(data)

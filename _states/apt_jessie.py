@@ -185,6 +185,7 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     ``apt-get update`` and a non-interactive ``apt-get dist-upgrade`` that keeps locally
     edited conffiles and never removes or restarts the salt-minion running it. ``changes``
     lists every package with its old and new version. In test mode the upgrade is simulated
+    (each package with the bytes it would download, ``size``)
     against freshly downloaded lists kept in a temporary directory: nothing on the host
     changes.
 
@@ -207,11 +208,14 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     ret = _ret(name)
     try:
         if __opts__["test"]:
-            planned = __salt__["apt_jessie.simulate"](refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports)
+            planned = __salt__["apt_jessie.simulate"](refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports,
+                                                      sizes=True)
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
             verb = "downloaded" if download_only else "upgraded"
-            return dict(ret, result=None, changes=planned, comment="{} packages would be {}".format(len(planned), verb))
+            size = sum(change.get("size", 0) for change in planned.values())
+            return dict(ret, result=None, changes=planned,
+                        comment="{} packages would be {} ({:.1f} MiB to download)".format(len(planned), verb, size / 1048576.0))
         changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only, hold=hold)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}

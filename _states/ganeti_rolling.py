@@ -456,17 +456,16 @@ def _lock():
     return __utils__["synnefo_orch.lock"](__opts__, "orchestration")
 
 
-def _predict(node, master):
-    plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
-    results = _sls(node, "synnefo_upgrade.apt.dist_upgrade", test=True)
-    files, packages = [], {}
-    for state_id, result in results.items():
-        changes = result.get("changes") or {}
-        if state_id == "synnefo-upgrade-apt-dist-upgraded-to-jessie":
-            packages = changes
-        else:
-            files.extend(path for path in changes if path.startswith("/"))
-    return {"moves": plan["moves"], "files": sorted(files), "packages": packages}
+def _predict(nodes, master):
+    """Each node's evacuation plan (with the targets' free memory) and its dist-upgrade's dry
+    run (on all the nodes in one job)."""
+    dry_runs = __utils__["synnefo_orch.sls_on_each"](__salt__, nodes, "synnefo_upgrade.apt.dist_upgrade", test=True)
+    predicted = {}
+    for node in nodes:
+        plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
+        predicted[node] = dict(__utils__["synnefo_orch.predicted"](dry_runs[node]), moves=plan["moves"], missing=plan["missing"],
+                               free_mib=plan["free"])
+    return predicted
 
 
 def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_timeout=900, return_master=True):
@@ -517,11 +516,13 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
         if test:
             master = original_master
-            predicted = dict((node, _predict(node, master)) for node in pending)
+            predicted = _predict(pending, master)
             lines = ["{}: move {}; change {}; upgrade {} packages".format(
                 node, ", ".join("{} -> {}".format(i, t) for i, t in sorted(p["moves"].items())) or "nothing",
                 ", ".join(p["files"]) or "no file", len(p["packages"])) for node, p in ((n, predicted[n]) for n in pending)]
-            return dict(ret, result=None, changes=predicted,
+            others = [n for n in order if n != master]
+            ordering = {"order": order, "master": master, "failover_to": others[0] if master in pending and others else None}
+            return dict(ret, result=None, changes=dict(predicted, **ordering),
                         comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines))
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])

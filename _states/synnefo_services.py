@@ -41,6 +41,7 @@ __virtualname__ = "synnefo_services"
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
 EXPECTED_SERVICES = {"astakos": ["gunicorn", "apache2"], "cyclades": ["gunicorn", "apache2", "archipelago", "snf-dispatcher"],
                      "pithos": ["gunicorn", "apache2", "archipelago"], "cms": ["gunicorn", "apache2"]}
+IP_HISTORY_STATE = "synnefo-upgrade-cyclades-ip-history-fixed"
 KAMAKI_NOTE = "API clients (kamaki) need Kamaki >= 0.15 against Synnefo 0.19"
 
 
@@ -190,13 +191,8 @@ def _facts(node):
 
 
 def _warnings(results):
-    found = []
-    for node, states in sorted(results.items()):
-        for state_id, result in sorted(states.items()):
-            for part in (result.get("comment") or "").split("; "):
-                if part.startswith("warning"):
-                    found.append("{}: {}".format(node, part))
-    return found
+    return ["{}: {}".format(node, warning) for node, states in sorted(results.items())
+            for warning in __utils__["synnefo_orch.predicted"](states)["warnings"]]
 
 
 def _ganeti_master(roles):
@@ -261,13 +257,12 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         if not pending:
             return dict(ret, comment="every service node is on {}: nothing to do".format(to_version))
         if test:
-            predicted = _sls_on_each(pending, "synnefo_upgrade", test=True)
-            changes = {}
-            for node in pending:
-                upgrade = predicted[node].get("synnefo-upgrade-apt-dist-upgraded-to-jessie", {}).get("changes") or {}
-                files = sorted(set(p for r in predicted[node].values() for p in (r.get("changes") or {}) if p.startswith("/")))
-                changes[node] = {"packages": upgrade, "files": files}
-            ret["changes"] = dict(changes, migrations=databases)
+            results = _sls_on_each(pending, "synnefo_upgrade", test=True)
+            changes = dict((node, dict(__utils__["synnefo_orch.predicted"](results[node]), roles=roles[node])) for node in pending)
+            ret["changes"] = dict(changes, migrations=databases, warnings=_warnings(results) + [KAMAKI_NOTE])
+            fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
+            if fixed:
+                ret["changes"]["ip_history"] = {"minion": ip_history_minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
             lines = ["{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
                      for n in pending]
             first = "after the Ganeti phase ({} still on wheezy), ".format(", ".join(behind)) if behind else ""
@@ -305,7 +300,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             "warnings": _warnings(results) + [KAMAKI_NOTE],
             "steps": phase.done,
         }
-        fixed = results.get(ip_history_minion, {}).get("synnefo-upgrade-cyclades-ip-history-fixed")
+        fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
         if fixed:
             # The plan (or what was applied), as the operator must see it.
             ret["changes"]["ip_history"] = {"minion": ip_history_minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}

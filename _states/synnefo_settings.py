@@ -54,7 +54,7 @@ def allowed_hosts(name="/etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf", hos
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     if not hosts:
-        ret["comment"] = ("warning: ALLOWED_HOSTS is not set for this node: Synnefo 0.19 serves every host name (['*']); "
+        ret["comment"] = ("warning: ALLOWED_HOSTS is not set for this node: Synnefo 0.19 serves every host name (['*']), "
                           "set pillar synnefo_upgrade:allowed_hosts to restrict it")
         return ret
     try:

@@ -104,6 +104,26 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
     return results
 
 
+UPGRADE_STATE = "synnefo-upgrade-apt-dist-upgraded-to-jessie"
+
+
+def predicted(results):
+    """What a dry run of the formula's SLS on a node says it would do: ``{'packages': {name:
+    {'old', 'new', 'size'}}, 'download_bytes', 'files': [path], 'diffs': {path: diff},
+    'services': [stopped], 'warnings': [...]}``, from the states' own test-mode returns."""
+    packages = (results.get(UPGRADE_STATE) or {}).get("changes") or {}
+    diffs, services, warnings = {}, [], []
+    for state_id, result in sorted(results.items()):
+        for path, change in (result.get("changes") or {}).items():
+            if path.startswith("/"):
+                diffs[path] = change.get("diff", "") if isinstance(change, dict) else "{}".format(change)
+        if state_id.startswith("synnefo-upgrade-services-") and state_id.endswith("-stopped") and result.get("result") is None:
+            services.append(result.get("name"))
+        warnings.extend(part for part in (result.get("comment") or "").split("; ") if part.startswith("warning"))
+    return {"packages": packages, "download_bytes": sum(c.get("size", 0) for c in packages.values()),
+            "files": sorted(diffs), "diffs": diffs, "services": sorted(services), "warnings": warnings}
+
+
 def fire(opts, tag, data):
     """Fire ``data`` (with the time) on the master's event bus under ``tag``."""
     bus = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)

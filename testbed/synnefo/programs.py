@@ -214,7 +214,22 @@ def backend_modify(args, shared, host, out):
     return 0
 
 
+def _now():
+    """The command's clock: the real one, or SNF_TESTBED_NOW (epoch seconds) so that a test can
+    run owner changes on both sides of a daylight-saving change."""
+    return float(os.environ.get("SNF_TESTBED_NOW") or time.time())
+
+
+def _asctime(moment):
+    """Python logging's asctime, in the host's local time (TZ), as snf-manage's logs have it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + ",%03d" % int(moment % 1 * 1000)
+
+
 def server_modify(args, shared, host, out):
+    """``--user UUID SERVER_ID``: change the owner, print upstream's line and leave upstream's
+    per-command log (``<yymmddHHMMSS>_server-modify_<pid>.log``, local time, 0600) with the
+    command line and the output; the change is recorded in the timeline with its UTC time."""
+    command = ["/usr/bin/snf-manage", "server-modify"] + list(args)
     user = _option(args, "--user")
     ids = [a for a in args if not a.startswith("-")]
     if not user or not ids:
@@ -222,18 +237,27 @@ def server_modify(args, shared, host, out):
     server = int(ids[0])
     import sqlite3
 
+    started = _now()
     with sqlite3.connect(os.path.join(shared, "cyclades.sqlite3")) as db:
         row = db.execute("SELECT userid FROM db_virtualmachine WHERE id = ?", (server,)).fetchone()
         if row is None:
             raise CommandError(f"Server with ID '{server}' does not exist.")
         db.execute("UPDATE db_virtualmachine SET userid = ? WHERE id = ?", (user, server))
+    changed = started + 0.0421
     message = f"Changed the owner of server '{server}' from '{row[0]}' to '{user}'.\n"
     out.write(message)
     logdir = os.path.join(_root(), "var/log/synnefo/commands")
     os.makedirs(logdir, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%y%m%d%H%M%S")
-    with open(os.path.join(logdir, f"{stamp}_server-modify_{os.getpid()}.log"), "w") as handle:
-        handle.write(message)
+    stamp = time.strftime("%y%m%d%H%M%S", time.localtime(started))
+    path = os.path.join(logdir, f"{stamp}_server-modify_{os.getpid()}.log")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(f"{_asctime(started)} - INFO: \n\tcommand: {' '.join(command)}\n\tpid: {os.getpid()}\n\n\nOutput:\n")
+        handle.write(f"{_asctime(changed)} - INFO: {message}")
+    os.utime(path, (changed, changed))
+    # To the millisecond, as much as the log's asctime keeps.
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(changed)) + ".%03d000" % int(changed % 1 * 1000)
+    timeline.record("owner-change", host, shared_dir=shared, server=server, old=row[0], new=user, utc=when, log=path)
     return 0
 
 

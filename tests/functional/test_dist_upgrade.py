@@ -23,6 +23,11 @@ def build(directory, versions, work):
             f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Test <test@example.org>\n"
             f"Description: {name} for the dist-upgrade tests\n")
         (root / "usr" / "share" / "doc" / name / "version").write_text(version + "\n")
+        # Each package ships a conffile, and a payload that makes the sizes differ.
+        (root / "etc").mkdir()
+        (root / "etc" / f"{name}.conf").write_text(f"# {name} {version}\n")
+        (root / "DEBIAN" / "conffiles").write_text(f"/etc/{name}.conf\n")
+        (root / "usr" / "share" / "doc" / name / "payload").write_bytes(os.urandom(1024 * len(name)))
         subprocess.run(["dpkg-deb", "-b", "-Zgzip", str(root), str(directory / f"{name}_{version}_all.deb")],
                        check=True, capture_output=True)
     packages = subprocess.run(["dpkg-scanpackages", "-m", "."], cwd=directory, check=True, capture_output=True, text=True)
@@ -134,10 +139,24 @@ def test_test_mode_predicts_the_upgrade_and_changes_nothing(states, world):
     before = world.fingerprint()
     ret = states.apt_jessie.dist_upgraded(name="dist-upgrade", test=True)
     assert ret.result is None
-    assert ret.changes["app"] == {"old": "1.0", "new": "2.0"}
+    # Each package with the bytes of its .deb: what the upgrade would download.
+    sizes = {name: (world.base / "jessie" / f"{name}_{NEW[name]}_all.deb").stat().st_size for name in NEW}
+    assert ret.changes["app"] == {"old": "1.0", "new": "2.0", "size": sizes["app"]}
+    assert ret.changes["snf-common"]["size"] == sizes["snf-common"] != sizes["app"]
+    total = sizes["app"] + sizes["snf-common"]
+    assert f"2 packages would be upgraded ({total / 1048576.0:.1f} MiB to download)" == ret.comment
     assert "salt-minion" not in ret.changes  # the real run holds it, so the prediction does
     assert world.fingerprint() == before
     assert world.versions() == OLD
+
+
+def test_locally_edited_conffiles_are_named_with_their_package(modules, world):
+    root = world.base / "root"
+    assert modules.apt_jessie.kept_conffiles(root=str(root)) == {}
+    (root / "etc" / "app.conf").write_text("# edited by the operator\n")
+    (root / "etc" / "snf-common.conf").write_text("# edited too\n")
+    assert modules.apt_jessie.kept_conffiles(root=str(root)) == {"app": ["/etc/app.conf"], "snf-common": ["/etc/snf-common.conf"]}
+    assert modules.apt_jessie.kept_conffiles(packages=["app"], root=str(root)) == {"app": ["/etc/app.conf"]}
 
 
 def test_the_state_upgrades_and_a_second_run_has_nothing_to_do(states, world):

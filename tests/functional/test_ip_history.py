@@ -287,3 +287,92 @@ def test_a_failed_fix_is_recorded_as_failed_and_may_be_run_again(modules, tool, 
     finally:
         if os.path.exists(record):
             os.unlink(record)
+
+
+# --- changelog_from_logs: the owner changes made with the test bed's server-modify ---------
+
+# Europe/Athens: clocks went forward at 2016-03-27 03:00 local (01:00 UTC) and back at
+# 2016-10-30 04:00 local (01:00 UTC), so 03:00-04:00 local happened twice that night.
+ATHENS_CHANGES = [  # (UTC epoch, vm, new owner)
+    (1459040400 - 1.5, 42, B),  # 2016-03-27 02:59:58.5 local (EET), before the jump
+    (1459040400 + 2.25, 42, A),  # 04:00:02.25 local (EEST), after it
+    (1477789200 - 1799.75, 7, A),  # 2016-10-30 03:30:00.25 local, the first time (EEST)
+    (1477789200 + 1800.5, 7, B),  # 03:30:00.5 local again, an hour later (EET)
+    (1477789200 + 7200, 42, C),  # 05:00 local
+]
+
+
+@pytest.fixture
+def snf_manage(tmp_path, repo_root):
+    from synnefo_host import host_root, program
+    from testbed.synnefo import programs
+
+    shared, root = tmp_path / "shared", host_root(tmp_path / "root")
+    shared.mkdir()
+    programs.create(str(shared), vms=[(42, A), (7, C)])
+    tool = program(tmp_path / "snf-manage", repo_root, root, shared, "cyclades1", "snf-manage")
+
+    def run(moment, vm, owner, tz="Europe/Athens"):
+        env = dict(os.environ, TZ=tz, SNF_TESTBED_NOW=repr(moment))
+        return subprocess.run([str(tool), "server-modify", "--user", owner, str(vm)], env=env, check=True,
+                              capture_output=True, text=True).stdout
+
+    run.logs, run.shared = root / "var/log/synnefo/commands", shared
+    return run
+
+
+def made(shared):
+    from testbed import timeline
+
+    return [f"{e['server']}|{e['old']}|{e['new']}|{e['utc']}" for e in timeline.read(str(shared)) if e["event"] == "owner-change"]
+
+
+def test_the_changelog_rebuilt_from_logs_equals_the_changes_made_across_both_clock_changes(modules, snf_manage, tmp_path):
+    for moment, vm, owner in ATHENS_CHANGES:
+        assert "Changed the owner of server" in snf_manage(moment, vm, owner)
+    logs = sorted(os.listdir(snf_manage.logs))
+    # Upstream's names, in local time: two logs of VM 7 carry the same 03:30 of that night.
+    assert [name.split("_")[0] for name in logs].count("161030033000") == 2
+    output = tmp_path / "owner-changes.log"
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens", output=str(output))
+    expected = made(snf_manage.shared)
+    assert len(expected) == 5
+    assert rebuilt["changelog"] == "".join(line + "\n" for line in sorted(expected, key=lambda line: line.split("|")[3]))
+    assert rebuilt["valid"] and rebuilt["unreadable"] == [] and rebuilt["without_owner_change"] == []
+    assert [e["ambiguous"] for e in rebuilt["entries"]] == [False, False, True, True, False]
+    assert {e["log"] for e in rebuilt["entries"]} == {str(snf_manage.logs / name) for name in logs}
+    assert output.read_text() == rebuilt["changelog"] and oct(output.stat().st_mode & 0o777) == "0o600"
+    assert modules.ip_history.validate(str(output))["valid"]
+
+
+def test_read_in_the_wrong_zone_the_times_are_off_by_the_zone_offset(modules, snf_manage):
+    snf_manage(ATHENS_CHANGES[4][0], 42, C)
+    in_utc = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="UTC")
+    right = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
+    assert right["changelog"] == made(snf_manage.shared)[0] + "\n"
+    assert in_utc["entries"][0]["date"][11:13] == "05" and right["entries"][0]["date"][11:13] == "03"
+
+
+def test_unreadable_logs_and_logs_without_an_owner_change_are_reported_not_guessed(modules, snf_manage):
+    snf_manage(ATHENS_CHANGES[0][0], 42, B)
+    (snf_manage.logs / "160101120000_server-modify_99.log").write_text(
+        "2016-01-01 12:00:00,000 - INFO: \n\tcommand: snf-manage server-modify --name web 42\n\tpid: 99\n\n\nOutput:\n"
+        "2016-01-01 12:00:00,100 - INFO: Renamed server '42' from 'a' to 'web'\n")
+    (snf_manage.logs / "160327033000_server-modify_98.log").write_text(
+        "2016-03-27 03:30:00,000 - INFO: Changed the owner of server '7' from 'x' to 'y'.\n")  # a time that never was
+    (snf_manage.logs / "160101120000_server-list_97.log").write_text("not a server-modify log\n")
+    (snf_manage.logs / "160101130000_server-modify_96.log").mkdir()  # unreadable, even by root
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
+    assert rebuilt["changelog"] == made(snf_manage.shared)[0] + "\n"
+    assert rebuilt["without_owner_change"] == [str(snf_manage.logs / "160101120000_server-modify_99.log")]
+    problems = {os.path.basename(u["log"]): u["error"] for u in rebuilt["unreadable"]}
+    assert "skipped by a clock change" in problems.pop("160327033000_server-modify_98.log")
+    assert "Is a directory" in problems.pop("160101130000_server-modify_96.log")
+    assert problems == {}
+
+
+def test_a_missing_zone_and_a_missing_directory_are_errors(modules, tmp_path):
+    with pytest.raises(Exception, match="cannot read the time zone Mars/Olympus"):
+        modules.ip_history.changelog_from_logs(log_dir=str(tmp_path), timezone="Mars/Olympus")
+    with pytest.raises(Exception, match="cannot list the command logs"):
+        modules.ip_history.changelog_from_logs(log_dir=str(tmp_path / "nowhere"), timezone="UTC")

@@ -30,7 +30,7 @@ def test_largest_first_each_to_the_node_with_most_room(rolling):
                  "d": {"pnode": "gnt2", "memory": 512, "status": "running"}}
     plan = rolling.plan_evacuation("gnt1", nodes, instances)
     # a (2000) -> gnt2 (3000 -> 1000); b (1500) -> gnt3 (2500 -> 1000); c (1000) -> gnt2 (tie: by name)
-    assert plan == {"moves": {"a": "gnt2", "b": "gnt3", "c": "gnt2"}, "missing": {}}
+    assert plan == {"moves": {"a": "gnt2", "b": "gnt3", "c": "gnt2"}, "missing": {}, "free": {"gnt2": 3000, "gnt3": 2500}}
 
 
 def test_drained_and_offline_nodes_take_nothing_and_shortfalls_are_named(rolling):
@@ -38,8 +38,8 @@ def test_drained_and_offline_nodes_take_nothing_and_shortfalls_are_named(rolling
     instances = {"a": {"pnode": "gnt1", "memory": 3072, "status": "running"},
                  "b": {"pnode": "gnt1", "memory": 1024, "status": "running"}}
     plan = rolling.plan_evacuation("gnt1", nodes, instances)
-    assert plan == {"moves": {"b": "gnt2"}, "missing": {"a": 2048}}
+    assert plan == {"moves": {"b": "gnt2"}, "missing": {"a": 2048}, "free": {"gnt2": 1024}}
 
 
 def test_an_empty_node_needs_no_move(rolling):
-    assert rolling.plan_evacuation("gnt2", {"gnt1": node(0), "gnt2": node(100)}, {}) == {"moves": {}, "missing": {}}
+    assert rolling.plan_evacuation("gnt2", {"gnt1": node(0), "gnt2": node(100)}, {}) == {"moves": {}, "missing": {}, "free": {"gnt1": 0}}
