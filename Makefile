@@ -28,9 +28,9 @@ bench: deps venv salt-2019.2
 	$(PY) bench/ganeti_phase.py
 	$(PY) bench/api_downtime.py
 
-# make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [KEEP=1]
+# make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [REPORT=FILE] [KEEP=1]
 demo: deps venv salt-2019.2
-	TOPOLOGY="$(TOPOLOGY)" SUMMARY="$(SUMMARY)" KEEP="$(KEEP)" $(PY) -m testbed.demo
+	TOPOLOGY="$(TOPOLOGY)" SUMMARY="$(SUMMARY)" REPORT="$(REPORT)" KEEP="$(KEEP)" $(PY) -m testbed.demo
 
 demo-down: venv
 	$(PY) -m testbed down

@@ -2,6 +2,7 @@
 The operator's view of the Synnefo upgrade, on the salt-master:
 
 - :py:func:`plan`: what the orchestration will do, from its own dry run (nothing changes);
+- :py:func:`report`: a run of it as one HTML page, from Salt's job cache;
 - :py:func:`status`: where the upgrade stands, host by host, from what the minions and Ganeti
   report (so it is right after a crash of the orchestration too).
 
@@ -15,7 +16,9 @@ The operator's view of the Synnefo upgrade, on the salt-master:
 
 from __future__ import absolute_import, print_function, unicode_literals
 
+import io
 import logging
+import os
 import time
 
 import salt.client
@@ -239,3 +242,172 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     if __opts__.get("output") in DATA_OUTPUTTERS:
         return data
     return _text(data)
+
+
+# --- the report: one self-contained HTML page from the orchestration's job ----------------
+
+COLOURS = {"download": "#7aa6d8", "drain": "#e0a040", "upgrade": "#8a6fc1", "reboot": "#c05050", "restore": "#50a070",
+           "master-failover": "#d07fb0", "ip-history-check": "#90a0b0", "check": "#60b0a0", "services stopped": "#b08040",
+           "dist-upgrade": "#6f5fb0", "database migration": "#3f7fbf", "configuration": "#4fa0a0"}
+
+
+def _orchestration_jobs():
+    jobs = __salt__["jobs.list_jobs"](search_function="runner.state.orchestrate") or {}
+    found = []
+    for jid, info in jobs.items():
+        arguments = " ".join("{}".format(a) for a in info.get("Arguments") or [])
+        if ORCHESTRATION in arguments and "'test': True" not in arguments and "test=True" not in arguments:
+            found.append(jid)
+    return sorted(found)
+
+
+def _job_states(jid):
+    """``{state id: result}`` of an orchestration job, from Salt's job cache."""
+    returned = __salt__["jobs.lookup_jid"](jid, display_progress=False)
+    # A runner job's return is kept as the runner returned it: {'data': {'<master>_master': {...}}}.
+    candidates = [returned]
+    while candidates:
+        value = candidates.pop()
+        if isinstance(value, dict):
+            keyed = dict((k.split("_|-")[1], v) for k, v in value.items() if isinstance(v, dict) and "_|-" in k)
+            if keyed:
+                return keyed
+            candidates.extend(value.values())
+    raise CommandExecutionError("job {} has no orchestration return in the job cache (is it a synnefo_upgrade.orch run?)".format(jid))
+
+
+def _report_data(jid, states):
+    rows, failures = [], []
+    for state_id in (GANETI_PHASE, SERVICE_PHASE):
+        result = states.get(state_id) or {}
+        changes = result.get("changes") or {}
+        rows += [dict(entry, phase="ganeti" if state_id == GANETI_PHASE else "services") for entry in changes.get("timeline", [])]
+        if result.get("result") is False:
+            failures.append(result.get("comment", ""))
+    if (states.get(PREFLIGHT) or {}).get("result") is False:
+        failures.append(states[PREFLIGHT].get("comment", ""))
+    ganeti = (states.get(GANETI_PHASE) or {}).get("changes") or {}
+    services = (states.get(SERVICE_PHASE) or {}).get("changes") or {}
+    versions = dict((node, info) for node, info in ganeti.items() if isinstance(info, dict) and "snf_common_after" in info)
+    versions.update(services.get("hosts", {}))
+    upgrade = [r for r in rows if r["phase"] == "services" and r["step"] in ("upgrade", "reboot") and "end" in r and not r.get("parent")]
+    window = [min(r["start"] for r in upgrade), max(r["end"] for r in upgrade)] if upgrade else None
+    return {"jid": jid, "rows": rows, "failures": failures, "versions": versions, "warnings": services.get("warnings", []),
+            "migrations": services.get("migrations", {}), "api_down": window,
+            "ok": not failures and all(s.get("result") is not False for s in states.values())}
+
+
+def _escape(text):
+    return ("{}".format(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _clock(moment):
+    return time.strftime("%H:%M:%S", time.gmtime(moment))
+
+
+def _html(data):
+    """The page: an SVG time line (a row per host, a bar per step, the API's downtime shaded,
+    failures in red with their message) and tables of versions, migrations, warnings."""
+    rows = [r for r in data["rows"] if "start" in r]
+    hosts = []
+    for row in rows:
+        if row["host"] not in hosts:
+            hosts.append(row["host"])
+    begin = min([r["start"] for r in rows] or [0])
+    end = max([r.get("end", r["start"]) for r in rows] or [1])
+    span = max(end - begin, 1.0)
+    left, width, height = 160, 900, 26
+    scale = width / span
+
+    def x(moment):
+        return left + (moment - begin) * scale
+
+    svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">'.format(
+        left + width + 20, 40 + height * (len(hosts) * 2) + 20)]
+    if data["api_down"]:
+        low, high = data["api_down"]
+        svg.append('<rect class="api-down" x="{:.1f}" y="20" width="{:.1f}" height="{}" fill="#f3d6d6"><title>API down {:.1f} s'
+                   '</title></rect>'.format(x(low), max((high - low) * scale, 1), height * len(hosts) * 2, high - low))
+        svg.append('<text x="{:.1f}" y="14" fill="#a03030">API down {:.1f} s</text>'.format(x(low), high - low))
+    for tick in range(0, 11):
+        moment = begin + span * tick / 10.0
+        svg.append('<line x1="{0:.1f}" x2="{0:.1f}" y1="20" y2="{1}" stroke="#ddd"/><text x="{0:.1f}" y="{2}" '
+                   'text-anchor="middle" fill="#666">{3}</text>'.format(x(moment), 20 + height * len(hosts) * 2,
+                                                                         32 + height * len(hosts) * 2, _clock(moment)))
+    for index, host in enumerate(hosts):
+        top = 20 + index * height * 2
+        svg.append('<text x="4" y="{}" font-weight="bold">{}</text>'.format(top + 17, _escape(host)))
+        for row in (r for r in rows if r["host"] == host):
+            failed = row.get("outcome") == "failed"
+            y = top + (height if row.get("parent") else 0) + 4
+            stop = row.get("end", end)
+            title = "{} {}: {} to {} ({:.1f} s){}".format(host, row["step"], _clock(row["start"]), _clock(stop), stop - row["start"],
+                                                          ": " + row.get("error", "") if failed else "")
+            svg.append('<rect class="step{}" data-host="{}" data-step="{}" x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="{}"'
+                       '{}><title>{}</title></rect>'.format(
+                           " failed" if failed else "", _escape(host), _escape(row["step"]), x(row["start"]), y,
+                           max((stop - row["start"]) * scale, 2), height - 8, "#d02020" if failed else COLOURS.get(row["step"], "#999"),
+                           ' stroke="#600" stroke-width="2"' if failed else "", _escape(title)))
+            if (stop - row["start"]) * scale > 60:
+                svg.append('<text x="{:.1f}" y="{}" fill="#fff">{}</text>'.format(x(row["start"]) + 3, y + 13, _escape(row["step"])))
+    svg.append("</svg>")
+    status = "finished" if data["ok"] else "FAILED"
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8"><title>Synnefo upgrade {} ({})</title>'.format(_escape(data["jid"]), status),
+           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+           "padding:3px 8px;text-align:left}.failure{color:#a00;font-weight:bold}</style></head><body>",
+           "<h1>Synnefo upgrade: {}</h1>".format(status),
+           "<p>Orchestration job {}, {} to {} UTC.</p>".format(_escape(data["jid"]), _clock(begin), _clock(end))]
+    out += ['<p class="failure">{}</p>'.format(_escape(f)) for f in data["failures"]]
+    out += ["<h2>Steps</h2>"] + svg
+    out.append("<p>" + " ".join('<span style="background:{};color:#fff;padding:1px 4px">{}</span>'.format(c, _escape(s))
+                                for s, c in sorted(COLOURS.items())) + "</p>")
+    out += ["<h2>Versions</h2>", "<table><tr><th>host</th><th>codename before</th><th>after</th><th>snf-common before</th><th>after</th></tr>"]
+    for host, info in sorted(data["versions"].items()):
+        out.append("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(*[_escape(v) for v in (
+            host, info.get("codename_before"), info.get("codename_after"), info.get("snf_common_before"), info.get("snf_common_after"))]))
+    out += ["</table>", "<h2>Database migrations</h2>", "<ul>"]
+    out += ["<li>{} on {}</li>".format(_escape(s), _escape(m)) for s, m in sorted(data["migrations"].items())] + ["</ul>"]
+    out += ["<h2>Warnings</h2>", "<ul>"] + ["<li>{}</li>".format(_escape(w)) for w in data["warnings"]] + ["</ul>", "</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def report(jid=None, path=None):
+    """
+    Build one self-contained HTML page (no network needed to view it) of an orchestration
+    run of ``synnefo_upgrade.orch`` from its return in Salt's job cache: a row per host with
+    its steps as bars on a time axis, the API's downtime shaded, failures marked with their
+    message, and the versions before and after, the migrations and the warnings. Returns
+    ``{'path', 'jid', 'ok', 'failures', 'api_down_seconds', 'hosts': {host: [steps]}}``.
+
+    jid
+        The orchestration's job (default: the newest real run in the job cache).
+
+    path
+        Where to write the page (default ``<cachedir>/synnefo_upgrade/report-<jid>.html``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run synnefo_upgrade.report
+        salt-run synnefo_upgrade.report jid=20261126101500123456 path=/root/upgrade.html
+    """
+    if not jid:
+        jobs = _orchestration_jobs()
+        if not jobs:
+            raise CommandExecutionError("no run of {} in the job cache (keep_jobs may have expired it)".format(ORCHESTRATION))
+        jid = jobs[-1]
+    jid = "{}".format(jid)
+    data = _report_data(jid, _job_states(jid))
+    path = path or os.path.join(__opts__["cachedir"], "synnefo_upgrade", "report-{}.html".format(jid))
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    with io.open(path, "w", encoding="utf-8") as handle:
+        handle.write(_html(data))
+    hosts = {}
+    for row in data["rows"]:
+        hosts.setdefault(row["host"], []).append(row["step"])
+    window = data["api_down"]
+    return {"path": path, "jid": jid, "ok": data["ok"], "failures": data["failures"], "hosts": hosts,
+            "api_down_seconds": round(window[1] - window[0], 1) if window else None}

@@ -269,11 +269,12 @@ class _Run(object):
     """One node's upgrade, step by step, each step skipped when Ganeti's tags and the node
     show it done."""
 
-    def __init__(self, node, nodes, to_version, reboot_timeout):
+    def __init__(self, node, nodes, to_version, reboot_timeout, timeline):
         self.node = node
         self.nodes = nodes
         self.to_version = to_version
         self.reboot_timeout = reboot_timeout
+        self.timeline = timeline  # every step of the phase, with its times (the report's picture)
         self.done = []
         self.resumed_from = None  # the stage an interrupted run left the node in
 
@@ -294,12 +295,16 @@ class _Run(object):
     def step(self, step, action, *args):
         _fire(self.node, step, "started")
         log.info("ganeti_rolling: %s: %s", self.node, step)
+        entry = {"host": self.node, "step": step, "start": time.time()}
+        self.timeline.append(entry)
         try:
             result = action(*args)
         except CommandExecutionError as exc:
+            entry.update(end=time.time(), outcome="failed", error=exc.error)
             _fire(self.node, step, "failed", error=exc.error)
             self._mark_failed(step)
             raise StepFailed("{}: step '{}' failed: {}".format(self.node, step, exc.error))
+        entry.update(end=time.time(), outcome="done")
         _fire(self.node, step, "done")
         self.done.append(step)
         return result
@@ -526,8 +531,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                         comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines))
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
+        ret["changes"]["timeline"] = timeline = []
         for node in pending:
-            run = _Run(node, nodes, to_version, reboot_timeout)
+            run = _Run(node, nodes, to_version, reboot_timeout, timeline)
             before = _facts(node)
             master = _ganeti_master(nodes)
             if node == master:
@@ -556,6 +562,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
         return ret
     except StepFailed as exc:
+        # What was done stays in ``changes``, the failed step's times and error with it.
         return dict(ret, result=False, comment="{} (the cluster is safe: the node stays drained with its VMs elsewhere; "
                                                "run the orchestration again to resume)".format(exc.error))
     except CommandExecutionError as exc:

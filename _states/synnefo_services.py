@@ -95,18 +95,27 @@ def _done(minion, to_version):
 class _Phase(object):
     """The phase's steps over the nodes still to do; each step sets their stage first."""
 
-    def __init__(self, nodes, roles):
+    def __init__(self, nodes, roles, timeline):
         self.nodes = nodes
         self.roles = roles
+        self.timeline = timeline  # every node's steps with their times (the report's picture)
         self.done = []
 
     def step(self, step, nodes, action, *args):
         _set_progress(nodes, step)
         for node in nodes:
             _fire(node, step, "started")
+        entries = [{"host": node, "step": step, "start": time.time()} for node in nodes]
+        self.timeline.extend(entries)
         try:
             result = action(*args)
         except CommandExecutionError as exc:
+            # The hosts the error names failed; when it names none, all of them did.
+            named = [e for e in entries if "{}: ".format(e["host"]) in exc.error] or entries
+            for entry in entries:
+                entry.update(end=time.time(), outcome="failed" if entry in named else "done")
+                if entry in named:
+                    entry["error"] = exc.error
             try:
                 _set_progress(nodes, "failed", "{}: {}".format(step, exc.error))
             except CommandExecutionError as record_error:
@@ -114,6 +123,8 @@ class _Phase(object):
             for node in nodes:
                 _fire(node, step, "failed", error=exc.error)
             raise StepFailed("step '{}' failed: {}".format(step, exc.error))
+        for entry in entries:
+            entry.update(end=time.time(), outcome="done")
         for node in nodes:
             _fire(node, step, "done")
         self.done.append(step)
@@ -267,7 +278,8 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
                      for n in pending]
             first = "after the Ganeti phase ({} still on wheezy), ".format(", ".join(behind)) if behind else ""
             return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
-        phase = _Phase(pending, roles)
+        ret["changes"]["timeline"] = timeline = []
+        phase = _Phase(pending, roles, timeline)
         before = dict((n, _facts(n)) for n in pending)
         to_upgrade = [n for n in pending if not _version_at_least(n, before[n]["snf_common"], to_version)]
         # Decided before the outage: a node not booted into 0.19 yet reboots after it.
@@ -283,6 +295,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
         # after the migration: the API's outage starts here.
         results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade")
+        for entry in [e for e in timeline if e["step"] == "upgrade"]:
+            for part in __utils__["synnefo_orch.parts"](results[entry["host"]], entry["start"], entry["end"]):
+                timeline.append(dict(part, host=entry["host"], parent="upgrade", outcome="done"))
         if to_reboot:
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
         if master:
@@ -299,6 +314,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             "migrations": databases,
             "warnings": _warnings(results) + [KAMAKI_NOTE],
             "steps": phase.done,
+            "timeline": timeline,
         }
         fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
         if fixed:

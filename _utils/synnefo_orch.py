@@ -124,6 +124,38 @@ def predicted(results):
             "files": sorted(diffs), "diffs": diffs, "services": sorted(services), "warnings": warnings}
 
 
+# The parts of a node's upgrade job shown in the report, by state id.
+_PARTS = (("synnefo-upgrade-services-", "services stopped"), ("synnefo-upgrade-apt-", "dist-upgrade"),
+          ("synnefo-upgrade-version-", "dist-upgrade"), ("synnefo-upgrade-db-", "database migration"))
+
+
+def parts(results, started, ended):
+    """The parts of an SLS run (services stopped, dist-upgrade, database migration,
+    configuration) as ``[{'step', 'start', 'end'}]`` in epoch seconds, from the states'
+    ``start_time`` (the minion's local clock, time of day only) and ``duration``, placed on the
+    day that puts them inside the job (``started``..``ended``, the master's clock)."""
+    spans = {}
+    for state_id, result in results.items():
+        clock, duration = result.get("start_time"), result.get("duration")
+        if not clock or duration is None:
+            continue
+        try:
+            hours, minutes, seconds = clock.split(":")
+            of_day = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            continue
+        local = time.localtime(started)
+        midnight = started - (local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec + started % 1)
+        start = min((midnight + of_day + day * 86400 for day in (-1, 0, 1)), key=lambda t: abs(t - started))
+        if not started - 60 <= start <= ended + 60:
+            continue  # another clock (the minion in another zone): not placed rather than misplaced
+        name = next((label for prefix, label in _PARTS if state_id.startswith(prefix)), "configuration")
+        end = start + float(duration) / 1000.0
+        low, high = spans.get(name, (start, end))
+        spans[name] = (min(low, start), max(high, end))
+    return [{"step": name, "start": low, "end": high} for name, (low, high) in sorted(spans.items(), key=lambda item: item[1])]
+
+
 def fire(opts, tag, data):
     """Fire ``data`` (with the time) on the master's event bus under ``tag``."""
     bus = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)

@@ -81,6 +81,7 @@ def main(argv=None):
     parser.add_argument("--topology", default=os.environ.get("TOPOLOGY") or None)
     parser.add_argument("--summary", default=os.environ.get("SUMMARY") or None)
     parser.add_argument("--keep", action="store_true", default=bool(os.environ.get("KEEP")))
+    parser.add_argument("--report", default=os.path.abspath(os.environ.get("REPORT") or "synnefo-upgrade-report.html"))
     args = parser.parse_args(argv)
     print(f"== bringing up the test cluster ({args.topology or 'testbed/topologies/default.yaml'})", flush=True)
     topology = cluster.up(args.topology)
@@ -89,6 +90,8 @@ def main(argv=None):
         salt_run("saltutil.sync_all", stdout=subprocess.DEVNULL)
         subprocess.run(cluster.salt_command(cluster.Paths(), "salt", ["*", "saltutil.sync_all"]), stdout=subprocess.DEVNULL, check=False)
         before = facts(topology.hosts)
+        print("== the plan (salt-run synnefo_upgrade.plan): what the upgrade will do, changing nothing", flush=True)
+        salt_run("synnefo_upgrade.plan")
         print("== the whole upgrade: salt-run state.orchestrate synnefo_upgrade.orch", flush=True)
         progress = Progress()
         progress.start()
@@ -107,6 +110,11 @@ def main(argv=None):
             if isinstance(step.get("changes"), dict) and "warnings" in step["changes"]:
                 for warning in step["changes"]["warnings"]:
                     print(f"         warning: {warning}", flush=True)
+        report = salt_run("synnefo_upgrade.report", f"path={args.report}", "--out=json", capture_output=True, text=True)
+        try:
+            print(f"== the report, as a picture: {json.loads(report.stdout)['path']}", flush=True)
+        except (ValueError, KeyError):
+            print("== no report: " + report.stdout[-2000:] + report.stderr[-2000:], flush=True)
         print("== where every host stands (salt-run synnefo_upgrade.status)", flush=True)
         salt_run("synnefo_upgrade.status")
         result_summary = summary(topology, before, facts(topology.hosts), result.returncode, timeline.read(cluster.Paths().shared))

@@ -1,0 +1,180 @@
+"""What an operator sees, on the default cluster, checked against what really happens: the
+changelog rebuilt from the server-modify logs (across both daylight-saving changes), the plan
+(`salt-run synnefo_upgrade.plan`) against what the orchestration then does, and the HTML
+report (`salt-run synnefo_upgrade.report`) of a failed run and of the run that finishes."""
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+from testbed import packages, timeline
+from tests.testbed.test_orchestration_ganeti import PRIMARIES, orchestrate
+
+GANETI = ("gnt1", "gnt2", "gnt3")
+SERVICE_NODES = ("astakos1", "cyclades1", "pithos1")
+ALL = GANETI + SERVICE_NODES
+U1, U2 = "aaaaaaaa-0000-4000-8000-0000000000a1", "bbbbbbbb-0000-4000-8000-0000000000b2"
+# Europe/Athens: forward at 2016-03-27 01:00 UTC, back at 2016-10-30 01:00 UTC.
+OWNER_CHANGES = [(1459040400 - 0.75, 1, U1), (1459040400 + 3.5, 2, U1), (1477789200 - 1799.5, 1, U2),
+                 (1477789200 + 1800.25, 2, U2)]
+SEEN = {}
+
+
+def salt_run(bed, *args, timeout=900):
+    result = bed.cli("salt-run", *args, "--out=json", timeout=timeout)
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"salt-run {args}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}") from exc
+
+
+def installed(bed, host):
+    return dict(line.split() for line in bed.sh(host, "dpkg-query -W -f '${Package} ${Version}\\n'").stdout.splitlines())
+
+
+def etc_digests(bed, host):
+    out = bed.sh(host, "find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f 2>/dev/null | sort | "
+                       "xargs md5sum").stdout
+    return {path: digest for digest, path in (line.split() for line in out.splitlines())}
+
+
+def test_the_changelog_rebuilt_from_the_logs_equals_the_owner_changes_made(bed):
+    since = time.time()
+    for moment, vm, owner in OWNER_CHANGES:
+        bed.sh("cyclades1", f"TZ=Europe/Athens SNF_TESTBED_NOW={moment!r} snf-manage server-modify --user {owner} {vm}")
+    made = sorted((e for e in bed.events(since) if e["event"] == "owner-change"), key=lambda e: e["utc"])
+    assert len(made) == 4
+    rebuilt = bed.salt("cyclades1", "ip_history.changelog_from_logs", "timezone=Europe/Athens",
+                       "output=/root/owner-changes-from-logs.log")["cyclades1"]
+    assert rebuilt["changelog"] == "".join(f"{e['server']}|{e['old']}|{e['new']}|{e['utc']}\n" for e in made)
+    assert [e["log"] for e in rebuilt["entries"]] == [e["log"] for e in made]
+    assert [e["ambiguous"] for e in rebuilt["entries"]] == [False, False, True, True]
+    assert rebuilt["valid"] and rebuilt["unreadable"] == []
+    # Written for the operator, and what the formula's own check accepts.
+    assert bed.salt("cyclades1", "ip_history.validate", "/root/owner-changes-from-logs.log")["cyclades1"]["changes"] == 4
+
+
+def test_the_plan_changes_nothing_and_names_every_step(bed):
+    SEEN["before"] = {h: installed(bed, h) for h in ALL}
+    SEEN["etc"] = {h: etc_digests(bed, h) for h in ALL}
+    events = len(timeline.read(bed.paths.shared))
+    plan = salt_run(bed, "synnefo_upgrade.plan")
+    SEEN["plan"] = plan
+    assert plan["refused"] == []
+    assert plan["ganeti"]["order"] == ["gnt2", "gnt3", "gnt1"]
+    assert plan["ganeti"]["master"] == "gnt1" and plan["ganeti"]["failover_to"] == "gnt2"
+    for node in GANETI:
+        predicted = plan["ganeti"]["nodes"][node]
+        assert sorted(predicted["moves"]) == sorted(vm for vm, home in PRIMARIES.items() if home == node)
+        assert predicted["missing"] == {} and set(predicted["free_mib"]) == set(GANETI) - {node}
+        assert predicted["services"] == ["archipelago"]
+        assert predicted["download_bytes"] > 0 and plan["download_bytes"][node] == predicted["download_bytes"]
+    for host in SERVICE_NODES:
+        predicted = plan["services"]["nodes"][host]
+        assert "gunicorn" in predicted["services"] and predicted["packages"]["snf-common"]["new"] == packages.SYNNEFO["jessie"]
+    assert "X-Forwarded-Proto" in plan["services"]["nodes"]["cyclades1"]["diffs"]["/etc/apache2/sites-available/synnefo-ssl.conf"]
+    assert plan["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
+    assert any("Kamaki >= 0.15" in w for w in plan["warnings"])
+    assert any("no backup command for the cyclades database" in w for w in plan["warnings"])
+    assert plan["seconds"] < 600
+    # The same plan as text, for reading.
+    text = bed.cli("salt-run", "synnefo_upgrade.plan", check=True, timeout=900).stdout
+    assert "order: gnt2, gnt3, gnt1: " in text and "after a master failover to gnt2" in text
+    assert re.search(r"gnt2: stop archipelago\n\s+live-migrate vm[34] to gnt[13] \(\d+ MiB free there", text)
+    assert "Warnings:\n  - " in text and "Database migrations" in text
+    assert {h: installed(bed, h) for h in ALL} == SEEN["before"]
+    assert {h: etc_digests(bed, h) for h in ALL} == SEEN["etc"]
+    assert len(timeline.read(bed.paths.shared)) == events
+
+
+def bars(report_path):
+    with open(report_path) as handle:
+        page = handle.read()
+    found = re.findall(r'<rect class="step( failed)?" data-host="([^"]+)" data-step="([^"]+)" x="([\d.]+)"', page)
+    return page, [(host, step, float(x), bool(failed)) for failed, host, step, x in found]
+
+
+def test_the_report_of_a_failed_run_shows_the_failure(bed):
+    if "plan" not in SEEN:
+        pytest.skip("needs the plan taken before the upgrade")
+    since = time.time()
+    bed.cli("fault", "add", "fail-db-migrate", "cyclades", check=True)
+    code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
+    bed.cli("fault", "clear", "fail-db-migrate", "cyclades", check=True)
+    assert code != 0 and steps["synnefo-upgrade-orch-service-nodes-upgraded"]["result"] is False
+    report = salt_run(bed, "synnefo_upgrade.report", f"path={bed.paths.shared}/failed.html")
+    assert report["ok"] is False and any("injected fault" in f for f in report["failures"])
+    for node in GANETI:
+        steps_done = [s for s in report["hosts"][node] if s != "master-failover"]
+        assert steps_done == ["download", "drain", "upgrade", "reboot", "restore"], node
+    page, drawn = bars(report["path"])
+    failed = [(host, step) for host, step, _, is_failed in drawn if is_failed]
+    assert failed == [("cyclades1", "upgrade")]
+    assert "injected fault" in page and "FAILED" in page
+    assert not re.search(r"(?:src|href)=|@import|url\(", page)  # self-contained: nothing to fetch
+    # The bars' times are the job's: each Ganeti node's reboot bar starts before the node's
+    # reboot and ends after its boot, as the test bed recorded them.
+    events = bed.events(since)
+    for node in GANETI:
+        (bar,) = [r for r in job_rows(bed, report["jid"]) if r["host"] == node and r["step"] == "reboot"]
+        reboot = [e["time"] for e in events if e["event"] == "reboot" and e["host"] == node]
+        assert len(reboot) == 1 and bar["start"] <= reboot[0] <= bar["end"], (bar, reboot)
+
+
+def job_rows(bed, jid):
+    returned = salt_run(bed, "jobs.lookup_jid", jid)
+    (steps,) = returned["data"].values() if "data" in returned else returned.values()
+    rows = []
+    for key, value in steps.items():
+        rows += (value.get("changes") or {}).get("timeline", []) if isinstance(value, dict) else []
+    return rows
+
+
+def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
+    if "plan" not in SEEN:
+        pytest.skip("needs the plan taken before the upgrade")
+    plan, since = SEEN["plan"], time.time() - 3600
+    code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
+    assert code == 0, json.dumps(steps, indent=1)[-3000:]
+    events = sorted(bed.events(since), key=lambda e: e["time"])
+    # Instances moved, and where: the migrations while each node was drained.
+    for node in GANETI:
+        drained = [e["time"] for e in events if e["host"] == node and e["event"] in ("drain", "undrain")]
+        moved = {e["instance"]: e["target"] for e in events
+                 if e["event"] == "migration" and PRIMARIES[e["instance"]] == node and e["target"] != node
+                 and drained[0] <= e["time"] <= drained[-1]}
+        assert moved == plan["ganeti"]["nodes"][node]["moves"], node
+    # Packages upgraded: exactly those the plan named, to the versions it named.
+    for host in ALL:
+        predicted = {**plan["ganeti"]["nodes"], **plan["services"]["nodes"]}[host]["packages"]
+        now = installed(bed, host)
+        changed = {p for p in set(now) | set(SEEN["before"][host]) if now.get(p) != SEEN["before"][host].get(p)}
+        assert changed == set(predicted), host
+        assert all(now.get(p, "") == change["new"] for p, change in predicted.items()), host
+    # Files: every file the plan named changed, and every file the formula backed up was named.
+    for host in ALL:
+        named = set({**plan["ganeti"]["nodes"], **plan["services"]["nodes"]}[host]["files"])
+        after = etc_digests(bed, host)
+        assert all(after.get(path) != SEEN["etc"][host].get(path) for path in named), host
+        backups = bed.sh(host, "cd /var/backups/synnefo_upgrade 2>/dev/null && find . -type f | sed 's/^\\.//; s/\\.[0-9T]*$//'").stdout.split()
+        assert backups and set(backups) <= named, (host, backups, named)
+    # Each database migration where the plan said.
+    applied = {e["service"]: e["host"] for e in events if e["event"] == "db-migrate" and e["applied"]}
+    assert applied == plan["migrations"]
+    # The report of this run: every host's steps in order, the API's downtime shaded.
+    report = salt_run(bed, "synnefo_upgrade.report", f"path={bed.paths.shared}/finished.html")
+    assert report["ok"] is True and report["failures"] == []
+    for host in SERVICE_NODES:
+        main = [s for s in report["hosts"][host] if s in ("download", "upgrade", "reboot", "check")]
+        assert main == ["upgrade", "reboot", "check"], (host, report["hosts"][host])  # downloaded in the failed run
+        assert {"services stopped", "dist-upgrade", "configuration"} <= set(report["hosts"][host])
+    page, drawn = bars(report["path"])
+    assert not [d for d in drawn if d[3]] and 'class="api-down"' in page
+    assert 0 < report["api_down_seconds"] < 600
+    for host in SERVICE_NODES:
+        xs = [x for h, step, x, _ in drawn if h == host and step in ("upgrade", "reboot", "check")]
+        assert xs == sorted(xs) and len(xs) == 3, host
+    assert os.path.getsize(report["path"]) > 1000
