@@ -10,10 +10,19 @@ DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:
 # Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
 SALT_LOADED = _modules _states _utils $(wildcard _runners)
 
-.PHONY: test demo demo-down deps venv salt-2019.2 python-range bench clean
+.PHONY: test lint demo demo-down deps venv salt-2019.2 python-range bench clean
 
-test: deps venv salt-2019.2 python-range
+test: deps venv salt-2019.2 python-range lint
 	$(PY) -m pytest tests
+
+# The linters, pinned in requirements.txt (the same as .pre-commit-config.yaml runs):
+# ruff (ruff.toml), yamllint --strict (.yamllint), salt-lint (.salt-lint).
+SLS_FILES = $(shell find synnefo_upgrade -name '*.sls' -o -name '*.jinja')
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/yamllint --strict . tests/kitchen/pillar/synnefo_upgrade.sls
+	$(VENV)/bin/salt-lint $(SLS_FILES)
 
 # Salt 2019.2.8 on Python 2.7 (a wheezy cloud's Salt), built once and cached.
 salt-2019.2: deps venv

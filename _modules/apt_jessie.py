@@ -191,8 +191,11 @@ def debian_mirror(name="/etc/apt", codename="jessie", from_codename="wheezy"):
 
         salt '*' apt_jessie.debian_mirror
     """
-    candidates = [s for s in parse_sources(name) if s["type"] == "deb" and "main" in s["components"]
-                  and _switch_suite(s["suite"], from_codename, codename) == codename]
+    candidates = [
+        s
+        for s in parse_sources(name)
+        if s["type"] == "deb" and "main" in s["components"] and _switch_suite(s["suite"], from_codename, codename) == codename
+    ]
     for source in candidates:
         if DEBIAN_URI.match(source["uri"]):
             return source["uri"], source["options"]
@@ -230,8 +233,9 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
             uri, options = debian_mirror(name, codename, from_codename)
         bracket = "[{}] ".format(options) if options else ""
         files[os.path.join(name, "sources.list.d", BACKPORTS_LIST)] = (
-            "# Added by the synnefo_upgrade Salt formula: gevent and greenlet for Synnefo 0.19.\n"
-            "deb {}{} {} main\n".format(bracket, uri, suite)
+            "# Added by the synnefo_upgrade Salt formula: gevent and greenlet for Synnefo 0.19.\ndeb {}{} {} main\n".format(
+                bracket, uri, suite
+            )
         )
     stanzas = [
         "# Managed by the synnefo_upgrade Salt formula: jessie's gevent 1.0.1 has two SSL bugs,",
@@ -300,7 +304,9 @@ def policy_rc_d_install(name=POLICY_RC_D):
     if status["present"]:
         if status["saved"]:
             raise CommandExecutionError(
-                "{} is not the formula's and {} already holds a saved policy-rc.d: refusing to overwrite either".format(name, status["saved"])
+                "{} is not the formula's and {} already holds a saved policy-rc.d: refusing to overwrite either".format(
+                    name, status["saved"]
+                )
             )
         saved = _saved_policy(name)
         _makedirs(os.path.dirname(saved), mode=0o700)
@@ -334,7 +340,9 @@ def policy_rc_d_remove(name=POLICY_RC_D):
         if status["saved"] or status["installed"]:
             raise CommandExecutionError(
                 "{} was replaced by someone else while the guard was in place: left alone{}".format(
-                    name, "; the host's own is still at {}".format(status["saved"]) if status["saved"] else ""))
+                    name, "; the host's own is still at {}".format(status["saved"]) if status["saved"] else ""
+                )
+            )
         raise CommandExecutionError("{} is not the formula's guard: left alone".format(name))
     removed = False
     try:
@@ -397,7 +405,10 @@ def apt_paths():
     """
     result = __salt__["cmd.run_all"](
         ["apt-config", "shell", "ETC", "Dir::Etc/d", "LISTS", "Dir::State::Lists/d", "STATUS", "Dir::State::status/f"],
-        python_shell=False, ignore_retcode=True, output_loglevel="debug")
+        python_shell=False,
+        ignore_retcode=True,
+        output_loglevel="debug",
+    )
     if result["retcode"] != 0:
         raise CommandExecutionError("apt-config failed: {}".format(result["stderr"].strip()))
     paths = {}
@@ -417,17 +428,27 @@ def _prepared_apt_dir(scratch, etc_apt, switch=None, backports=None):
     if switch:
         texts.update(switched_sources(etc, switch[0], switch[1]))
     if backports:
-        texts.update(backports_files(etc, packages=backports.get("packages"), suite=backports.get("suite", "jessie-backports"),
-                                     from_codename=switch[0] if switch else "wheezy"))
+        texts.update(
+            backports_files(
+                etc,
+                packages=backports.get("packages"),
+                suite=backports.get("suite", "jessie-backports"),
+                from_codename=switch[0] if switch else "wheezy",
+            )
+        )
     for path, text in texts.items():
         _makedirs(os.path.dirname(path))
         with io.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     return [
-        "-o", "Dir::Etc::sourcelist={}/sources.list".format(etc),
-        "-o", "Dir::Etc::sourceparts={}/sources.list.d".format(etc),
-        "-o", "Dir::Etc::preferences={}/preferences".format(etc),
-        "-o", "Dir::Etc::preferencesparts={}/preferences.d".format(etc),
+        "-o",
+        "Dir::Etc::sourcelist={}/sources.list".format(etc),
+        "-o",
+        "Dir::Etc::sourceparts={}/sources.list.d".format(etc),
+        "-o",
+        "Dir::Etc::preferences={}/preferences".format(etc),
+        "-o",
+        "Dir::Etc::preferencesparts={}/preferences.d".format(etc),
     ]
 
 
@@ -460,10 +481,14 @@ def simulate(refresh=True, hold=None, switch=None, backports=None, sizes=False):
         status = os.path.join(scratch, "status")
         _status_with_holds(paths["status"], status, _installed(MINION_PACKAGES if hold is None else hold))
         options = [
-            "-o", "Dir::State::Lists={}".format(lists),
-            "-o", "Dir::State::status={}".format(status),
-            "-o", "Dir::Cache::pkgcache=",
-            "-o", "Dir::Cache::srcpkgcache=",
+            "-o",
+            "Dir::State::Lists={}".format(lists),
+            "-o",
+            "Dir::State::status={}".format(status),
+            "-o",
+            "Dir::Cache::pkgcache=",
+            "-o",
+            "Dir::Cache::srcpkgcache=",
         ]
         if switch or backports:
             options += _prepared_apt_dir(scratch, paths["etc"], switch=switch, backports=backports)
@@ -471,11 +496,14 @@ def simulate(refresh=True, hold=None, switch=None, backports=None, sizes=False):
         if refresh:
             update = __salt__["cmd.run_all"](["apt-get", "-q"] + options + ["update"], python_shell=False, env=env, ignore_retcode=True)
             _raise_on_apt_error(update, "apt-get update")
-        run = __salt__["cmd.run_all"](["apt-get", "-q", "-s"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True)
+        run = __salt__["cmd.run_all"](
+            ["apt-get", "-q", "-s"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True
+        )
         _raise_on_apt_error(run, "apt-get -s dist-upgrade")
         if sizes:
-            uris = __salt__["cmd.run_all"](["apt-get", "-qq", "--print-uris"] + options + ["dist-upgrade"],
-                                           python_shell=False, env=env, ignore_retcode=True)
+            uris = __salt__["cmd.run_all"](
+                ["apt-get", "-qq", "--print-uris"] + options + ["dist-upgrade"], python_shell=False, env=env, ignore_retcode=True
+            )
             _raise_on_apt_error(uris, "apt-get --print-uris dist-upgrade")
     except (shutil.Error, OSError) as exc:
         raise CommandExecutionError("simulating the dist-upgrade in {}: {}".format(scratch, exc))
@@ -516,8 +544,9 @@ def kept_conffiles(packages=None, root="/"):
         salt '*' apt_jessie.kept_conffiles
         salt '*' apt_jessie.kept_conffiles packages='[snf-common, gunicorn]'
     """
-    result = __salt__["cmd.run_all"](["dpkg-query", "-W", "-f", "${Package}\n${Conffiles}\n"], python_shell=False,
-                                     ignore_retcode=True, output_loglevel="trace")
+    result = __salt__["cmd.run_all"](
+        ["dpkg-query", "-W", "-f", "${Package}\n${Conffiles}\n"], python_shell=False, ignore_retcode=True, output_loglevel="trace"
+    )
     if result["retcode"] != 0:
         raise CommandExecutionError("dpkg-query failed: {}".format(result["stderr"].strip()))
     wanted = set(packages) if packages is not None else None
@@ -552,11 +581,11 @@ _ERROR_LINE = re.compile(r"^(E:|Err:?|dpkg:)|\b(error|errors|failed|failure)\b",
 def _apt_errors(result):
     """apt's and dpkg's own error lines, and what the failing maintainer scripts said."""
     lines = (result.get("stderr", "") + "\n" + result.get("stdout", "")).splitlines()
-    return [l.strip() for l in lines if _ERROR_LINE.search(l)] or [l for l in lines if l.strip()][-5:]
+    return [line.strip() for line in lines if _ERROR_LINE.search(line)] or [line for line in lines if line.strip()][-5:]
 
 
 def _raise_on_apt_error(result, what):
-    failed = result["retcode"] != 0 or any(l.startswith(("E:", "Err:")) for l in result["stderr"].splitlines())
+    failed = result["retcode"] != 0 or any(line.startswith(("E:", "Err:")) for line in result["stderr"].splitlines())
     if failed:
         raise CommandExecutionError("{} failed: ".format(what) + " | ".join(_apt_errors(result)))
 

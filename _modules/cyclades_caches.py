@@ -156,12 +156,14 @@ def _assignments(path, text):
             if not names:
                 continue
             if node not in tree.body or not isinstance(node, ast.Assign) or len(targets) != 1:
-                raise SettingsError("{}:{}: {} is set in a way this module cannot read; set it plainly (NAME = value)".format(path, node.lineno, names[0]))
+                raise SettingsError(
+                    "{}:{}: {} is set in a way this module cannot read; set it plainly (NAME = value)".format(path, node.lineno, names[0])
+                )
             last = _last_line(ends, node)
             siblings = [s for s in tree.body if s is not node and s.lineno <= last and _last_line(ends, s) >= node.lineno]
             if siblings:
                 raise SettingsError("{}:{}: {} shares its line with another statement".format(path, node.lineno, names[0]))
-            found.append((names[0], _literal(path, node, names[0], lines[node.lineno - 1:last]), node.lineno, last, True))
+            found.append((names[0], _literal(path, node, names[0], lines[node.lineno - 1 : last]), node.lineno, last, True))
     for index, line in enumerate(lines):
         if not line.startswith(MARKER):
             continue
@@ -241,7 +243,9 @@ def from_uri(uri, setting="CACHE_BACKEND"):
         elif key in ("max_entries", "cull_frequency"):
             options[key.upper()] = _int(setting, uri, key, value)
         else:
-            raise SettingsError("{} = {}: parameter {} has no 0.19 equivalent; set the cache in pillar".format(setting, _repr(uri), _repr(key)))
+            raise SettingsError(
+                "{} = {}: parameter {} has no 0.19 equivalent; set the cache in pillar".format(setting, _repr(uri), _repr(key))
+            )
     if options:
         entry["OPTIONS"] = options
     return entry
@@ -279,7 +283,7 @@ def validate_entry(cache, entry):
     if not isinstance(entry.get("KEY_PREFIX", ""), _TEXT):
         problems.append("{}: KEY_PREFIX must be a string, not {}".format(cache, _repr(entry["KEY_PREFIX"])))
     location = entry.get("LOCATION", "")
-    if not (isinstance(location, _TEXT) or (isinstance(location, list) and all(isinstance(l, _TEXT) for l in location))):
+    if not (isinstance(location, _TEXT) or (isinstance(location, list) and all(isinstance(item, _TEXT) for item in location))):
         problems.append("{}: LOCATION must be a string or a list of strings, not {}".format(cache, _repr(location)))
     if not isinstance(entry.get("OPTIONS", {}), dict):
         problems.append("{}: OPTIONS must be a dict, not {}".format(cache, _repr(entry["OPTIONS"])))
@@ -366,13 +370,13 @@ def commented_out(path, text=None):
     if text is None:
         text = __salt__["synnefo_files.read"](path)
     lines = text.splitlines(True)
-    for setting, _, first, last, active in reversed(_assignments(path, text)):
+    for _setting, _, first, last, active in reversed(_assignments(path, text)):
         if not active:
             continue
         block = ["# {}".format(line) for line in lines[first - 1 : last]]
         if not block[-1].endswith("\n"):
             block[-1] += "\n"
-        note = "{} {} (see the formula's cache file)\n".format(MARKER, ', '.join(CACHES))
+        note = "{} {} (see the formula's cache file)\n".format(MARKER, ", ".join(CACHES))
         lines[first - 1 : last] = [note] + block
     return "".join(lines)
 

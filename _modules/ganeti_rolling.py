@@ -44,8 +44,9 @@ def __virtual__():
 def _gnt(command, ok_codes=(0,)):
     result = __salt__["cmd.run_all"](command, python_shell=False, ignore_retcode=True, output_loglevel="debug")
     if result["retcode"] not in ok_codes:
-        raise CommandExecutionError("{} failed: {}".format(" ".join(command), (result["stderr"] or result["stdout"]).strip()),
-                                    info={"retcode": result["retcode"]})
+        raise CommandExecutionError(
+            "{} failed: {}".format(" ".join(command), (result["stderr"] or result["stdout"]).strip()), info={"retcode": result["retcode"]}
+        )
     return result
 
 
@@ -73,15 +74,21 @@ def nodes():
         salt gnt1 ganeti_rolling.nodes
     """
     rows = _table(["gnt-node", "list"], ["name", "mtotal", "mfree", "pinst_list", "drained", "offline", "master_candidate", "role"])
-    return dict((row["name"], {
-        "mtotal": _mib(row["mtotal"]),
-        "mfree": _mib(row["mfree"]),
-        "primaries": sorted(p for p in row["pinst_list"].split(",") if p),
-        "drained": row["drained"] == "Y",
-        "offline": row["offline"] == "Y",
-        "master_candidate": row["master_candidate"] == "Y",
-        "master": row["role"] == "M",
-    }) for row in rows)
+    return dict(
+        (
+            row["name"],
+            {
+                "mtotal": _mib(row["mtotal"]),
+                "mfree": _mib(row["mfree"]),
+                "primaries": sorted(p for p in row["pinst_list"].split(",") if p),
+                "drained": row["drained"] == "Y",
+                "offline": row["offline"] == "Y",
+                "master_candidate": row["master_candidate"] == "Y",
+                "master": row["role"] == "M",
+            },
+        )
+        for row in rows
+    )
 
 
 def instances():
@@ -113,8 +120,9 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
     """
     cluster_nodes = cluster_nodes if cluster_nodes is not None else nodes()
     cluster_instances = cluster_instances if cluster_instances is not None else instances()
-    room = dict((name, info["mfree"]) for name, info in cluster_nodes.items()
-                if name != node and not info["drained"] and not info["offline"])
+    room = dict(
+        (name, info["mfree"]) for name, info in cluster_nodes.items() if name != node and not info["drained"] and not info["offline"]
+    )
     free = dict(room)
     primaries = [name for name, info in cluster_instances.items() if info["pnode"] == node]
     moves, missing = {}, {}
@@ -210,8 +218,9 @@ def migrate(instance, target):
     """
     attempts = []
     for attempt in (1, 2):
-        result = __salt__["cmd.run_all"](["gnt-instance", "migrate", "-f", "-n", target, instance],
-                                         python_shell=False, ignore_retcode=True, output_loglevel="debug")
+        result = __salt__["cmd.run_all"](
+            ["gnt-instance", "migrate", "-f", "-n", target, instance], python_shell=False, ignore_retcode=True, output_loglevel="debug"
+        )
         if result["retcode"] == 0:
             log.info("ganeti_rolling: %s migrated to %s (attempt %d)", instance, target, attempt)
             return attempts + ["migrated to {}".format(target)]

@@ -200,15 +200,15 @@ def _args_edits(source, args_node, index, wsgi_app, quote):
     literal = "{}{}{}".format(quote, wsgi_app, quote)
     begin, end = source.tokens[index][2], source.tokens[close][3]
     if not elts:
-        closing = data[end - 1:end]
-        opening = data[begin:begin + 1]
+        closing = data[end - 1 : end]
+        opening = data[begin : begin + 1]
         if opening == "(":
             literal += ","
         edits.append((begin, end, "{}{}{}".format(opening, literal, closing)))
         return edits
     last = elts[-1]
     last_end = source.span(last)[1]
-    tail = data[last_end:end - 1]
+    tail = data[last_end : end - 1]
     trailing_comma = tail.lstrip().startswith(",")
     open_row = source.tokens[index][4]
     multi_line = source.row(last) != open_row or source.row(elts[0]) != open_row
@@ -305,7 +305,9 @@ def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo
         new_text = new_text[:begin] + replacement + new_text[end:]
     if new_text != text:
         _verify(new_text, path, wsgi_app)
-    log.info("gunicorn_wsgi: %s: %s", path, "{} edits to reach wsgi mode".format(len(edits)) if new_text != text else "already in wsgi mode")
+    log.info(
+        "gunicorn_wsgi: %s: %s", path, "{} edits to reach wsgi mode".format(len(edits)) if new_text != text else "already in wsgi mode"
+    )
     return {"text": new_text, "changed": new_text != text, "notes": notes}
 
 

@@ -129,13 +129,18 @@ def _parse(text, now=None):
         vm_changes.sort(key=lambda c: (c["date"], c["line"]))
         for previous, change in zip(vm_changes, vm_changes[1:]):
             if change["date"] == previous["date"]:
-                error(change["line"], change["text"], "VM {} changes owner twice at the same time (line {})".format(change['vm'], previous['line']))
+                error(
+                    change["line"],
+                    change["text"],
+                    "VM {} changes owner twice at the same time (line {})".format(change["vm"], previous["line"]),
+                )
             elif change["from"] != previous["to"]:
                 error(
                     change["line"],
                     change["text"],
-                    "broken chain for VM {}: from {} but line "
-                    "{} gave it to {}".format(change['vm'], change['from'], previous['line'], previous['to']),
+                    "broken chain for VM {}: from {} but line {} gave it to {}".format(
+                        change["vm"], change["from"], previous["line"], previous["to"]
+                    ),
                 )
     errors.sort(key=lambda e: e["line"])
     return changes, errors
@@ -172,7 +177,7 @@ def normalize(changelog):
     """
     changes, errors = _parse(_read(changelog))
     if errors:
-        listed = "; ".join("{}:{}: {}".format(changelog, e['line'], e['error']) for e in errors[:20])
+        listed = "; ".join("{}:{}: {}".format(changelog, e["line"], e["error"]) for e in errors[:20])
         more = " (and {} more)".format(len(errors) - 20) if len(errors) > 20 else ""
         raise CommandExecutionError("invalid changelog: {}{}".format(listed, more), info={"errors": errors})
     return "".join(c["text"] + "\n" for c in sorted(changes, key=lambda c: c["line"]))
@@ -222,7 +227,7 @@ def plan(changelog, tool=DEFAULT_TOOL):
     if result["retcode"] == 1 and DRY_RUN_MARK in result["stderr"]:
         return _rows(result["stdout"])
     raise CommandExecutionError(
-        "{} dry run failed (exit code {}): {}".format(tool, result['retcode'], result['stderr'].strip() or result['stdout'].strip())
+        "{} dry run failed (exit code {}): {}".format(tool, result["retcode"], result["stderr"].strip() or result["stdout"].strip())
     )
 
 
@@ -289,7 +294,7 @@ def fix(changelog, tool=DEFAULT_TOOL):
         if earlier.get("outcome") == "running":
             raise CommandExecutionError(
                 "an earlier fix_ip_history run of this changelog did not finish ({}, started "
-                "{}); check db_ipaddresshistory by hand, then remove the record".format(path, earlier.get('started'))
+                "{}); check db_ipaddresshistory by hand, then remove the record".format(path, earlier.get("started"))
             )
         return dict(earlier, already=True)
     started = datetime.datetime.utcnow().isoformat() + "Z"
@@ -339,7 +344,7 @@ def _zone(timezone, zoneinfo):
         raise CommandExecutionError("{}: not a TZif time zone file".format(path))
 
     def counts(at):
-        return struct.unpack(">6l", data[at + 20:at + 44])  # isut, isstd, leap, times, types, chars
+        return struct.unpack(">6l", data[at + 20 : at + 44])  # isut, isstd, leap, times, types, chars
 
     isut, isstd, leap, times, types, chars = counts(0)
     at, width, code = 44, 4, "l"
@@ -347,11 +352,11 @@ def _zone(timezone, zoneinfo):
         at += times * 5 + types * 6 + chars + leap * 8 + isstd + isut
         isut, isstd, leap, times, types, chars = counts(at)
         at, width, code = at + 44, 8, "q"
-    moments = struct.unpack(">{}{}".format(times, code), data[at:at + times * width])
+    moments = struct.unpack(">{}{}".format(times, code), data[at : at + times * width])
     at += times * width
-    indexes = struct.unpack(">{}B".format(times), data[at:at + times])
+    indexes = struct.unpack(">{}B".format(times), data[at : at + times])
     at += times
-    offsets = [struct.unpack(">lBB", data[at + 6 * i:at + 6 * i + 6])[0] for i in range(types)]
+    offsets = [struct.unpack(">lBB", data[at + 6 * i : at + 6 * i + 6])[0] for i in range(types)]
     return list(moments), [offsets[i] for i in indexes], offsets[0] if offsets else 0
 
 
@@ -396,8 +401,15 @@ def _owner_change(path, zone):
         if not server:
             raise CommandExecutionError("no server id in the command line {!r}".format(command))
         utc = datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") + ".{}000".format(logged.group(2))
-        return {"vm": int(server), "from": changed.group("old"), "to": changed.group("new"), "date": utc,
-                "local": "{},{}".format(logged.group(1), logged.group(2)), "ambiguous": len(candidates) > 1, "log": path}
+        return {
+            "vm": int(server),
+            "from": changed.group("old"),
+            "to": changed.group("new"),
+            "date": utc,
+            "local": "{},{}".format(logged.group(1), logged.group(2)),
+            "ambiguous": len(candidates) > 1,
+            "log": path,
+        }
     return None
 
 
@@ -448,8 +460,15 @@ def changelog_from_logs(log_dir=COMMAND_LOGS, timezone=None, output=None, zonein
     changes, errors = _parse(text)
     for error in errors:
         error["log"] = entries[error["line"] - 1]["log"]
-    result = {"changelog": text, "entries": entries, "unreadable": unreadable, "without_owner_change": without,
-              "valid": not errors, "errors": errors, "output": None}
+    result = {
+        "changelog": text,
+        "entries": entries,
+        "unreadable": unreadable,
+        "without_owner_change": without,
+        "valid": not errors,
+        "errors": errors,
+        "output": None,
+    }
     if output:
         __salt__["synnefo_files.replace"](output, text, mode="0600")
         result["output"] = output

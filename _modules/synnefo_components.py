@@ -38,8 +38,9 @@ def __virtual__():
 def _run(command, stdin=None):
     result = __salt__["cmd.run_all"](command, python_shell=False, ignore_retcode=True, stdin=stdin)
     if result["retcode"] != 0:
-        raise CommandExecutionError("{} failed (exit code {}): {}".format(
-            " ".join(command), result["retcode"], (result["stderr"] or result["stdout"]).strip()))
+        raise CommandExecutionError(
+            "{} failed (exit code {}): {}".format(" ".join(command), result["retcode"], (result["stderr"] or result["stdout"]).strip())
+        )
     return result["stdout"]
 
 
@@ -77,11 +78,13 @@ def exported(component, base_url, export="snf-service-export"):
     except ValueError as exc:
         raise CommandExecutionError("{} {} printed no JSON: {}".format(export, component, exc))
     versioned = []
-    for name, service in sorted(services.items()):
+    for _name, service in sorted(services.items()):
         if service.get("type") in UNVERSIONED:
             versioned += [e["publicURL"] for e in service.get("endpoints", []) if e.get("versionId")]
     if versioned:
-        raise CommandExecutionError("the export still has versioned endpoints ({}): is Synnefo 0.19 installed here?".format(", ".join(versioned)))
+        raise CommandExecutionError(
+            "the export still has versioned endpoints ({}): is Synnefo 0.19 installed here?".format(", ".join(versioned))
+        )
     return text
 
 
@@ -118,10 +121,16 @@ def register(component, base_url, ui_url, manage="snf-manage", export="snf-servi
     _run([manage, "service-import", "--json", "-"], stdin=services)
     found = listed(manage).get(component)
     if found != {"base_url": base_url, "ui_url": ui_url}:
-        raise CommandExecutionError("{} is listed as {} after its registration, not {}".format(
-            component, found, {"base_url": base_url, "ui_url": ui_url}))
-    entry = {"component": component, "base_url": base_url, "ui_url": ui_url,
-             "services": sorted(json.loads(services)), "registered": datetime.datetime.utcnow().isoformat() + "Z"}
+        raise CommandExecutionError(
+            "{} is listed as {} after its registration, not {}".format(component, found, {"base_url": base_url, "ui_url": ui_url})
+        )
+    entry = {
+        "component": component,
+        "base_url": base_url,
+        "ui_url": ui_url,
+        "services": sorted(json.loads(services)),
+        "registered": datetime.datetime.utcnow().isoformat() + "Z",
+    }
     __salt__["synnefo_files.write_record"](_record_path(component), entry)
     log.info("synnefo_components: %s registered at %s", component, base_url)
     return entry

@@ -81,8 +81,10 @@ def pending(services):
         if earlier is None or earlier.get("outcome") == "failed":
             todo.append(service)
         elif earlier.get("outcome") == "running":
-            raise CommandExecutionError("an earlier migration of the {} database did not finish ({}, started {}); check the "
-                                        "database by hand, then remove the record".format(service, _record_path(service), earlier.get("started")))
+            raise CommandExecutionError(
+                "an earlier migration of the {} database did not finish ({}, started {}); check the "
+                "database by hand, then remove the record".format(service, _record_path(service), earlier.get("started"))
+            )
     return todo
 
 
@@ -111,8 +113,11 @@ def migrate(services, backups=None, manage="snf-manage"):
         if command:
             result = __salt__["cmd.run_all"](command, python_shell=True, ignore_retcode=True)
             if result["retcode"] != 0:
-                raise CommandExecutionError("the {} database backup failed (exit code {}): {}; nothing was migrated".format(
-                    service, result["retcode"], (result["stderr"] or result["stdout"]).strip()))
+                raise CommandExecutionError(
+                    "the {} database backup failed (exit code {}): {}; nothing was migrated".format(
+                        service, result["retcode"], (result["stderr"] or result["stdout"]).strip()
+                    )
+                )
             entries[service]["backup"] = command
         else:
             log.warning("synnefo_db: no backup command for the %s database", service)

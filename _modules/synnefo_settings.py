@@ -92,9 +92,11 @@ def allowed_hosts_text(hosts):
     if not hosts or not all(isinstance(h, type("")) or isinstance(h, str) for h in hosts):
         raise CommandExecutionError("ALLOWED_HOSTS must be a non-empty list of host names, not {!r}".format(hosts))
     listed = ", ".join("'{}'".format(h.replace("\\", "\\\\").replace("'", "\\'")) for h in hosts)
-    return ("# Written by the synnefo_upgrade formula (pillar synnefo_upgrade:allowed_hosts):\n"
-            "# the hosts Django serves on this node (Synnefo 0.19 allows every host otherwise).\n"
-            "ALLOWED_HOSTS = [{}]\n".format(listed))
+    return (
+        "# Written by the synnefo_upgrade formula (pillar synnefo_upgrade:allowed_hosts):\n"
+        "# the hosts Django serves on this node (Synnefo 0.19 allows every host otherwise).\n"
+        "ALLOWED_HOSTS = [{}]\n".format(listed)
+    )
 
 
 def allocator_switched(config_dir="/etc/synnefo", old=OLD_ALLOCATOR, new=NEW_ALLOCATOR):
@@ -123,8 +125,9 @@ def allocator_switched(config_dir="/etc/synnefo", old=OLD_ALLOCATOR, new=NEW_ALL
         lines = io.StringIO(texts[path], newline="").readlines()
         index = found["line"] - 1
         if old not in lines[index]:
-            raise CommandExecutionError("{}:{}: BACKEND_ALLOCATOR_MODULE is not written on one line; "
-                                        "switch it to {} by hand".format(path, found["line"], new))
+            raise CommandExecutionError(
+                "{}:{}: BACKEND_ALLOCATOR_MODULE is not written on one line; switch it to {} by hand".format(path, found["line"], new)
+            )
         lines[index] = lines[index].replace(old, new, 1)
         texts[path] = "".join(lines)
     for path, text in texts.items():

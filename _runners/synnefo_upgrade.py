@@ -86,8 +86,13 @@ def status(to_version="0.19-1~jessie"):
     report = {}
     for host in hosts:
         info = grains.get(host) or {}
-        entry = {"roles": (info or cached.get(host, {})).get("roles", []), "codename": info.get("oscodename"),
-                 "synnefo": versions.get(host), "since": None, "error": None}
+        entry = {
+            "roles": (info or cached.get(host, {})).get("roles", []),
+            "codename": info.get("oscodename"),
+            "synnefo": versions.get(host),
+            "since": None,
+            "error": None,
+        }
         own = tags.get(host, [])
         stage = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":stage:")), None)
         failed = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":failed:")), None)
@@ -163,8 +168,12 @@ def _text(plan):
     out += ["  {}: on {}".format(service, minion) for service, minion in sorted(plan["migrations"].items())] or ["  none"]
     out += ["", "IP history (fix_ip_history):", "  " + (plan["ip_history"] or {}).get("comment", "no changelog given: not run")]
     out += ["", "Download: {} in all, before any node is drained or any service stopped".format(_mib(sum(plan["download_bytes"].values())))]
-    diffs = [(host, path, diff) for phase in ("ganeti", "services") for host, info in sorted(plan[phase]["nodes"].items())
-             for path, diff in sorted(info.get("diffs", {}).items())]
+    diffs = [
+        (host, path, diff)
+        for phase in ("ganeti", "services")
+        for host, info in sorted(plan[phase]["nodes"].items())
+        for path, diff in sorted(info.get("diffs", {}).items())
+    ]
     if diffs:
         out += ["", "Files changed (each edited in place, owner and mode kept, the original backed up):"]
         for host, path, diff in diffs:
@@ -215,8 +224,14 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
         "to_version": to_version,
         "preflight": preflight.get("comment") or "not run",
         "refused": refused,
-        "ganeti": {"order": order, "master": master, "failover_to": failover, "why": why, "nodes": ganeti_changes,
-                   "comment": ganeti_result.get("comment", "")},
+        "ganeti": {
+            "order": order,
+            "master": master,
+            "failover_to": failover,
+            "why": why,
+            "nodes": ganeti_changes,
+            "comment": ganeti_result.get("comment", ""),
+        },
         "services": {"nodes": services_changes, "comment": services_result.get("comment", "")},
         "migrations": migrations,
         "ip_history": ip_history,
@@ -235,8 +250,11 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     warnings = [part for part in (preflight.get("comment") or "").split("; ") if part.startswith("warning")]
     warnings += ["{}: {}".format(n, w) for n, info in sorted(ganeti_changes.items()) for w in info.get("warnings", [])]
     warnings += service_warnings
-    warnings += ["{}: warning: {} keeps the locally edited {} (the package's version is left as .dpkg-dist)".format(h, p, ", ".join(paths))
-                 for h, found in sorted(data["kept_conffiles"].items()) for p, paths in sorted(found.items())]
+    warnings += [
+        "{}: warning: {} keeps the locally edited {} (the package's version is left as .dpkg-dist)".format(h, p, ", ".join(paths))
+        for h, found in sorted(data["kept_conffiles"].items())
+        for p, paths in sorted(found.items())
+    ]
     data["warnings"] = warnings
     data["seconds"] = round(time.time() - started, 1)
     if __opts__.get("output") in DATA_OUTPUTTERS:
@@ -246,9 +264,20 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
 
 # --- the report: one self-contained HTML page from the orchestration's job ----------------
 
-COLOURS = {"download": "#7aa6d8", "drain": "#e0a040", "upgrade": "#8a6fc1", "reboot": "#c05050", "restore": "#50a070",
-           "master-failover": "#d07fb0", "ip-history-check": "#90a0b0", "check": "#60b0a0", "services stopped": "#b08040",
-           "dist-upgrade": "#6f5fb0", "database migration": "#3f7fbf", "configuration": "#4fa0a0"}
+COLOURS = {
+    "download": "#7aa6d8",
+    "drain": "#e0a040",
+    "upgrade": "#8a6fc1",
+    "reboot": "#c05050",
+    "restore": "#50a070",
+    "master-failover": "#d07fb0",
+    "ip-history-check": "#90a0b0",
+    "check": "#60b0a0",
+    "services stopped": "#b08040",
+    "dist-upgrade": "#6f5fb0",
+    "database migration": "#3f7fbf",
+    "configuration": "#4fa0a0",
+}
 
 
 def _orchestration_jobs():
@@ -292,9 +321,16 @@ def _report_data(jid, states):
     versions.update(services.get("hosts", {}))
     upgrade = [r for r in rows if r["phase"] == "services" and r["step"] in ("upgrade", "reboot") and "end" in r and not r.get("parent")]
     window = [min(r["start"] for r in upgrade), max(r["end"] for r in upgrade)] if upgrade else None
-    return {"jid": jid, "rows": rows, "failures": failures, "versions": versions, "warnings": services.get("warnings", []),
-            "migrations": services.get("migrations", {}), "api_down": window,
-            "ok": not failures and all(s.get("result") is not False for s in states.values())}
+    return {
+        "jid": jid,
+        "rows": rows,
+        "failures": failures,
+        "versions": versions,
+        "warnings": services.get("warnings", []),
+        "migrations": services.get("migrations", {}),
+        "api_down": window,
+        "ok": not failures and all(s.get("result") is not False for s in states.values()),
+    }
 
 
 def _escape(text):
@@ -322,18 +358,26 @@ def _html(data):
     def x(moment):
         return left + (moment - begin) * scale
 
-    svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">'.format(
-        left + width + 20, 40 + height * (len(hosts) * 2) + 20)]
+    svg = [
+        '<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">'.format(
+            left + width + 20, 40 + height * (len(hosts) * 2) + 20
+        )
+    ]
     if data["api_down"]:
         low, high = data["api_down"]
-        svg.append('<rect class="api-down" x="{:.1f}" y="20" width="{:.1f}" height="{}" fill="#f3d6d6"><title>API down {:.1f} s'
-                   '</title></rect>'.format(x(low), max((high - low) * scale, 1), height * len(hosts) * 2, high - low))
+        svg.append(
+            '<rect class="api-down" x="{:.1f}" y="20" width="{:.1f}" height="{}" fill="#f3d6d6"><title>API down {:.1f} s'
+            "</title></rect>".format(x(low), max((high - low) * scale, 1), height * len(hosts) * 2, high - low)
+        )
         svg.append('<text x="{:.1f}" y="14" fill="#a03030">API down {:.1f} s</text>'.format(x(low), high - low))
     for tick in range(0, 11):
         moment = begin + span * tick / 10.0
-        svg.append('<line x1="{0:.1f}" x2="{0:.1f}" y1="20" y2="{1}" stroke="#ddd"/><text x="{0:.1f}" y="{2}" '
-                   'text-anchor="middle" fill="#666">{3}</text>'.format(x(moment), 20 + height * len(hosts) * 2,
-                                                                         32 + height * len(hosts) * 2, _clock(moment)))
+        svg.append(
+            '<line x1="{0:.1f}" x2="{0:.1f}" y1="20" y2="{1}" stroke="#ddd"/><text x="{0:.1f}" y="{2}" '
+            'text-anchor="middle" fill="#666">{3}</text>'.format(
+                x(moment), 20 + height * len(hosts) * 2, 32 + height * len(hosts) * 2, _clock(moment)
+            )
+        )
     for index, host in enumerate(hosts):
         top = 20 + index * height * 2
         svg.append('<text x="4" y="{}" font-weight="bold">{}</text>'.format(top + 17, _escape(host)))
@@ -341,30 +385,64 @@ def _html(data):
             failed = row.get("outcome") == "failed"
             y = top + (height if row.get("parent") else 0) + 4
             stop = row.get("end", end)
-            title = "{} {}: {} to {} ({:.1f} s){}".format(host, row["step"], _clock(row["start"]), _clock(stop), stop - row["start"],
-                                                          ": " + row.get("error", "") if failed else "")
-            svg.append('<rect class="step{}" data-host="{}" data-step="{}" x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="{}"'
-                       '{}><title>{}</title></rect>'.format(
-                           " failed" if failed else "", _escape(host), _escape(row["step"]), x(row["start"]), y,
-                           max((stop - row["start"]) * scale, 2), height - 8, "#d02020" if failed else COLOURS.get(row["step"], "#999"),
-                           ' stroke="#600" stroke-width="2"' if failed else "", _escape(title)))
+            title = "{} {}: {} to {} ({:.1f} s){}".format(
+                host, row["step"], _clock(row["start"]), _clock(stop), stop - row["start"], ": " + row.get("error", "") if failed else ""
+            )
+            svg.append(
+                '<rect class="step{}" data-host="{}" data-step="{}" x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="{}"'
+                "{}><title>{}</title></rect>".format(
+                    " failed" if failed else "",
+                    _escape(host),
+                    _escape(row["step"]),
+                    x(row["start"]),
+                    y,
+                    max((stop - row["start"]) * scale, 2),
+                    height - 8,
+                    "#d02020" if failed else COLOURS.get(row["step"], "#999"),
+                    ' stroke="#600" stroke-width="2"' if failed else "",
+                    _escape(title),
+                )
+            )
             if (stop - row["start"]) * scale > 60:
                 svg.append('<text x="{:.1f}" y="{}" fill="#fff">{}</text>'.format(x(row["start"]) + 3, y + 13, _escape(row["step"])))
     svg.append("</svg>")
     status = "finished" if data["ok"] else "FAILED"
-    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8"><title>Synnefo upgrade {} ({})</title>'.format(_escape(data["jid"]), status),
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-           "padding:3px 8px;text-align:left}.failure{color:#a00;font-weight:bold}</style></head><body>",
-           "<h1>Synnefo upgrade: {}</h1>".format(status),
-           "<p>Orchestration job {}, {} to {} UTC.</p>".format(_escape(data["jid"]), _clock(begin), _clock(end))]
+    out = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>Synnefo upgrade {} ({})</title>'.format(_escape(data["jid"]), status),
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:left}.failure{color:#a00;font-weight:bold}</style></head><body>",
+        "<h1>Synnefo upgrade: {}</h1>".format(status),
+        "<p>Orchestration job {}, {} to {} UTC.</p>".format(_escape(data["jid"]), _clock(begin), _clock(end)),
+    ]
     out += ['<p class="failure">{}</p>'.format(_escape(f)) for f in data["failures"]]
     out += ["<h2>Steps</h2>"] + svg
-    out.append("<p>" + " ".join('<span style="background:{};color:#fff;padding:1px 4px">{}</span>'.format(c, _escape(s))
-                                for s, c in sorted(COLOURS.items())) + "</p>")
-    out += ["<h2>Versions</h2>", "<table><tr><th>host</th><th>codename before</th><th>after</th><th>snf-common before</th><th>after</th></tr>"]
+    out.append(
+        "<p>"
+        + " ".join(
+            '<span style="background:{};color:#fff;padding:1px 4px">{}</span>'.format(c, _escape(s)) for s, c in sorted(COLOURS.items())
+        )
+        + "</p>"
+    )
+    out += [
+        "<h2>Versions</h2>",
+        "<table><tr><th>host</th><th>codename before</th><th>after</th><th>snf-common before</th><th>after</th></tr>",
+    ]
     for host, info in sorted(data["versions"].items()):
-        out.append("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(*[_escape(v) for v in (
-            host, info.get("codename_before"), info.get("codename_after"), info.get("snf_common_before"), info.get("snf_common_after"))]))
+        out.append(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                *[
+                    _escape(v)
+                    for v in (
+                        host,
+                        info.get("codename_before"),
+                        info.get("codename_after"),
+                        info.get("snf_common_before"),
+                        info.get("snf_common_after"),
+                    )
+                ]
+            )
+        )
     out += ["</table>", "<h2>Database migrations</h2>", "<ul>"]
     out += ["<li>{} on {}</li>".format(_escape(s), _escape(m)) for s, m in sorted(data["migrations"].items())] + ["</ul>"]
     out += ["<h2>Warnings</h2>", "<ul>"] + ["<li>{}</li>".format(_escape(w)) for w in data["warnings"]] + ["</ul>", "</body></html>"]
@@ -409,5 +487,11 @@ def report(jid=None, path=None):
     for row in data["rows"]:
         hosts.setdefault(row["host"], []).append(row["step"])
     window = data["api_down"]
-    return {"path": path, "jid": jid, "ok": data["ok"], "failures": data["failures"], "hosts": hosts,
-            "api_down_seconds": round(window[1] - window[0], 1) if window else None}
+    return {
+        "path": path,
+        "jid": jid,
+        "ok": data["ok"],
+        "failures": data["failures"],
+        "hosts": hosts,
+        "api_down_seconds": round(window[1] - window[0], 1) if window else None,
+    }

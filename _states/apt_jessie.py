@@ -169,7 +169,7 @@ def policy_rc_d_removed(name="/usr/sbin/policy-rc.d"):
     if status["ours"]:
         changes["policy-rc.d"] = "removed"
     if status["saved"]:
-        changes["restored"] = "{} -> {}".format(status['saved'], name)
+        changes["restored"] = "{} -> {}".format(status["saved"], name)
     ret["changes"] = changes
     if __opts__["test"]:
         return dict(ret, result=None, comment="the policy-rc.d guard would be removed")
@@ -208,14 +208,19 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
     ret = _ret(name)
     try:
         if __opts__["test"]:
-            planned = __salt__["apt_jessie.simulate"](refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports,
-                                                      sizes=True)
+            planned = __salt__["apt_jessie.simulate"](
+                refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports, sizes=True
+            )
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
             verb = "downloaded" if download_only else "upgraded"
             size = sum(change.get("size", 0) for change in planned.values())
-            return dict(ret, result=None, changes=planned,
-                        comment="{} packages would be {} ({:.1f} MiB to download)".format(len(planned), verb, size / 1048576.0))
+            return dict(
+                ret,
+                result=None,
+                changes=planned,
+                comment="{} packages would be {} ({:.1f} MiB to download)".format(len(planned), verb, size / 1048576.0),
+            )
         changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only, hold=hold)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}

@@ -173,9 +173,13 @@ def _ganeti_problems(nodes, to_version, services_in_progress=False):
     if verify["retcode"] != 0:
         # What an interrupted run left on its node (drained, services down) is expected; so
         # is snf-ganeti-eventd down while an interrupted service phase has the services down.
-        errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l
-                  and not any("node {}:".format(n) in l for n in resuming)
-                  and not (services_in_progress and "snf-ganeti-eventd" in l)]
+        errors = [
+            line.strip()
+            for line in verify["stdout"].splitlines()
+            if "ERROR" in line
+            and not any("node {}:".format(n) in line for n in resuming)
+            and not (services_in_progress and "snf-ganeti-eventd" in line)
+        ]
         if errors or not (resuming or services_in_progress):
             problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors) or verify["stdout"].strip()))
     cluster = _call(master, "ganeti_rolling.nodes")
@@ -186,8 +190,11 @@ def _ganeti_problems(nodes, to_version, services_in_progress=False):
         plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"cluster_nodes": cluster, "cluster_instances": instances})
         if plan["missing"]:
             short = ", ".join("{} {} MiB short".format(i, m) for i, m in sorted(plan["missing"].items()))
-            problems.append("{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
-                node, sum(plan["missing"].values()), short))
+            problems.append(
+                "{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
+                    node, sum(plan["missing"].values()), short
+                )
+            )
     return problems, resuming
 
 
@@ -203,8 +210,14 @@ def _preflight_problems(from_version, to_version, from_codename):
     nodes = [n for n in _ganeti_nodes(expected) if n in answered]
     # Service nodes an interrupted service phase left (their stage kept on each host).
     progress = __salt__["saltutil.cmd"]("*", "synnefo_files.progress", timeout=30)
-    in_progress = set(m for m, answer in progress.items() if isinstance(answer, dict) and isinstance(answer.get("ret"), dict)
-                      and answer["ret"].get("phase") == "services" and answer["ret"].get("stage") != "done")
+    in_progress = set(
+        m
+        for m, answer in progress.items()
+        if isinstance(answer, dict)
+        and isinstance(answer.get("ret"), dict)
+        and answer["ret"].get("phase") == "services"
+        and answer["ret"].get("stage") != "done"
+    )
     ganeti_problems, resuming = _ganeti_problems(nodes, to_version, bool(in_progress)) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
@@ -248,8 +261,11 @@ def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~je
         command is reported as a warning.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
-    warnings = ["warning: no backup command for the {} database (pillar synnefo_upgrade:databases:{}:backup)".format(s, s)
-                for s, d in sorted((databases or {}).items()) if d.get("minion") and not d.get("backup")]
+    warnings = [
+        "warning: no backup command for the {} database (pillar synnefo_upgrade:databases:{}:backup)".format(s, s)
+        for s, d in sorted((databases or {}).items())
+        if d.get("minion") and not d.get("backup")
+    ]
     try:
         problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename)
     except CommandExecutionError as exc:
@@ -352,10 +368,12 @@ class _Run(object):
             tag = "salt/minion/{}/start".format(self.node)
             while bus.get_event(wait=5, tag=tag) is None:
                 if time.time() > deadline:
-                    raise CommandExecutionError("did not come back within {} s of its reboot (no {} event)".format(self.reboot_timeout, tag))
+                    raise CommandExecutionError(
+                        "did not come back within {} s of its reboot (no {} event)".format(self.reboot_timeout, tag)
+                    )
         finally:
             bus.destroy()
-        for attempt in range(30):
+        for _attempt in range(30):
             answer = __salt__["saltutil.cmd"](self.node, "test.ping", timeout=10)
             if answer.get(self.node, {}).get("ret") is True:
                 return True
@@ -394,8 +412,9 @@ def _wait_idle(node, timeout=1800):
         if not running:
             return
         if time.time() > deadline:
-            raise CommandExecutionError("{}: a state run ({}) is still going on after {} s".format(
-                node, ", ".join(str(job.get("jid")) for job in running), timeout))
+            raise CommandExecutionError(
+                "{}: a state run ({}) is still going on after {} s".format(node, ", ".join(str(job.get("jid")) for job in running), timeout)
+            )
         log.info("ganeti_rolling: %s: waiting for %d running state job(s) to end", node, len(running))
         time.sleep(5)
 
@@ -403,7 +422,7 @@ def _wait_idle(node, timeout=1800):
 def _verify(master):
     verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
     if verify["retcode"] != 0:
-        errors = [l.strip() for l in verify["stdout"].splitlines() if "ERROR" in l]
+        errors = [line.strip() for line in verify["stdout"].splitlines() if "ERROR" in line]
         raise CommandExecutionError("gnt-cluster verify failed: {}".format(" | ".join(errors) or verify["stdout"].strip()))
 
 
@@ -468,8 +487,9 @@ def _predict(nodes, master):
     predicted = {}
     for node in nodes:
         plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
-        predicted[node] = dict(__utils__["synnefo_orch.predicted"](dry_runs[node]), moves=plan["moves"], missing=plan["missing"],
-                               free_mib=plan["free"])
+        predicted[node] = dict(
+            __utils__["synnefo_orch.predicted"](dry_runs[node]), moves=plan["moves"], missing=plan["missing"], free_mib=plan["free"]
+        )
     return predicted
 
 
@@ -522,13 +542,23 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
         if test:
             master = original_master
             predicted = _predict(pending, master)
-            lines = ["{}: move {}; change {}; upgrade {} packages".format(
-                node, ", ".join("{} -> {}".format(i, t) for i, t in sorted(p["moves"].items())) or "nothing",
-                ", ".join(p["files"]) or "no file", len(p["packages"])) for node, p in ((n, predicted[n]) for n in pending)]
+            lines = [
+                "{}: move {}; change {}; upgrade {} packages".format(
+                    node,
+                    ", ".join("{} -> {}".format(i, t) for i, t in sorted(p["moves"].items())) or "nothing",
+                    ", ".join(p["files"]) or "no file",
+                    len(p["packages"]),
+                )
+                for node, p in ((n, predicted[n]) for n in pending)
+            ]
             others = [n for n in order if n != master]
             ordering = {"order": order, "master": master, "failover_to": others[0] if master in pending and others else None}
-            return dict(ret, result=None, changes=dict(predicted, **ordering),
-                        comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines))
+            return dict(
+                ret,
+                result=None,
+                changes=dict(predicted, **ordering),
+                comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines),
+            )
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
         ret["changes"]["timeline"] = timeline = []
@@ -555,16 +585,26 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 run.step("reboot", run.reboot, master)
             run.step("restore", run.restore, master)
             after = _facts(node)
-            ret["changes"][node] = {"steps": run.done, "codename_before": before[0], "codename_after": after[0],
-                                    "snf_common_before": before[1], "snf_common_after": after[1]}
+            ret["changes"][node] = {
+                "steps": run.done,
+                "codename_before": before[0],
+                "codename_after": after[0],
+                "snf_common_before": before[1],
+                "snf_common_after": after[1],
+            }
             _fire(node, "node", "done")
         _finish_master(nodes, original_master, return_master, ret)
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
         return ret
     except StepFailed as exc:
         # What was done stays in ``changes``, the failed step's times and error with it.
-        return dict(ret, result=False, comment="{} (the cluster is safe: the node stays drained with its VMs elsewhere; "
-                                               "run the orchestration again to resume)".format(exc.error))
+        return dict(
+            ret,
+            result=False,
+            comment="{} (the cluster is safe: the node stays drained with its VMs elsewhere; run the orchestration again to resume)".format(
+                exc.error
+            ),
+        )
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=exc.error)
     finally:

@@ -28,7 +28,7 @@ def __virtual__():
 
 
 def _summary(rows):
-    return "{} rows to create, {} to update, {} skipped".format(len(rows['create']), len(rows['update']), rows['skipped'])
+    return "{} rows to create, {} to update, {} skipped".format(len(rows["create"]), len(rows["update"]), rows["skipped"])
 
 
 def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
@@ -50,14 +50,14 @@ def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
     if not check["valid"]:
-        lines = ["{}:{}: {}".format(name, e['line'], e['error']) for e in check["errors"]]
+        lines = ["{}:{}: {}".format(name, e["line"], e["error"]) for e in check["errors"]]
         ret["result"] = False
         ret["comment"] = "invalid changelog, fix_ip_history was not run ({} errors):\n".format(len(lines)) + "\n".join(lines)
         return ret
     try:
         done = __salt__["ip_history.record"](name)
         if done is not None and done.get("outcome") == "fixed":
-            ret["comment"] = "IP history already fixed with this changelog on {}; not run again".format(done['finished'])
+            ret["comment"] = "IP history already fixed with this changelog on {}; not run again".format(done["finished"])
             return ret
         rows = __salt__["ip_history.plan"](name, tool=tool)
         if not apply or __opts__["test"]:
@@ -71,5 +71,5 @@ def fixed(name, apply=False, tool="/usr/lib/synnefo/tools/fix_ip_history"):
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
     ret["changes"] = {"create": outcome["rows"]["create"], "update": outcome["rows"]["update"]}
-    ret["comment"] = "IP history fixed: {}; recorded as {}".format(_summary(outcome['rows']), outcome['sha256'])
+    ret["comment"] = "IP history fixed: {}; recorded as {}".format(_summary(outcome["rows"]), outcome["sha256"])
     return ret

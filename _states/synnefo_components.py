@@ -36,8 +36,9 @@ def registered(name, base_url, ui_url, manage="snf-manage", export="snf-service-
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     if not base_url or not ui_url:
-        return dict(ret, result=False, comment="{}: no base_url or ui_url given (pillar synnefo_upgrade:register); "
-                                               "nothing was changed".format(name))
+        return dict(
+            ret, result=False, comment="{}: no base_url or ui_url given (pillar synnefo_upgrade:register); nothing was changed".format(name)
+        )
     try:
         earlier = __salt__["synnefo_components.record"](name)
         current = __salt__["synnefo_components.listed"](manage).get(name)
@@ -46,8 +47,12 @@ def registered(name, base_url, ui_url, manage="snf-manage", export="snf-service-
             return dict(ret, comment="{} is registered at {} with 0.19's services already".format(name, base_url))
         if __opts__["test"]:
             # Before the dist-upgrade the export is still 0.18.1's: nothing to check yet.
-            return dict(ret, result=None, changes={"old": current, "new": wanted},
-                        comment="{} would be registered again at {}".format(name, base_url))
+            return dict(
+                ret,
+                result=None,
+                changes={"old": current, "new": wanted},
+                comment="{} would be registered again at {}".format(name, base_url),
+            )
         entry = __salt__["synnefo_components.register"](name, base_url, ui_url, manage=manage, export=export)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))

@@ -50,18 +50,24 @@ def migrated(name="snf-manage migrate", services=None, backups=None, manage="snf
         todo = __salt__["synnefo_db.pending"](services)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment="{}; nothing was run".format(exc))
-    warnings = ["warning: no backup command for the {} database (pillar synnefo_upgrade:databases:{}:backup)".format(s, s)
-                for s in todo if not backups.get(s)]
+    warnings = [
+        "warning: no backup command for the {} database (pillar synnefo_upgrade:databases:{}:backup)".format(s, s)
+        for s in todo
+        if not backups.get(s)
+    ]
     if not todo:
         return dict(ret, comment="the databases of {} are migrated already: nothing to run".format(", ".join(services) or "no service"))
     if __opts__["test"]:
         ret["changes"] = dict((s, {"backup": backups.get(s) or None, "migrate": "{} migrate".format(manage)}) for s in todo)
-        return dict(ret, result=None, comment="; ".join(["would back up and migrate the {} database(s)".format(", ".join(todo))] + warnings))
+        return dict(
+            ret, result=None, comment="; ".join(["would back up and migrate the {} database(s)".format(", ".join(todo))] + warnings)
+        )
     try:
         records = __salt__["synnefo_db.migrate"](services, backups=backups, manage=manage)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
-    ret["changes"] = dict((s, {"backup": r.get("backup"), "applied": r.get("applied", [])})
-                          for s, r in records.items() if not r.get("already"))
+    ret["changes"] = dict(
+        (s, {"backup": r.get("backup"), "applied": r.get("applied", [])}) for s, r in records.items() if not r.get("already")
+    )
     ret["comment"] = "; ".join(["migrated the {} database(s)".format(", ".join(todo))] + warnings)
     return ret

@@ -39,8 +39,12 @@ log = logging.getLogger(__name__)
 __virtualname__ = "synnefo_services"
 
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
-EXPECTED_SERVICES = {"astakos": ["gunicorn", "apache2"], "cyclades": ["gunicorn", "apache2", "archipelago", "snf-dispatcher"],
-                     "pithos": ["gunicorn", "apache2", "archipelago"], "cms": ["gunicorn", "apache2"]}
+EXPECTED_SERVICES = {
+    "astakos": ["gunicorn", "apache2"],
+    "cyclades": ["gunicorn", "apache2", "archipelago", "snf-dispatcher"],
+    "pithos": ["gunicorn", "apache2", "archipelago"],
+    "cms": ["gunicorn", "apache2"],
+}
 IP_HISTORY_STATE = "synnefo-upgrade-cyclades-ip-history-fixed"
 KAMAKI_NOTE = "API clients (kamaki) need Kamaki >= 0.15 against Synnefo 0.19"
 
@@ -147,7 +151,7 @@ def _reboot(nodes, timeout):
     finally:
         bus.destroy()
     for node in nodes:
-        for attempt in range(30):
+        for _attempt in range(30):
             if __salt__["saltutil.cmd"](node, "test.ping", timeout=10).get(node, {}).get("ret") is True:
                 break
             time.sleep(2)
@@ -177,14 +181,17 @@ def _check(nodes, roles, to_version, ganeti_master):
         url = "http://{}/".format(_bind(node))
         answer = _call(node, "http.query", [url], {"status": True}, check=False)
         if not isinstance(answer, dict) or answer.get("status") != 200:
-            problems.append("{}: gunicorn does not answer {} ({})".format(node, url, answer.get("error") if isinstance(answer, dict) else answer))
+            problems.append(
+                "{}: gunicorn does not answer {} ({})".format(node, url, answer.get("error") if isinstance(answer, dict) else answer)
+            )
         try:
             _call(node, "apache_sites.configtest")
             # Every site Apache 2.4 loads (*.conf), and the proxy header gunicorn 19 trusts.
             left = _call(node, "apache_sites.planned")
             if left["renames"] or left["edits"]:
-                problems.append("{}: Apache's sites still need {}".format(node, ", ".join(
-                    [r["from"] for r in left["renames"]] + sorted(left["edits"]))))
+                problems.append(
+                    "{}: Apache's sites still need {}".format(node, ", ".join([r["from"] for r in left["renames"]] + sorted(left["edits"])))
+                )
         except CommandExecutionError as exc:
             problems.append(exc.error)
     if ganeti_master:
@@ -202,8 +209,11 @@ def _facts(node):
 
 
 def _warnings(results):
-    return ["{}: {}".format(node, warning) for node, states in sorted(results.items())
-            for warning in __utils__["synnefo_orch.predicted"](states)["warnings"]]
+    return [
+        "{}: {}".format(node, warning)
+        for node, states in sorted(results.items())
+        for warning in __utils__["synnefo_orch.predicted"](states)["warnings"]
+    ]
 
 
 def _ganeti_master(roles):
@@ -218,8 +228,9 @@ def _ganeti_master(roles):
 def _validate_changelog(minion, changelog):
     checked = _call(minion, "ip_history.validate", [changelog])
     if not checked["valid"]:
-        raise CommandExecutionError("{}: {}: {}".format(minion, changelog, "; ".join(
-            "line {}: {}".format(e["line"], e["error"]) for e in checked["errors"])))
+        raise CommandExecutionError(
+            "{}: {}: {}".format(minion, changelog, "; ".join("line {}: {}".format(e["line"], e["error"]) for e in checked["errors"]))
+        )
     return checked
 
 
@@ -255,13 +266,22 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         ganeti = sorted(m for m, r in roles.items() if "ganeti" in r)
         behind = [n for n in ganeti if not _upgraded(n, to_version)]
         if behind and not test:
-            return dict(ret, result=False, comment="refused: Ganeti node(s) {} not on {} yet: run synnefo_upgrade.orch.ganeti "
-                                                   "first; nothing was changed".format(", ".join(behind), to_version))
+            return dict(
+                ret,
+                result=False,
+                comment="refused: Ganeti node(s) {} not on {} yet: run synnefo_upgrade.orch.ganeti first; nothing was changed".format(
+                    ", ".join(behind), to_version
+                ),
+            )
         nodes = sorted(m for m, r in roles.items() if set(r) & set(WEB_ROLES))
-        wrong = ["databases:{}: {} does not carry the {} role".format(s, m, s) for s, m in sorted(databases.items())
-                 if s not in roles.get(m, [])]
-        missing = ["databases:{}: no minion named, and {} has the role".format(s, ", ".join(n for n in nodes if s in roles[n]))
-                   for s in ("astakos", "cyclades") if s not in databases and any(s in roles[n] for n in nodes)]
+        wrong = [
+            "databases:{}: {} does not carry the {} role".format(s, m, s) for s, m in sorted(databases.items()) if s not in roles.get(m, [])
+        ]
+        missing = [
+            "databases:{}: no minion named, and {} has the role".format(s, ", ".join(n for n in nodes if s in roles[n]))
+            for s in ("astakos", "cyclades")
+            if s not in databases and any(s in roles[n] for n in nodes)
+        ]
         if wrong or missing:
             return dict(ret, result=False, comment="pillar synnefo_upgrade: " + "; ".join(wrong + missing) + "; nothing was changed")
         pending = [n for n in nodes if not _done(n, to_version)]
@@ -273,9 +293,15 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             ret["changes"] = dict(changes, migrations=databases, warnings=_warnings(results) + [KAMAKI_NOTE])
             fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
             if fixed:
-                ret["changes"]["ip_history"] = {"minion": ip_history_minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
-            lines = ["{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
-                     for n in pending]
+                ret["changes"]["ip_history"] = {
+                    "minion": ip_history_minion,
+                    "comment": fixed.get("comment"),
+                    "changes": fixed.get("changes"),
+                }
+            lines = [
+                "{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
+                for n in pending
+            ]
             first = "after the Ganeti phase ({} still on wheezy), ".format(", ".join(behind)) if behind else ""
             return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
         ret["changes"]["timeline"] = timeline = []
@@ -308,9 +334,18 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             _fire(node, "node", "done")
         after = dict((n, _facts(n)) for n in pending)
         ret["changes"] = {
-            "hosts": dict((n, {"codename_before": before[n]["codename"], "codename_after": after[n]["codename"],
-                               "snf_common_before": before[n]["snf_common"], "snf_common_after": after[n]["snf_common"]})
-                          for n in pending),
+            "hosts": dict(
+                (
+                    n,
+                    {
+                        "codename_before": before[n]["codename"],
+                        "codename_after": after[n]["codename"],
+                        "snf_common_before": before[n]["snf_common"],
+                        "snf_common_after": after[n]["snf_common"],
+                    },
+                )
+                for n in pending
+            ),
             "migrations": databases,
             "warnings": _warnings(results) + [KAMAKI_NOTE],
             "steps": phase.done,

@@ -54,15 +54,22 @@ def allowed_hosts(name="/etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf", hos
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     if not hosts:
-        ret["comment"] = ("warning: ALLOWED_HOSTS is not set for this node: Synnefo 0.19 serves every host name (['*']), "
-                          "set pillar synnefo_upgrade:allowed_hosts to restrict it")
+        ret["comment"] = (
+            "warning: ALLOWED_HOSTS is not set for this node: Synnefo 0.19 serves every host name (['*']), "
+            "set pillar synnefo_upgrade:allowed_hosts to restrict it"
+        )
         return ret
     try:
         text = __salt__["synnefo_settings.allowed_hosts_text"](hosts)
         later = [a for a in __salt__["synnefo_settings.assignments"]("ALLOWED_HOSTS", config_dir) if a["path"] > name]
         if later:
-            return dict(ret, result=False, comment="{}:{} sets ALLOWED_HOSTS after {}: it would win; nothing was changed".format(
-                later[-1]["path"], later[-1]["line"], name))
+            return dict(
+                ret,
+                result=False,
+                comment="{}:{} sets ALLOWED_HOSTS after {}: it would win; nothing was changed".format(
+                    later[-1]["path"], later[-1]["line"], name
+                ),
+            )
         _write(ret, {name: text}, config_dir, "ALLOWED_HOSTS set to {}".format(hosts), "ALLOWED_HOSTS would be set to {}".format(hosts))
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment="{}; nothing was changed".format(exc))
@@ -71,8 +78,11 @@ def allowed_hosts(name="/etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf", hos
     return ret
 
 
-def allocator_switched(name="/etc/synnefo", old="synnefo.logic.allocators.default_allocator.DefaultAllocator",
-                       new="synnefo.logic.allocators.filter_allocator.FilterAllocator"):
+def allocator_switched(
+    name="/etc/synnefo",
+    old="synnefo.logic.allocators.default_allocator.DefaultAllocator",
+    new="synnefo.logic.allocators.filter_allocator.FilterAllocator",
+):
     """
     Switch an explicit ``BACKEND_ALLOCATOR_MODULE = old`` in the settings files of ``name``
     to ``new`` (0.19's default). A custom allocator is kept, with a warning in the comment.
@@ -83,12 +93,19 @@ def allocator_switched(name="/etc/synnefo", old="synnefo.logic.allocators.defaul
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     try:
         plan = __salt__["synnefo_settings.allocator_switched"](name, old=old, new=new)
-        _write(ret, plan["texts"], name, "BACKEND_ALLOCATOR_MODULE switched to {}".format(new),
-               "BACKEND_ALLOCATOR_MODULE would be switched to {}".format(new))
+        _write(
+            ret,
+            plan["texts"],
+            name,
+            "BACKEND_ALLOCATOR_MODULE switched to {}".format(new),
+            "BACKEND_ALLOCATOR_MODULE would be switched to {}".format(new),
+        )
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment="{}; nothing was changed".format(exc))
-    warnings = ["warning: {}:{} sets a custom allocator {}: kept; check it against 0.19's FilterAllocator".format(
-        c["path"], c["line"], c["value"]) for c in plan["custom"]]
+    warnings = [
+        "warning: {}:{} sets a custom allocator {}: kept; check it against 0.19's FilterAllocator".format(c["path"], c["line"], c["value"])
+        for c in plan["custom"]
+    ]
     if not ret["changes"]:
         ret["comment"] = "no explicit {} to switch".format(old.rsplit(".", 1)[1])
     ret["comment"] = "; ".join([ret["comment"]] + warnings)

@@ -37,8 +37,9 @@ def call(functions, minion, fun, args=(), kwargs=None, timeout=None, check=True)
 def call_each(functions, minions, fun, args=(), kwargs=None, timeout=None):
     """``fun`` on several minions in one job; ``{minion: return}``, or an error naming every
     minion that failed or did not answer."""
-    returned = functions["saltutil.cmd"](list(minions), fun, arg=list(args), kwarg=kwargs or {}, tgt_type="list",
-                                         timeout=timeout or CALL_TIMEOUT)
+    returned = functions["saltutil.cmd"](
+        list(minions), fun, arg=list(args), kwarg=kwargs or {}, tgt_type="list", timeout=timeout or CALL_TIMEOUT
+    )
     results, problems = {}, []
     for minion in minions:
         answer = returned.get(minion)
@@ -87,8 +88,9 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
     kwargs = {"test": test}
     if pillar:
         kwargs["pillar"] = pillar
-    returned = functions["saltutil.cmd"](list(minions), "state.sls", arg=[mods], kwarg=kwargs, tgt_type="list",
-                                    timeout=timeout or CALL_TIMEOUT)
+    returned = functions["saltutil.cmd"](
+        list(minions), "state.sls", arg=[mods], kwarg=kwargs, tgt_type="list", timeout=timeout or CALL_TIMEOUT
+    )
     results, problems = {}, []
     for minion in minions:
         if minion not in returned:
@@ -120,13 +122,23 @@ def predicted(results):
         if state_id.startswith("synnefo-upgrade-services-") and state_id.endswith("-stopped") and result.get("result") is None:
             services.append(result.get("name"))
         warnings.extend(part for part in (result.get("comment") or "").split("; ") if part.startswith("warning"))
-    return {"packages": packages, "download_bytes": sum(c.get("size", 0) for c in packages.values()),
-            "files": sorted(diffs), "diffs": diffs, "services": sorted(services), "warnings": warnings}
+    return {
+        "packages": packages,
+        "download_bytes": sum(c.get("size", 0) for c in packages.values()),
+        "files": sorted(diffs),
+        "diffs": diffs,
+        "services": sorted(services),
+        "warnings": warnings,
+    }
 
 
 # The parts of a node's upgrade job shown in the report, by state id.
-_PARTS = (("synnefo-upgrade-services-", "services stopped"), ("synnefo-upgrade-apt-", "dist-upgrade"),
-          ("synnefo-upgrade-version-", "dist-upgrade"), ("synnefo-upgrade-db-", "database migration"))
+_PARTS = (
+    ("synnefo-upgrade-services-", "services stopped"),
+    ("synnefo-upgrade-apt-", "dist-upgrade"),
+    ("synnefo-upgrade-version-", "dist-upgrade"),
+    ("synnefo-upgrade-db-", "database migration"),
+)
 
 
 def parts(results, started, ended):

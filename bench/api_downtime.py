@@ -62,13 +62,18 @@ def sh(host, script):
 
 def literal_service_phase():
     uri = mirror.uri(netns.MASTER_ADDRESS)
-    pin = ("Package: python-gevent\nPin: version 1.1.1-2\nPin-Priority: 1001\n\n"
-           "Package: python-greenlet\nPin: version 0.4.10-1\nPin-Priority: 1001\n")
+    pin = (
+        "Package: python-gevent\nPin: version 1.1.1-2\nPin-Priority: 1001\n\n"
+        "Package: python-greenlet\nPin: version 0.4.10-1\nPin-Priority: 1001\n"
+    )
     # 1. Change repos to jessie; apt-get update.
     for host in SERVICE_HOSTS:
-        sh(host, "sed -i 's/wheezy/jessie/g' /etc/apt/sources.list /etc/apt/sources.list.d/*.list\n"
-                 f"echo 'deb [trusted=yes] {uri}/debian jessie-backports main' > /etc/apt/sources.list.d/backports.list\n"
-                 f"printf '{pin}' > /etc/apt/preferences.d/gevent\napt-get update -q >/dev/null")
+        sh(
+            host,
+            "sed -i 's/wheezy/jessie/g' /etc/apt/sources.list /etc/apt/sources.list.d/*.list\n"
+            f"echo 'deb [trusted=yes] {uri}/debian jessie-backports main' > /etc/apt/sources.list.d/backports.list\n"
+            f"printf '{pin}' > /etc/apt/preferences.d/gevent\napt-get update -q >/dev/null",
+        )
     # 2. Bring services down.
     for host, roles in SERVICE_HOSTS.items():
         for service in dict.fromkeys(s for r in roles for s in STOP[r]):
@@ -77,11 +82,14 @@ def literal_service_phase():
     sh(master, "service snf-ganeti-eventd stop")
     # 3. Upgrade to jessie (services kept down with policy-rc.d, the guide's alternative).
     for host in SERVICE_HOSTS:
-        sh(host, "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
-                 "apt-mark hold salt-minion >/dev/null\n"
-                 "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef "
-                 "-o Dpkg::Options::=--force-confold dist-upgrade >/dev/null\n"
-                 "rm -f /usr/sbin/policy-rc.d")
+        sh(
+            host,
+            "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
+            "apt-mark hold salt-minion >/dev/null\n"
+            "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef "
+            "-o Dpkg::Options::=--force-confold dist-upgrade >/dev/null\n"
+            "rm -f /usr/sbin/policy-rc.d",
+        )
     # Run database migrations, once per service.
     sh("astakos1", "snf-manage migrate >/dev/null")
     sh("cyclades1", "snf-manage migrate >/dev/null")
@@ -96,9 +104,11 @@ def literal_service_phase():
     for host in SERVICE_HOSTS:
         cluster.host(host).run(["reboot"], check=False)
     deadline = time.time() + 300
-    while not all(timeline.read(cluster.Paths().shared) and
-                  [e for e in timeline.read(cluster.Paths().shared) if e["event"] == "booted" and e["host"] == h and e["time"] > since]
-                  for h in SERVICE_HOSTS):
+    while not all(
+        timeline.read(cluster.Paths().shared)
+        and [e for e in timeline.read(cluster.Paths().shared) if e["event"] == "booted" and e["host"] == h and e["time"] > since]
+        for h in SERVICE_HOSTS
+    ):
         if time.time() > deadline:
             raise SystemExit("the service hosts did not come back")
         time.sleep(0.5)
@@ -121,8 +131,11 @@ def measure(rate, literal):
         window = timeline.api_downtime(events)
         if window is None or window.get("open"):
             raise SystemExit(f"the API did not come back: {window}")
-        fetched = sum(e["bytes"] for e in events if e["event"] == "apt-fetch" and e["host"] in SERVICE_HOSTS
-                      and window["start"] <= e["time"] <= window["end"])
+        fetched = sum(
+            e["bytes"]
+            for e in events
+            if e["event"] == "apt-fetch" and e["host"] in SERVICE_HOSTS and window["start"] <= e["time"] <= window["end"]
+        )
         outages = len([e for e in events if e["event"] == "vm-outage"])
         return window["duration"], fetched, outages
     finally:
@@ -132,12 +145,21 @@ def measure(rate, literal):
 
 def main():
     rate = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
-    print(f"API downtime, bundled cluster (3 Ganeti, astakos1, cyclades1, pithos1), Salt 2019.2, {os.cpu_count()} cores, "
-          f"APT over HTTP at {rate} KiB/s shared, {PAYLOAD_KIB} KiB a jessie package:", flush=True)
+    print(
+        f"API downtime, bundled cluster (3 Ganeti, astakos1, cyclades1, pithos1), Salt 2019.2, {os.cpu_count()} cores, "
+        f"APT over HTTP at {rate} KiB/s shared, {PAYLOAD_KIB} KiB a jessie package:",
+        flush=True,
+    )
     formula, formula_bytes, formula_outages = measure(rate, literal=False)
-    print(f"  formula:           {formula:6.1f} s   ({formula_bytes / 2**20:.1f} MiB downloaded inside it; VM outages {formula_outages})", flush=True)
+    print(
+        f"  formula:           {formula:6.1f} s   ({formula_bytes / 2**20:.1f} MiB downloaded inside it; VM outages {formula_outages})",
+        flush=True,
+    )
     literal, literal_bytes, literal_outages = measure(rate, literal=True)
-    print(f"  guide, literally:  {literal:6.1f} s   ({literal_bytes / 2**20:.1f} MiB downloaded inside it; VM outages {literal_outages})", flush=True)
+    print(
+        f"  guide, literally:  {literal:6.1f} s   ({literal_bytes / 2**20:.1f} MiB downloaded inside it; VM outages {literal_outages})",
+        flush=True,
+    )
     print(f"  ratio formula/literal: {formula / literal:.2f} (target <= 0.30)", flush=True)
 
 

@@ -64,8 +64,11 @@ def node_figures(node, events, jobs):
     configured = max(e["time"] for e in mine if e["event"] == "package-configured")
     reboot = next(e["time"] for e in mine if e["event"] == "reboot")
     booted = next(e["time"] for e in mine if e["event"] == "booted" and e["time"] > reboot)
-    migrations = sum(j["finished"] - j["started"] for j in jobs
-                     if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"]))
+    migrations = sum(
+        j["finished"] - j["started"]
+        for j in jobs
+        if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"])
+    )
     apt, rebooting = configured - upgrading, booted - reboot
     debs = [e for e in mine if e["event"] == "apt-fetch" and e["path"].endswith(".deb")]
     fetched = [e for e in mine if e["event"] == "apt-fetch"]
@@ -75,9 +78,17 @@ def node_figures(node, events, jobs):
     # first progress tag, to its last progress tag.
     total = tags[-1]["time"] - min([e["started"] for e in fetched] + [tags[0]["time"]])
     while_drained = sum(e["bytes"] for e in fetched if e["started"] < undrain and e["time"] > drain)
-    return {"drained": undrain - drain, "total": total, "apt": apt, "reboot": rebooting, "migrations": migrations,
-            "overhead": total - apt - rebooting - migrations - download, "download": download,
-            "downloaded": sum(e["bytes"] for e in debs), "while_drained": while_drained}
+    return {
+        "drained": undrain - drain,
+        "total": total,
+        "apt": apt,
+        "reboot": rebooting,
+        "migrations": migrations,
+        "overhead": total - apt - rebooting - migrations - download,
+        "download": download,
+        "downloaded": sum(e["bytes"] for e in debs),
+        "while_drained": while_drained,
+    }
 
 
 def run(nodes):
@@ -108,8 +119,10 @@ def run(nodes):
 
 def main():
     sizes = [int(a) for a in sys.argv[1:]] or [2, 3, 4]
-    print(f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
-          f"APT over HTTP at {RATE_KIB_S} KiB/s with {PAYLOAD_KIB} KiB a package:")
+    print(
+        f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
+        f"APT over HTTP at {RATE_KIB_S} KiB/s with {PAYLOAD_KIB} KiB a package:"
+    )
     walls = {}
     for nodes in sizes:
         wall, figures, outages = run(nodes)
@@ -120,10 +133,12 @@ def main():
         print(f"    drained per node: median {statistics.median(drained):.1f} s, max {max(drained):.1f} s")
         print(f"    orchestration overhead per node: median {statistics.median(overhead):.1f} s, max {max(overhead):.1f} s")
         for node, f in sorted(figures.items()):
-            print(f"      {node}: total {f['total']:.1f} s = download {f['download']:.1f} + apt {f['apt']:.1f} "
-                  f"+ reboot {f['reboot']:.1f} + migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; "
-                  f"drained {f['drained']:.1f} s; downloaded {f['downloaded'] / 2**20:.1f} MiB, "
-                  f"{f['while_drained'] / 2**20:.2f} MiB of it while drained")
+            print(
+                f"      {node}: total {f['total']:.1f} s = download {f['download']:.1f} + apt {f['apt']:.1f} "
+                f"+ reboot {f['reboot']:.1f} + migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; "
+                f"drained {f['drained']:.1f} s; downloaded {f['downloaded'] / 2**20:.1f} MiB, "
+                f"{f['while_drained'] / 2**20:.2f} MiB of it while drained"
+            )
     if len(walls) > 1:
         per_node = [walls[n] / n for n in sorted(walls)]
         print(f"  seconds a node: {', '.join(f'{p:.1f}' for p in per_node)} (linear growth: roughly constant)")

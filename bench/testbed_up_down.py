@@ -63,7 +63,7 @@ def main():
         peak = [baseline]
         stop = threading.Event()
 
-        def sample():
+        def sample(stop=stop, peak=peak):
             while not stop.wait(0.1):
                 peak[0] = max(peak[0], used_mib())
 

@@ -80,10 +80,7 @@ CYCLADES_LOCAL_API = (
     "PUBLIC_STATS_CACHE_POPULATE_INTERVAL = 600\n"
     "CYCLADES_BASE_URL = 'https://cyclades1.example.org/cyclades'\n"
 )
-CYCLADES_LOCAL_VMAPI = (
-    "VMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=3600'\n"
-    "#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
-)
+CYCLADES_LOCAL_VMAPI = "VMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=3600'\n#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
 
 # The old default allocator, set explicitly (the guide: switch it to the FilterAllocator).
 CYCLADES_LOCAL_BACKEND = "BACKEND_ALLOCATOR_MODULE = 'synnefo.logic.allocators.default_allocator.DefaultAllocator'\n"
@@ -258,13 +255,29 @@ class Daemon:
 
     def start_mirror(self):
         log = open(os.path.join(self.paths.base, "mirror.log"), "ab")
-        command = [sys.executable, "-m", "testbed", "_mirror", self.paths.repo, self.paths.shared,
-                   str(self.topology.apt.rate_kib_s), str(mirror.PORT)]
-        self.mirror = subprocess.Popen(netns.in_switch(command), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=log, start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "testbed",
+            "_mirror",
+            self.paths.repo,
+            self.paths.shared,
+            str(self.topology.apt.rate_kib_s),
+            str(mirror.PORT),
+        ]
+        self.mirror = subprocess.Popen(
+            netns.in_switch(command), cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
         deadline = time.time() + 10
-        while subprocess.run(netns.in_switch(["python3", "-c", f"import socket; socket.create_connection(('{netns.MASTER_ADDRESS}', {mirror.PORT}), 1)"]),
-                             capture_output=True).returncode != 0:
+        while (
+            subprocess.run(
+                netns.in_switch(
+                    ["python3", "-c", f"import socket; socket.create_connection(('{netns.MASTER_ADDRESS}', {mirror.PORT}), 1)"]
+                ),
+                capture_output=True,
+            ).returncode
+            != 0
+        ):
             if self.mirror.poll() is not None or time.time() > deadline:
                 raise ClusterError(f"the APT mirror did not start; see {log.name}")
             time.sleep(0.1)
@@ -290,9 +303,15 @@ class Daemon:
             # package starts it can be cut off by the reboot below, and then never starts
             # again ("RSA key format is not supported").
             salt_key = saltstack.program("salt-key", self.topology.salt)
-            host.run(["sh", "-c", f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
-                                  f"mkdir -p -m 700 /etc/salt/pki/minion && {salt_key} --gen-keys=minion --gen-keys-dir=/etc/salt/pki/minion\n"
-                                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion"])
+            host.run(
+                [
+                    "sh",
+                    "-c",
+                    f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
+                    f"mkdir -p -m 700 /etc/salt/pki/minion && {salt_key} --gen-keys=minion --gen-keys-dir=/etc/salt/pki/minion\n"
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion",
+                ]
+            )
             old = host.pid1()
             host.run(["reboot"], check=False)
             deadline = time.time() + 60
@@ -308,21 +327,29 @@ class Daemon:
         files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy", uri=self.apt_uri()).items()}
         hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
         hosts_file += "".join(f"{h.address}\t{h.name}.example.org {h.name}\n" for h in self.hosts.values())
-        files.update({
-            "/etc/hostname": (host.name + "\n", 0o644),
-            "/etc/hosts": (hosts_file, 0o644),
-            "/etc/resolv.conf": ("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644),
-            "/etc/machine-id": (os.urandom(16).hex() + "\n", 0o444),
-        })
+        files.update(
+            {
+                "/etc/hostname": (host.name + "\n", 0o644),
+                "/etc/hosts": (hosts_file, 0o644),
+                "/etc/resolv.conf": ("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644),
+                "/etc/machine-id": (os.urandom(16).hex() + "\n", 0o444),
+            }
+        )
         return files
 
     def start_ganeti(self):
         nodes = self.topology.hosts_with("ganeti")
         if not nodes:
             return
-        ganeti.create(self.paths.shared, nodes, self.topology.ganeti_master, self.topology.instances,
-                      memory=self.topology.memory, instance_memory=self.topology.instance_memory,
-                      migration_mib_per_s=self.topology.migration_mib_per_s)
+        ganeti.create(
+            self.paths.shared,
+            nodes,
+            self.topology.ganeti_master,
+            self.topology.instances,
+            memory=self.topology.memory,
+            instance_memory=self.topology.instance_memory,
+            migration_mib_per_s=self.topology.migration_mib_per_s,
+        )
         for node in nodes:
             for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
@@ -340,13 +367,17 @@ class Daemon:
         while time.time() < deadline:
             if time.time() > nudge:
                 for name in sorted(wanted - answered):
-                    self.hosts[name].run(["sh", "-c", "pkill -9 -f bin/salt-minion; rm -f /var/run/salt-minion.pid; "
-                                                      "/etc/init.d/salt-minion start"], check=False)
+                    self.hosts[name].run(
+                        ["sh", "-c", "pkill -9 -f bin/salt-minion; rm -f /var/run/salt-minion.pid; /etc/init.d/salt-minion start"],
+                        check=False,
+                    )
                     print(f"{name}: its minion did not answer: killed and started again", flush=True)
                 nudge = time.time() + nudge_every
-            result = subprocess.run(salt_command(self.paths, "salt", ["*", "test.ping", "--out=json", "--static", "--timeout=5"],
-                                                 stack=self.topology.salt),
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                salt_command(self.paths, "salt", ["*", "test.ping", "--out=json", "--static", "--timeout=5"], stack=self.topology.salt),
+                capture_output=True,
+                text=True,
+            )
             try:
                 answered = {k for k, v in json.loads(result.stdout or "{}").items() if v is True}
             except json.JSONDecodeError:
@@ -355,8 +386,10 @@ class Daemon:
                 return
             time.sleep(1)
         silent = sorted(wanted - answered)
-        logs = {name: self.hosts[name].run(["sh", "-c", "tail -n 15 /var/log/salt/minion; ps -ef | grep [s]alt-minion"],
-                                           check=False).stdout for name in silent}
+        logs = {
+            name: self.hosts[name].run(["sh", "-c", "tail -n 15 /var/log/salt/minion; ps -ef | grep [s]alt-minion"], check=False).stdout
+            for name in silent
+        }
         raise ClusterError(f"minions did not answer: {', '.join(silent)}; their logs end with: {json.dumps(logs)}")
 
     def write_state(self):
@@ -368,8 +401,11 @@ class Daemon:
             "salt": self.topology.salt,
             "master_pid": self.master.pid if self.master else None,
             "mirror_pid": self.mirror.pid if self.mirror else None,
-            "apt": {"http": self.topology.apt.http, "rate_kib_s": self.topology.apt.rate_kib_s,
-                    "payload_kib": self.topology.apt.payload_kib},
+            "apt": {
+                "http": self.topology.apt.http,
+                "rate_kib_s": self.topology.apt.rate_kib_s,
+                "payload_kib": self.topology.apt.payload_kib,
+            },
             "daemon_pid": os.getpid(),
         }
         # Whole or not at all: the CLI and the mirror read it while the daemon runs.
@@ -423,8 +459,14 @@ def up(topology_path=None, timeout=300):
     with open(paths.status, "w") as handle:
         handle.write("starting\n")
     log = open(paths.log, "ab")
-    daemon = subprocess.Popen([sys.executable, "-m", "testbed", "_daemon", topology.path], cwd=REPO_ROOT,
-                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "testbed", "_daemon", topology.path],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     with open(paths.daemon_pid, "w") as handle:
         handle.write(str(daemon.pid))
     deadline = time.time() + timeout

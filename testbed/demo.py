@@ -40,8 +40,12 @@ class Progress(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
         self.began = time.time()
-        self.process = subprocess.Popen(cluster.salt_command(cluster.Paths(), "salt-run", ["state.event", "pretty=False"]),
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            cluster.salt_command(cluster.Paths(), "salt-run", ["state.event", "pretty=False"]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
 
     def run(self):
         for line in self.process.stdout:
@@ -53,8 +57,11 @@ class Progress(threading.Thread):
             except ValueError:
                 continue
             error = f": {data['error']}" if data.get("error") else ""
-            print(f"  [{time.time() - self.began:6.1f} s] {data.get('node', '?'):<12} {data.get('step', '?'):<16} "
-                  f"{data.get('outcome', '')}{error}", flush=True)
+            print(
+                f"  [{time.time() - self.began:6.1f} s] {data.get('node', '?'):<12} {data.get('step', '?'):<16} "
+                f"{data.get('outcome', '')}{error}",
+                flush=True,
+            )
 
     def stop(self):
         self.process.terminate()
@@ -68,12 +75,23 @@ def summary(topology, before, after, code, events):
     for event in events:
         if event["event"] == "db-migrate" and event.get("applied"):
             migrations.setdefault(event["service"], event["host"])
-    hosts = {name: {"codename_before": before[name][0], "codename_after": after[name][0],
-                    "snf_common_before": before[name][1], "snf_common_after": after[name][1]} for name in topology.hosts}
+    hosts = {
+        name: {
+            "codename_before": before[name][0],
+            "codename_after": after[name][0],
+            "snf_common_before": before[name][1],
+            "snf_common_after": after[name][1],
+        }
+        for name in topology.hosts
+    }
     upgraded = all(h["codename_after"] == "jessie" and h["snf_common_after"].startswith("0.19") for h in hosts.values())
-    return {"ok": code == 0 and upgraded and not outages and window is not None and not window.get("open"),
-            "hosts": hosts, "vm_outages": len(outages),
-            "api_downtime_seconds": window["duration"] if window else None, "migrations": migrations}
+    return {
+        "ok": code == 0 and upgraded and not outages and window is not None and not window.get("open"),
+        "hosts": hosts,
+        "vm_outages": len(outages),
+        "api_downtime_seconds": window["duration"] if window else None,
+        "migrations": migrations,
+    }
 
 
 def main(argv=None):
@@ -118,8 +136,11 @@ def main(argv=None):
         print("== where every host stands (salt-run synnefo_upgrade.status)", flush=True)
         salt_run("synnefo_upgrade.status")
         result_summary = summary(topology, before, facts(topology.hosts), result.returncode, timeline.read(cluster.Paths().shared))
-        print(f"== VM outages: {result_summary['vm_outages']}; API down {result_summary['api_downtime_seconds']} s; "
-              f"database migrations: {result_summary['migrations']}; ok: {result_summary['ok']}", flush=True)
+        print(
+            f"== VM outages: {result_summary['vm_outages']}; API down {result_summary['api_downtime_seconds']} s; "
+            f"database migrations: {result_summary['migrations']}; ok: {result_summary['ok']}",
+            flush=True,
+        )
         if args.summary:
             with open(args.summary, "w") as handle:
                 json.dump(result_summary, handle, indent=1, sort_keys=True)

@@ -101,11 +101,28 @@ def create(shared, nodes, master, instances, memory=None, instance_memory=None, 
     os.makedirs(os.path.join(shared, "faults"), exist_ok=True)
     state = {
         "master": master,
-        "nodes": {n: {"drained": False, "offline": False, "master_candidate": True, "up": False,
-                      "services": {s: False for s in SERVICES}, "memory": memory.get(n, 8192), "tags": []} for n in nodes},
-        "instances": {i: {"pnode": p, "disk_template": "ext", "status": "ERROR_down", "down_since": time.time(),
-                          "memory": instance_memory.get(i, 1024)}
-                      for i, p in instances.items()},
+        "nodes": {
+            n: {
+                "drained": False,
+                "offline": False,
+                "master_candidate": True,
+                "up": False,
+                "services": {s: False for s in SERVICES},
+                "memory": memory.get(n, 8192),
+                "tags": [],
+            }
+            for n in nodes
+        },
+        "instances": {
+            i: {
+                "pnode": p,
+                "disk_template": "ext",
+                "status": "ERROR_down",
+                "down_since": time.time(),
+                "memory": instance_memory.get(i, 1024),
+            }
+            for i, p in instances.items()
+        },
         "migration_mib_per_s": migration_mib_per_s,
         "jobs": {},
         "next_job": 1,
@@ -151,8 +168,7 @@ def power_changed(host, up, shared=SHARED):
 def _new_job(cluster, ops, status="queued", **extra):
     job_id = cluster.state["next_job"]
     cluster.state["next_job"] += 1
-    cluster.state["jobs"][str(job_id)] = {"id": job_id, "ops": ops, "status": status, "received": time.time(),
-                                          "result": None, **extra}
+    cluster.state["jobs"][str(job_id)] = {"id": job_id, "ops": ops, "status": status, "received": time.time(), "result": None, **extra}
     return job_id
 
 
@@ -180,8 +196,10 @@ def _migration_problem(cluster, instance_name, target, allow_failover=False):
         return f"Can't migrate instance {instance_name} to node {target}: node is not reachable or its services are down"
     free = cluster.free_memory(target)
     if instance["memory"] > free:
-        return (f"Not enough memory on node {target} for migrating instance {instance_name}: "
-                f"needed {instance['memory']} MiB, available {free} MiB")
+        return (
+            f"Not enough memory on node {target} for migrating instance {instance_name}: "
+            f"needed {instance['memory']} MiB, available {free} MiB"
+        )
     if instance["status"] != "running" and not allow_failover:
         return f"Instance {instance_name} is not running, cannot migrate"
     return None
@@ -195,8 +213,10 @@ def _run_migration(cluster, job):
     problem = _migration_problem(cluster, name, target, op.get("allow_failover", False))
     if problem is None and os.path.exists(fault):
         os.unlink(fault)
-        problem = (f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault); "
-                   f"please run 'gnt-instance migrate --cleanup {name}' before retrying")
+        problem = (
+            f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault); "
+            f"please run 'gnt-instance migrate --cleanup {name}' before retrying"
+        )
     source = cluster.state["instances"].get(name, {}).get("pnode")
     if problem:
         job.update(status="error", result=problem, finished=time.time())
@@ -227,8 +247,13 @@ def run_queued_jobs(shared=SHARED):
 
 
 def _start_worker(shared):
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run-jobs", shared], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "run-jobs", shared],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait(job_ids, shared, timeout=600):
@@ -283,9 +308,15 @@ def _print_table(rows, fields, headers=True, separator=None):
 
 
 def _pick_target(cluster, source, exclude=()):
-    candidates = [n for n in sorted(cluster.state["nodes"]) if n != source and n not in exclude
-                  and not cluster.state["nodes"][n]["drained"] and not cluster.state["nodes"][n]["offline"]
-                  and cluster.node_whole(n)]
+    candidates = [
+        n
+        for n in sorted(cluster.state["nodes"])
+        if n != source
+        and n not in exclude
+        and not cluster.state["nodes"][n]["drained"]
+        and not cluster.state["nodes"][n]["offline"]
+        and cluster.node_whole(n)
+    ]
     if not candidates:
         return None
     load = {n: sum(1 for i in cluster.state["instances"].values() if i["pnode"] == n) for n in candidates}
@@ -363,7 +394,8 @@ def gnt_node(args, host, shared):
         return 0
     if command in ("migrate", "evacuate"):
         submit, allow_failover, target, node = _migrate_options(
-            args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
+            args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE"
+        )
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
             if node not in cluster.state["nodes"]:
@@ -376,8 +408,13 @@ def gnt_node(args, host, shared):
                     raise GanetiError(f"Can't find a node to migrate instance {name} to")
                 op = {"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}
                 children.append((name, _new_job(cluster, [op])))
-            parent = _new_job(cluster, [{"op": "OP_NODE_MIGRATE", "node": node}], status="success",
-                              result=[[True, job] for _, job in children], finished=time.time())
+            parent = _new_job(
+                cluster,
+                [{"op": "OP_NODE_MIGRATE", "node": node}],
+                status="success",
+                result=[[True, job] for _, job in children],
+                finished=time.time(),
+            )
         if children:
             _start_worker(shared)
         if submit:
@@ -401,7 +438,8 @@ def gnt_instance(args, host, shared):
     if command == "migrate":
         cleanup = _flag(args, "--cleanup")
         submit, allow_failover, target, name = _migrate_options(
-            args, "Usage: gnt-instance migrate [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE")
+            args, "Usage: gnt-instance migrate [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE"
+        )
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
             if name not in cluster.state["instances"]:
@@ -412,7 +450,9 @@ def gnt_instance(args, host, shared):
             chosen = target or _pick_target(cluster, cluster.state["instances"][name]["pnode"])
             if chosen is None:
                 raise GanetiError(f"Can't find a node to migrate instance {name} to")
-            job_id = _new_job(cluster, [{"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}])
+            job_id = _new_job(
+                cluster, [{"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}]
+            )
         _start_worker(shared)
         if submit:
             print(f"JobID: {job_id}")
@@ -426,10 +466,21 @@ def gnt_instance(args, host, shared):
         separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pnode,status").split(",")
         with Cluster(shared) as cluster:
-            rows = [[{"name": n, "pnode": i["pnode"], "status": i["status"], "disk_template": i["disk_template"],
-                      "be/maxmem": str(i["memory"]), "be/memory": str(i["memory"]),
-                      "oper_ram": str(i["memory"]) if i["status"] == "running" else "-"}.get(f, "?")
-                     for f in fields] for n, i in sorted(cluster.state["instances"].items())]
+            rows = [
+                [
+                    {
+                        "name": n,
+                        "pnode": i["pnode"],
+                        "status": i["status"],
+                        "disk_template": i["disk_template"],
+                        "be/maxmem": str(i["memory"]),
+                        "be/memory": str(i["memory"]),
+                        "oper_ram": str(i["memory"]) if i["status"] == "running" else "-",
+                    }.get(f, "?")
+                    for f in fields
+                ]
+                for n, i in sorted(cluster.state["instances"].items())
+            ]
         _print_table(rows, fields, not no_headers, separator)
         return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-instance")
@@ -444,8 +495,9 @@ def gnt_cluster(args, host, shared):
             return 0
         if command == "master-failover":
             if state["master"] == host:
-                raise GanetiError("This commands must be run on the node where you want the new master to be. "
-                                  f"{host} is already the master")
+                raise GanetiError(
+                    f"This commands must be run on the node where you want the new master to be. {host} is already the master"
+                )
             if host not in state["nodes"] or not state["nodes"][host]["master_candidate"]:
                 raise GanetiError(f"This node ({host}) is not a master candidate")
             old = state["master"]

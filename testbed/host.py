@@ -37,9 +37,18 @@ MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d", "/etc/salt", "/var/cache/salt",
 # the host for a systemd host "in offline mode" and its service states would do nothing). Its
 # init and tools come from the test bed's sysvinit package, and jessie's systemd from the
 # dist-upgrade, as on a real host.
-SYSTEMD_MASKED = ("/usr/bin/systemctl", "/usr/bin/systemd-run", "/usr/lib/systemd/systemd", "/usr/sbin/init",
-                  "/usr/sbin/shutdown", "/usr/sbin/reboot", "/usr/sbin/halt", "/usr/sbin/poweroff",
-                  "/usr/sbin/telinit", "/usr/sbin/runlevel")
+SYSTEMD_MASKED = (
+    "/usr/bin/systemctl",
+    "/usr/bin/systemd-run",
+    "/usr/lib/systemd/systemd",
+    "/usr/sbin/init",
+    "/usr/sbin/shutdown",
+    "/usr/sbin/reboot",
+    "/usr/sbin/halt",
+    "/usr/sbin/poweroff",
+    "/usr/sbin/telinit",
+    "/usr/sbin/runlevel",
+)
 
 
 # A host's own package database: it starts with no package installed (the machine's files
@@ -149,12 +158,37 @@ class Host:
 
     def boot_command(self):
         return [
-            "nsenter", f"--net={netns.path(self.netns)}", "--",
-            "unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
-            sys.executable, HOSTINIT,
-            "--name", self.name, "--root", self.root, "--upper", self.upper, "--work", self.work,
-            "--shared", self.shared_dir, "--repo", self.repo_dir, "--project", PROJECT, "--outer-pid-file", self.pid_file,
-            "--salt-minion", self.salt_minion,
+            "nsenter",
+            f"--net={netns.path(self.netns)}",
+            "--",
+            "unshare",
+            "--mount",
+            "--uts",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "--",
+            sys.executable,
+            HOSTINIT,
+            "--name",
+            self.name,
+            "--root",
+            self.root,
+            "--upper",
+            self.upper,
+            "--work",
+            self.work,
+            "--shared",
+            self.shared_dir,
+            "--repo",
+            self.repo_dir,
+            "--project",
+            PROJECT,
+            "--outer-pid-file",
+            self.pid_file,
+            "--salt-minion",
+            self.salt_minion,
         ]
 
     def boot(self):
@@ -203,10 +237,11 @@ class Host:
 
     def run(self, command, check=True, input=None, env=None, timeout=600):
         """Run ``command`` inside the host as root; return the CompletedProcess."""
-        result = subprocess.run(self.enter_command(command, env), capture_output=True, text=True,
-                                input=input, timeout=timeout)
+        result = subprocess.run(self.enter_command(command, env), capture_output=True, text=True, input=input, timeout=timeout)
         if check and result.returncode != 0:
-            raise HostError(f"{self.name}: {' '.join(command)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
+            raise HostError(
+                f"{self.name}: {' '.join(command)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}"
+            )
         return result
 
     def kill(self):

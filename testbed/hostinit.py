@@ -52,8 +52,7 @@ def run(*cmd):
 def build_root(args):
     """Mount the host's filesystems (in this process's private mount namespace)."""
     root = args.root
-    run("mount", "-t", "overlay", "overlay", "-o",
-        f"lowerdir=/,upperdir={args.upper},workdir={args.work}", root)
+    run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir=/,upperdir={args.upper},workdir={args.work}", root)
     run("mount", "--rbind", "/dev", os.path.join(root, "dev"))
     run("mount", "-t", "proc", "proc", os.path.join(root, "proc"))
     run("mount", "--rbind", "-o", "ro", "/sys", os.path.join(root, "sys"))
@@ -71,8 +70,7 @@ def build_root(args):
 
 
 def write_runlevel(level, previous="N"):
-    record = UTMP.pack(RUN_LVL, ord(level) + 256 * ord(previous), b"~", b"~~", b"runlevel", b"",
-                       0, 0, 0, int(time.time()), 0, 0, 0, 0, 0)
+    record = UTMP.pack(RUN_LVL, ord(level) + 256 * ord(previous), b"~", b"~~", b"runlevel", b"", 0, 0, 0, int(time.time()), 0, 0, 0, 0, 0)
     with open("/run/utmp", "wb") as handle:
         handle.write(record)
 
@@ -110,9 +108,13 @@ def start_minion(args):
     run with the others) does it."""
     if not os.path.exists("/etc/salt/minion") or not args.salt_minion or os.path.exists("/etc/init.d/salt-minion"):
         return
-    subprocess.Popen([args.salt_minion, "-c", "/etc/salt", "--log-file-level=info"],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
+    subprocess.Popen(
+        [args.salt_minion, "-c", "/etc/salt", "--log-file-level=info"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def reap():

@@ -68,8 +68,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.throttle.wait(len(chunk))
             outputfile.write(chunk)
             sent += len(chunk)
-        timeline.record("apt-fetch", self.host_name(), shared_dir=self.shared, path=self.path, bytes=sent,
-                        started=round(started, 6))
+        timeline.record("apt-fetch", self.host_name(), shared_dir=self.shared, path=self.path, bytes=sent, started=round(started, 6))
 
 
 def serve(repo, shared, rate_kib_s, port=PORT, address="0.0.0.0"):

@@ -47,11 +47,54 @@ SUPPORT_VERSION = "1.0"
 
 # The packages each role has installed (the reference's table).
 ROLE_PACKAGES = {
-    "astakos": ["snf-common", "python-astakosclient", "snf-django-lib", "snf-webproject", "snf-branding", "snf-astakos-app", "gunicorn", "apache2"],
-    "cyclades": ["snf-common", "python-astakosclient", "snf-django-lib", "snf-webproject", "snf-branding", "snf-pithos-backend", "snf-cyclades-app", "snf-vncauthproxy", "gunicorn", "apache2", "archipelago"],
-    "pithos": ["snf-common", "python-astakosclient", "snf-django-lib", "snf-webproject", "snf-branding", "snf-pithos-backend", "snf-pithos-app", "snf-ui-app", "gunicorn", "apache2", "archipelago"],
+    "astakos": [
+        "snf-common",
+        "python-astakosclient",
+        "snf-django-lib",
+        "snf-webproject",
+        "snf-branding",
+        "snf-astakos-app",
+        "gunicorn",
+        "apache2",
+    ],
+    "cyclades": [
+        "snf-common",
+        "python-astakosclient",
+        "snf-django-lib",
+        "snf-webproject",
+        "snf-branding",
+        "snf-pithos-backend",
+        "snf-cyclades-app",
+        "snf-vncauthproxy",
+        "gunicorn",
+        "apache2",
+        "archipelago",
+    ],
+    "pithos": [
+        "snf-common",
+        "python-astakosclient",
+        "snf-django-lib",
+        "snf-webproject",
+        "snf-branding",
+        "snf-pithos-backend",
+        "snf-pithos-app",
+        "snf-ui-app",
+        "gunicorn",
+        "apache2",
+        "archipelago",
+    ],
     "cms": ["snf-common", "snf-webproject", "snf-cloudcms", "gunicorn", "apache2"],
-    "ganeti": ["snf-common", "snf-cyclades-gtools", "snf-pithos-backend", "ganeti", "archipelago", "snf-network", "snf-image", "nfdhcpd", "ceph-common"],
+    "ganeti": [
+        "snf-common",
+        "snf-cyclades-gtools",
+        "snf-pithos-backend",
+        "ganeti",
+        "archipelago",
+        "snf-network",
+        "snf-image",
+        "nfdhcpd",
+        "ceph-common",
+    ],
 }
 ROLES = tuple(ROLE_PACKAGES)
 
@@ -115,8 +158,7 @@ def _synnefo_conf(codename, package):
                 "#CYCLADES_BASE_URL = 'https://cyclades.example.org/cyclades'\n"
             )
             files["/etc/synnefo/20-snf-cyclades-app-vmapi.conf"] = (
-                "#VMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=3600'\n"
-                "#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
+                "#VMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=3600'\n#VMAPI_CACHE_KEY_PREFIX = 'vmapi'\n"
             )
             files["/etc/synnefo/20-snf-cyclades-app-backend.conf"] = (
                 "#BACKEND_ALLOCATOR_MODULE = 'synnefo.logic.allocators.default_allocator.DefaultAllocator'\n"
@@ -195,16 +237,24 @@ def synnefo_packages(codename):
             files["/usr/share/synnefo-testbed/version"] = (version + "\n", 0o644)
             postinst = (
                 "getent group synnefo >/dev/null || addgroup --system --quiet synnefo\n"
-                "getent passwd synnefo >/dev/null || adduser --system --quiet --ingroup synnefo --no-create-home --home /var/lib/synnefo synnefo\n"
+                "getent passwd synnefo >/dev/null || "
+                "adduser --system --quiet --ingroup synnefo --no-create-home --home /var/lib/synnefo synnefo\n"
                 "mkdir -p /etc/synnefo /var/log/synnefo\n"
                 "chown root:synnefo /etc/synnefo && chmod 2750 /etc/synnefo\n"
             )
         if conffiles:
-            postinst += "for f in " + " ".join(p for p in conffiles if p.startswith("/etc/synnefo/")) + "; do [ -e $f ] && chown root:synnefo $f && chmod 0640 $f; done; true\n"
-        for program, owner in (("snf-manage", "snf-webproject"), ("snf-service-export", "snf-webproject"),
-                               ("snf-component-register", "snf-astakos-app")):
+            postinst += (
+                "for f in "
+                + " ".join(p for p in conffiles if p.startswith("/etc/synnefo/"))
+                + "; do [ -e $f ] && chown root:synnefo $f && chmod 0640 $f; done; true\n"
+            )
+        for program, owner in (
+            ("snf-manage", "snf-webproject"),
+            ("snf-service-export", "snf-webproject"),
+            ("snf-component-register", "snf-astakos-app"),
+        ):
             if name == owner:
-                files[f"/usr/bin/{program}"] = (f"#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbsynnefo.py {program} \"$@\"\n", 0o755)
+                files[f"/usr/bin/{program}"] = (f'#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbsynnefo.py {program} "$@"\n', 0o755)
         if name == "snf-webproject" and codename == "jessie":
             files["/usr/lib/python2.7/dist-packages/synnefo/webproject/wsgi.py"] = ("application = None\n", 0o644)
         if name == "snf-cyclades-app" and codename == "jessie":
@@ -220,9 +270,21 @@ def synnefo_packages(codename):
             # started on install: modelled as an init script without the variable.
             enable = "SNF_EVENTD_ENABLE" if codename == "wheezy" else ""
             services.append(Service("snf-ganeti-eventd", "standin-daemon", True, enable))
-        packages.append(Package(name, version, "grnet", codename, depends, files, conffiles, services, postinst,
-                                "getent group synnefo >/dev/null || addgroup --system --quiet synnefo\n" if conffiles else "",
-                                f"Synnefo {name} (test bed stand-in)"))
+        packages.append(
+            Package(
+                name,
+                version,
+                "grnet",
+                codename,
+                depends,
+                files,
+                conffiles,
+                services,
+                postinst,
+                "getent group synnefo >/dev/null || addgroup --system --quiet synnefo\n" if conffiles else "",
+                f"Synnefo {name} (test bed stand-in)",
+            )
+        )
     return packages
 
 
@@ -240,10 +302,25 @@ def base_files(codename):
     }
     # The links base-files owns on a merged-/usr host: a package without them would have dpkg
     # delete /bin, /sbin and /lib when it replaces the machine's base-files.
-    links = {"/bin": "usr/bin", "/lib": "usr/lib", "/sbin": "usr/sbin", "/var/lock": "/run/lock",
-             "/var/run": "/run", "/etc/os-release": "../usr/lib/os-release"}
-    return Package("base-files", version, "debian", codename, [], files, ["/etc/debian_version", "/etc/issue"],
-                   description="Debian base system miscellaneous files (test bed stand-in)", links=links)
+    links = {
+        "/bin": "usr/bin",
+        "/lib": "usr/lib",
+        "/sbin": "usr/sbin",
+        "/var/lock": "/run/lock",
+        "/var/run": "/run",
+        "/etc/os-release": "../usr/lib/os-release",
+    }
+    return Package(
+        "base-files",
+        version,
+        "debian",
+        codename,
+        [],
+        files,
+        ["/etc/debian_version", "/etc/issue"],
+        description="Debian base system miscellaneous files (test bed stand-in)",
+        links=links,
+    )
 
 
 def service_packages(codename):
@@ -251,28 +328,74 @@ def service_packages(codename):
     gunicorn_files = {
         "/usr/lib/testbed/gunicorn-standin": (_standin("gunicorn-standin", VERSION=GUNICORN[codename].split("-")[0]), 0o755),
     }
-    packages.append(Package("gunicorn", GUNICORN[codename], "debian", codename, ["python-gevent"], gunicorn_files, [],
-                            [Service("gunicorn", "gunicorn-standin")], description="gunicorn (test bed stand-in)"))
+    packages.append(
+        Package(
+            "gunicorn",
+            GUNICORN[codename],
+            "debian",
+            codename,
+            ["python-gevent"],
+            gunicorn_files,
+            [],
+            [Service("gunicorn", "gunicorn-standin")],
+            description="gunicorn (test bed stand-in)",
+        )
+    )
     apache_files = {
         "/usr/lib/testbed/apache2-standin": (_standin("apache2-standin", VERSION=APACHE[codename].split("-")[0]), 0o755),
         "/usr/sbin/apache2ctl": (_standin("apache2ctl"), 0o755),
     }
-    packages.append(Package("apache2", APACHE[codename], "debian", codename, [], apache_files, [],
-                            [Service("apache2", "apache2-standin")],
-                            postinst_extra="mkdir -p /etc/apache2/sites-available /etc/apache2/sites-enabled\n",
-                            description="Apache HTTP server (test bed stand-in)"))
-    packages.append(Package("archipelago", ARCHIPELAGO[codename], "grnet", codename, [], {}, [],
-                            [Service("archipelago", "standin-daemon", start_on_install=False)],
-                            description="Archipelago (test bed stand-in)"))
+    packages.append(
+        Package(
+            "apache2",
+            APACHE[codename],
+            "debian",
+            codename,
+            [],
+            apache_files,
+            [],
+            [Service("apache2", "apache2-standin")],
+            postinst_extra="mkdir -p /etc/apache2/sites-available /etc/apache2/sites-enabled\n",
+            description="Apache HTTP server (test bed stand-in)",
+        )
+    )
+    packages.append(
+        Package(
+            "archipelago",
+            ARCHIPELAGO[codename],
+            "grnet",
+            codename,
+            [],
+            {},
+            [],
+            [Service("archipelago", "standin-daemon", start_on_install=False)],
+            description="Archipelago (test bed stand-in)",
+        )
+    )
     for name in ("snf-network", "snf-image", "nfdhcpd"):
         packages.append(Package(name, SYNNEFO[codename], "grnet", codename, description=f"{name} (test bed stand-in)"))
-    gnt = {f"/usr/sbin/{cmd}": (f"#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbganeti.py {cmd} \"$@\"\n", 0o755)
-           for cmd in ("gnt-node", "gnt-instance", "gnt-cluster", "gnt-job")}
-    packages.append(Package("ganeti", GANETI[codename], "grnet", codename, [], gnt, [],
-                            [Service("ganeti", "standin-daemon")], description="Ganeti (test bed stand-in)"))
+    gnt = {
+        f"/usr/sbin/{cmd}": (f'#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbganeti.py {cmd} "$@"\n', 0o755)
+        for cmd in ("gnt-node", "gnt-instance", "gnt-cluster", "gnt-job")
+    }
+    packages.append(
+        Package(
+            "ganeti",
+            GANETI[codename],
+            "grnet",
+            codename,
+            [],
+            gnt,
+            [],
+            [Service("ganeti", "standin-daemon")],
+            description="Ganeti (test bed stand-in)",
+        )
+    )
     packages.append(Package("ceph-common", CEPH[codename], "ceph", codename, description="Ceph client (test bed stand-in)"))
     packages.append(Package("python-django", DJANGO[codename], "debian", codename, description="Django (test bed stand-in)"))
-    packages.append(Package("python-gevent", GEVENT[codename], "debian", codename, ["python-greenlet"], description="gevent (test bed stand-in)"))
+    packages.append(
+        Package("python-gevent", GEVENT[codename], "debian", codename, ["python-greenlet"], description="gevent (test bed stand-in)")
+    )
     packages.append(Package("python-greenlet", GREENLET[codename], "debian", codename, description="greenlet (test bed stand-in)"))
     return packages
 
@@ -288,16 +411,32 @@ def support_package(codename):
         "/usr/lib/testbed/standin-daemon": (_standin("standin-daemon"), 0o755),
         "/usr/lib/testbed/tbdaemon.py": (_standin("tbdaemon.py"), 0o644),
     }
-    return Package("testbed-support", SUPPORT_VERSION, "debian", codename, [], files,
-                   description="Helpers of the Synnefo upgrade test bed (never upgraded)")
+    return Package(
+        "testbed-support",
+        SUPPORT_VERSION,
+        "debian",
+        codename,
+        [],
+        files,
+        description="Helpers of the Synnefo upgrade test bed (never upgraded)",
+    )
 
 
 def salt_minion(codename, minion):
     """Debian's salt-minion: its init script controls the host's real minion (``minion`` is
     the project's salt-minion program), so an upgrade that restarts it ends the running job."""
     script = _standin("salt-minion-init.in", VERSION=SALT_MINION[codename], MINION=minion)
-    return Package("salt-minion", SALT_MINION[codename], "debian", codename, [], {"/etc/init.d/salt-minion": (script, 0o755)},
-                   ["/etc/init.d/salt-minion"], [Service("salt-minion", "")], description="salt-minion (test bed stand-in)")
+    return Package(
+        "salt-minion",
+        SALT_MINION[codename],
+        "debian",
+        codename,
+        [],
+        {"/etc/init.d/salt-minion": (script, 0o755)},
+        ["/etc/init.d/salt-minion"],
+        [Service("salt-minion", "")],
+        description="salt-minion (test bed stand-in)",
+    )
 
 
 def init_system(codename):
@@ -307,19 +446,51 @@ def init_system(codename):
     tools = _standin("init-tools")
     if codename == "wheezy":
         links = {f"/sbin/{tool}": "/lib/sysvinit/init-tools" for tool in INIT_TOOLS + ("init",)}
-        return [Package("sysvinit", SYSVINIT[codename], "debian", codename, [], {"/lib/sysvinit/init-tools": (tools, 0o755)},
-                        description="System-V-like init (test bed stand-in)", links=links)]
+        return [
+            Package(
+                "sysvinit",
+                SYSVINIT[codename],
+                "debian",
+                codename,
+                [],
+                {"/lib/sysvinit/init-tools": (tools, 0o755)},
+                description="System-V-like init (test bed stand-in)",
+                links=links,
+            )
+        ]
     systemd_links = {"/lib/systemd/systemd": "/bin/systemctl", "/usr/bin/systemd-run": "/bin/systemctl"}
     sysv_links = {f"/sbin/{tool}": "/bin/systemctl" for tool in INIT_TOOLS}
     sysv_links["/sbin/init"] = "/lib/systemd/systemd"
     replaces = {"Replaces": f"sysvinit (<< {SYSVINIT['jessie']})", "Breaks": f"sysvinit (<< {SYSVINIT['jessie']})"}
     return [
-        Package("sysvinit", SYSVINIT[codename], "debian", codename, ["systemd-sysv"],
-                description="System-V-like init, transitional package to systemd-sysv (test bed stand-in)"),
-        Package("systemd", SYSTEMD, "debian", codename, [], {"/bin/systemctl": (tools, 0o755)},
-                description="system and service manager (test bed stand-in)", links=systemd_links),
-        Package("systemd-sysv", SYSTEMD, "debian", codename, ["systemd"], description="systemd as /sbin/init (test bed stand-in)",
-                links=sysv_links, control=replaces),
+        Package(
+            "sysvinit",
+            SYSVINIT[codename],
+            "debian",
+            codename,
+            ["systemd-sysv"],
+            description="System-V-like init, transitional package to systemd-sysv (test bed stand-in)",
+        ),
+        Package(
+            "systemd",
+            SYSTEMD,
+            "debian",
+            codename,
+            [],
+            {"/bin/systemctl": (tools, 0o755)},
+            description="system and service manager (test bed stand-in)",
+            links=systemd_links,
+        ),
+        Package(
+            "systemd-sysv",
+            SYSTEMD,
+            "debian",
+            codename,
+            ["systemd"],
+            description="systemd as /sbin/init (test bed stand-in)",
+            links=sysv_links,
+            control=replaces,
+        ),
     ]
 
 
@@ -327,7 +498,14 @@ def backports():
     """jessie-backports: the two packages the guide wants, and one it does not (a newer
     Django), to show that the pin takes nothing else."""
     return [
-        Package("python-gevent", GEVENT["jessie-backports"], "debian", "jessie-backports", ["python-greenlet (>= 0.4.10)"], description="gevent (backport)"),
+        Package(
+            "python-gevent",
+            GEVENT["jessie-backports"],
+            "debian",
+            "jessie-backports",
+            ["python-greenlet (>= 0.4.10)"],
+            description="gevent (backport)",
+        ),
         Package("python-greenlet", GREENLET["jessie-backports"], "debian", "jessie-backports", description="greenlet (backport)"),
         Package("python-django", "1.8.18-1~bpo8+1", "debian", "jessie-backports", description="Django (backport, not wanted)"),
     ]
@@ -346,17 +524,26 @@ def all_packages(minion="/usr/bin/salt-minion"):
 
 
 def _init_script(service, package):
-    return _standin("init-script.in", NAME=service.name, PACKAGE=package.name, VERSION=package.version,
-                    DAEMON=f"/usr/lib/testbed/{service.daemon}", ENABLE_VAR=service.enable_var)
+    return _standin(
+        "init-script.in",
+        NAME=service.name,
+        PACKAGE=package.name,
+        VERSION=package.version,
+        DAEMON=f"/usr/lib/testbed/{service.daemon}",
+        ENABLE_VAR=service.enable_var,
+    )
 
 
 def _maintainer_scripts(package):
-    postinst = ["#!/bin/sh", "set -e",
-                # A fault the test bed can inject: this package's upgrade fails on one host.
-                f'if [ -e "/var/lib/synnefo-testbed/faults/$(hostname)/fail-configure-{package.name}" ]; then',
-                f'    echo "{package.name}: configuration failed (injected fault)" >&2; exit 1',
-                "fi",
-                package.postinst_extra.rstrip("\n")]
+    postinst = [
+        "#!/bin/sh",
+        "set -e",
+        # A fault the test bed can inject: this package's upgrade fails on one host.
+        f'if [ -e "/var/lib/synnefo-testbed/faults/$(hostname)/fail-configure-{package.name}" ]; then',
+        f'    echo "{package.name}: configuration failed (injected fault)" >&2; exit 1',
+        "fi",
+        package.postinst_extra.rstrip("\n"),
+    ]
     postinst.append('if [ "$1" = configure ]; then')
     postinst.append("    :")
     for service in package.services:
@@ -372,8 +559,11 @@ def _maintainer_scripts(package):
     postrm = ["#!/bin/sh", "set -e"]
     for service in package.services:
         postrm.append(f'if [ "$1" = purge ]; then update-rc.d {service.name} remove >/dev/null; fi')
-    scripts = {"postinst": "\n".join(l for l in postinst if l) + "\n", "prerm": "\n".join(prerm) + "\n",
-               "postrm": "\n".join(postrm) + "\n"}
+    scripts = {
+        "postinst": "\n".join(line for line in postinst if line) + "\n",
+        "prerm": "\n".join(prerm) + "\n",
+        "postrm": "\n".join(postrm) + "\n",
+    }
     if package.preinst:
         scripts["preinst"] = "#!/bin/sh\nset -e\n" + package.preinst
     return scripts
@@ -402,8 +592,12 @@ def build_deb(package, out_dir):
         if package.name != "testbed-support":
             depends.append("testbed-support")
         control = [
-            f"Package: {package.name}", f"Version: {package.version}", "Architecture: all",
-            "Maintainer: Synnefo upgrade test bed <testbed@localhost>", "Section: misc", "Priority: optional",
+            f"Package: {package.name}",
+            f"Version: {package.version}",
+            "Architecture: all",
+            "Maintainer: Synnefo upgrade test bed <testbed@localhost>",
+            "Section: misc",
+            "Priority: optional",
         ]
         if depends:
             control.append("Depends: " + ", ".join(depends))
@@ -430,8 +624,7 @@ def build_deb(package, out_dir):
 # Each area is an archive root (what a sources line's URI points at); suites live below it.
 ARCHIVES = {"debian": "debian", "security": "debian-security", "grnet": "grnet", "ceph": "ceph/debian-hammer"}
 # Suites published with no packages, so that a host's full set of sources resolves.
-EMPTY_SUITES = [("debian", "wheezy-updates"), ("debian", "jessie-updates"),
-                ("security", "wheezy/updates"), ("security", "jessie/updates")]
+EMPTY_SUITES = [("debian", "wheezy-updates"), ("debian", "jessie-updates"), ("security", "wheezy/updates"), ("security", "jessie/updates")]
 
 
 def _index_dir(area, suite):
@@ -443,8 +636,9 @@ def _index_dir(area, suite):
 
 def _write_index(archive, index_dir):
     os.makedirs(os.path.join(archive, index_dir), exist_ok=True)
-    scan = subprocess.run(["dpkg-scanpackages", "--multiversion", index_dir, "/dev/null"],
-                          cwd=archive, capture_output=True, text=True, check=True)
+    scan = subprocess.run(
+        ["dpkg-scanpackages", "--multiversion", index_dir, "/dev/null"], cwd=archive, capture_output=True, text=True, check=True
+    )
     data = scan.stdout.encode()
     with open(os.path.join(archive, index_dir, "Packages"), "wb") as handle:
         handle.write(data)
@@ -453,8 +647,14 @@ def _write_index(archive, index_dir):
 
 
 def _write_release(directory, suite, flat):
-    lines = ["Origin: Synnefo test bed", f"Label: {suite}", f"Suite: {suite}", f"Codename: {suite}",
-             "Date: " + email.utils.formatdate(usegmt=True), "Architectures: amd64 all"]
+    lines = [
+        "Origin: Synnefo test bed",
+        f"Label: {suite}",
+        f"Suite: {suite}",
+        f"Codename: {suite}",
+        "Date: " + email.utils.formatdate(usegmt=True),
+        "Architectures: amd64 all",
+    ]
     if not flat:
         lines.append("Components: main")
     if suite.endswith("-backports"):

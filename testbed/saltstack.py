@@ -29,8 +29,17 @@ DEFAULT = LEGACY
 REQUIREMENTS = os.path.join(HERE, "salt-2019.2-requirements.txt")
 # Debian 11's Python 2.7 and the two libraries of Debian 11 that Debian 12 no longer has.
 BULLSEYE = "deb http://deb.debian.org/debian bullseye main\n"
-PYTHON_PACKAGES = ("python2.7", "python2.7-minimal", "libpython2.7-minimal", "libpython2.7-stdlib",
-                   "python2.7-dev", "libpython2.7-dev", "libpython2.7", "libssl1.1", "libffi7")
+PYTHON_PACKAGES = (
+    "python2.7",
+    "python2.7-minimal",
+    "libpython2.7-minimal",
+    "libpython2.7-stdlib",
+    "python2.7-dev",
+    "libpython2.7-dev",
+    "libpython2.7",
+    "libssl1.1",
+    "libffi7",
+)
 # Extension modules linked against those libraries: they find them beside the interpreter.
 NEEDS_OLD_LIBS = ("_ssl", "_hashlib", "_ctypes")
 # virtualenv 20.22 dropped Python 2 environments; 20.21 seeds pip 20.3.4, the last for 2.7.
@@ -77,8 +86,9 @@ def bin_dir(stack=DEFAULT):
     if stack != LEGACY:
         raise ValueError(f"unknown Salt stack {stack!r} (expected one of {', '.join(STACKS)})")
     if not legacy_ready():
-        raise BuildError(f"Salt 2019.2 on Python 2.7 is not built yet ({legacy_dir()}): run `make` "
-                         "or `.venv/bin/python -m testbed build-salt`")
+        raise BuildError(
+            f"Salt 2019.2 on Python 2.7 is not built yet ({legacy_dir()}): run `make` or `.venv/bin/python -m testbed build-salt`"
+        )
     return os.path.join(legacy_dir(), "venv", "bin")
 
 
@@ -107,14 +117,22 @@ def _fetch_python(work, root):
         handle.write(BULLSEYE)
     open(os.path.join(state, "status"), "w").close()
     options = [
-        "-o", f"Dir::Etc::sourcelist={state}/sources.list",
-        "-o", f"Dir::Etc::sourceparts={state}/sources.list.d",
-        "-o", f"Dir::Etc::preferencesparts={state}/preferences.d",
-        "-o", f"Dir::State::Lists={state}/lists",
-        "-o", f"Dir::State::status={state}/status",
-        "-o", f"Dir::Cache={state}/cache",
-        "-o", "Debug::NoLocking=1",
-        "-o", "APT::Sandbox::User=root",
+        "-o",
+        f"Dir::Etc::sourcelist={state}/sources.list",
+        "-o",
+        f"Dir::Etc::sourceparts={state}/sources.list.d",
+        "-o",
+        f"Dir::Etc::preferencesparts={state}/preferences.d",
+        "-o",
+        f"Dir::State::Lists={state}/lists",
+        "-o",
+        f"Dir::State::status={state}/status",
+        "-o",
+        f"Dir::Cache={state}/cache",
+        "-o",
+        "Debug::NoLocking=1",
+        "-o",
+        "APT::Sandbox::User=root",
     ]
     _run(["apt-get", "-q", *options, "update"], "apt-get update (Debian 11)")
     debs = os.path.join(state, "debs")
@@ -123,8 +141,10 @@ def _fetch_python(work, root):
         _run(["dpkg-deb", "-x", os.path.join(debs, deb), root], f"dpkg-deb -x {deb}")
     dynload = os.path.join(root, "usr", "lib", "python2.7", "lib-dynload")
     for module in NEEDS_OLD_LIBS:
-        _run(["patchelf", "--set-rpath", "$ORIGIN/../../x86_64-linux-gnu",
-              os.path.join(dynload, f"{module}.x86_64-linux-gnu.so")], f"patchelf {module}")
+        _run(
+            ["patchelf", "--set-rpath", "$ORIGIN/../../x86_64-linux-gnu", os.path.join(dynload, f"{module}.x86_64-linux-gnu.so")],
+            f"patchelf {module}",
+        )
     interpreter = os.path.join(root, "usr", "bin", "python2.7")
     _run([interpreter, "-c", "import ssl, ctypes, hashlib"], "Python 2.7 self-check")
     return interpreter
@@ -152,10 +172,8 @@ def build_legacy(log=print):
         _run([os.path.join(tools, "bin", "virtualenv"), "-q", "--no-download", "-p", interpreter, venv], "virtualenv")
     log("installing Salt 2019.2.8 and its pinned dependencies")
     include = os.path.join(target, "python", "usr", "include")
-    env = dict(os.environ, CFLAGS=f"-I{include} -I{include}/python2.7", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PYTHONWARNINGS="ignore")
-    _run([os.path.join(venv, "bin", "pip"), "install", "-q", "--no-cache-dir", "-r", REQUIREMENTS],
-         "pip install salt==2019.2.8", env=env)
+    env = dict(os.environ, CFLAGS=f"-I{include} -I{include}/python2.7", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONWARNINGS="ignore")
+    _run([os.path.join(venv, "bin", "pip"), "install", "-q", "--no-cache-dir", "-r", REQUIREMENTS], "pip install salt==2019.2.8", env=env)
     version = _run([os.path.join(venv, "bin", "salt-call"), "--version"], "salt-call --version").stdout.strip()
     with open(_marker(), "w") as handle:
         handle.write(_fingerprint() + "\n")

@@ -69,8 +69,9 @@ def outage_windows(events, until=None):
             open_since.setdefault(event["instance"], event["time"])
         elif event["event"] == "vm-restored" and event["instance"] in open_since:
             start = open_since.pop(event["instance"])
-            windows.append({"instance": event["instance"], "start": start, "end": event["time"],
-                            "duration": round(event["time"] - start, 6)})
+            windows.append(
+                {"instance": event["instance"], "start": start, "end": event["time"], "duration": round(event["time"] - start, 6)}
+            )
     for instance, start in open_since.items():
         windows.append({"instance": instance, "start": start, "end": last, "duration": round(last - start, 6), "open": True})
     return sorted(windows, key=lambda w: (w["start"], w["instance"]))

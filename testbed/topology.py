@@ -80,7 +80,7 @@ def _mapping(path, node, what):
     if not isinstance(node, yaml.MappingNode):
         raise _error(path, node, f"{what} must be a mapping")
     seen = {}
-    for key, value in node.value:
+    for key, _value in node.value:
         if not isinstance(key, yaml.ScalarNode):
             raise _error(path, key, f"{what}: keys must be names")
         if key.value in seen:
@@ -184,7 +184,9 @@ def load(path=None):
     if "salt" in top:
         stack = _scalar(path, top["salt"][1], "salt")
         if stack not in saltstack.STACKS:
-            raise _error(path, top["salt"][1], f"salt: {stack!r} is not a Salt the test bed runs (expected {' or '.join(saltstack.STACKS)})")
+            raise _error(
+                path, top["salt"][1], f"salt: {stack!r} is not a Salt the test bed runs (expected {' or '.join(saltstack.STACKS)})"
+            )
         topology.salt = stack
     ganeti = topology.hosts_with("ganeti")
     if "ganeti_master" in top:

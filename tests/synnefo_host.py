@@ -16,9 +16,13 @@ def host_root(root, version="0.19-1~jessie", packages=("snf-cyclades-app",)):
 def program(path, repo_root, root, shared, host, name):
     """An executable at ``path`` that runs the test bed's ``name`` (snf-manage,
     snf-service-export) for ``host`` over the ``shared`` databases and the host ``root``."""
-    call = {"snf-manage": f"programs.snf_manage(sys.argv[1:], shared='{shared}', host='{host}')",
-            "snf-service-export": "programs.snf_service_export(sys.argv[1:])"}[name]
-    path.write_text(f"#!/bin/sh\nSNF_TESTBED_ROOT={root} PYTHONPATH={repo_root} exec {sys.executable} -c "
-                    f"\"import sys; from testbed.synnefo import programs; sys.exit({call})\" \"$@\"\n")
+    call = {
+        "snf-manage": f"programs.snf_manage(sys.argv[1:], shared='{shared}', host='{host}')",
+        "snf-service-export": "programs.snf_service_export(sys.argv[1:])",
+    }[name]
+    path.write_text(
+        f"#!/bin/sh\nSNF_TESTBED_ROOT={root} PYTHONPATH={repo_root} exec {sys.executable} -c "
+        f'"import sys; from testbed.synnefo import programs; sys.exit({call})" "$@"\n'
+    )
     path.chmod(0o755)
     return path

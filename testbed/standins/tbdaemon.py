@@ -3,6 +3,7 @@ What every test-bed service daemon shares: how it stops. SIGTERM ends it, unless
 file /var/lib/synnefo-testbed/faults/HOST/refuse-stop-SERVICE exists (a service that refuses
 to stop). Shipped as /usr/lib/testbed/tbdaemon.py.
 """
+
 import os
 import signal
 import socket

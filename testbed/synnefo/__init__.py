@@ -24,15 +24,21 @@ def pillar(topology):
     (its ALLOWED_HOSTS)."""
     first = {role: next((h for h, roles in topology.hosts.items() if role in roles), "") for role in ("astakos", "cyclades")}
     base = cyclades_base_url(topology)
-    cloud = {"synnefo_upgrade": {
-        "databases": {
-            "astakos": {"minion": first["astakos"],
-                        "backup": "cp /var/lib/synnefo-testbed/synnefo/state.json /var/backups/synnefo-state-0.18.1.json"},
-            "cyclades": {"minion": first["cyclades"],
-                         "backup": "cp /var/lib/synnefo-testbed/cyclades.sqlite3 /var/backups/cyclades-0.18.1.sqlite3"},
-        },
-        "register": {"minion": first["astakos"], "cyclades_base_url": base, "cyclades_ui_url": base + "/ui"},
-    }}
+    cloud = {
+        "synnefo_upgrade": {
+            "databases": {
+                "astakos": {
+                    "minion": first["astakos"],
+                    "backup": "cp /var/lib/synnefo-testbed/synnefo/state.json /var/backups/synnefo-state-0.18.1.json",
+                },
+                "cyclades": {
+                    "minion": first["cyclades"],
+                    "backup": "cp /var/lib/synnefo-testbed/cyclades.sqlite3 /var/backups/cyclades-0.18.1.sqlite3",
+                },
+            },
+            "register": {"minion": first["astakos"], "cyclades_base_url": base, "cyclades_ui_url": base + "/ui"},
+        }
+    }
     files = {"synnefo_upgrade.sls": cloud}
     top = {"base": {"*": ["synnefo_upgrade"]}}
     for name in topology.hosts:

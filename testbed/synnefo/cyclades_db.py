@@ -3,7 +3,9 @@
 import sqlite3
 
 VM_TABLE = "CREATE TABLE IF NOT EXISTS db_virtualmachine (id INTEGER PRIMARY KEY, userid VARCHAR(100) NOT NULL);\n"
-SCHEMA = VM_TABLE + """
+SCHEMA = (
+    VM_TABLE
+    + """
 CREATE TABLE IF NOT EXISTS db_ipaddresshistory (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     address VARCHAR(64) NOT NULL,
@@ -15,6 +17,7 @@ CREATE TABLE IF NOT EXISTS db_ipaddresshistory (
     action_reason VARCHAR(1024)
 );
 """
+)
 
 
 def create(path, vms=()):
@@ -38,12 +41,13 @@ def rows(path):
     """Every history row as a tuple, in id order."""
     with sqlite3.connect(path) as db:
         return db.execute(
-            "SELECT address, server_id, network_id, user_id, action, action_date, action_reason"
-            " FROM db_ipaddresshistory ORDER BY id"
+            "SELECT address, server_id, network_id, user_id, action, action_date, action_reason FROM db_ipaddresshistory ORDER BY id"
         ).fetchall()
 
 
-LOG_SCHEMA = VM_TABLE + """
+LOG_SCHEMA = (
+    VM_TABLE
+    + """
 CREATE TABLE IF NOT EXISTS db_ipaddresslog (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     address VARCHAR(64) NOT NULL,
@@ -54,6 +58,7 @@ CREATE TABLE IF NOT EXISTS db_ipaddresslog (
     active BOOLEAN NOT NULL
 );
 """
+)
 
 
 def create_0181(path, vms=(), log=()):
@@ -63,8 +68,7 @@ def create_0181(path, vms=(), log=()):
         db.executescript(LOG_SCHEMA)
         db.executemany("INSERT OR REPLACE INTO db_virtualmachine (id, userid) VALUES (?, ?)", vms)
         db.executemany(
-            "INSERT INTO db_ipaddresslog (address, server_id, network_id, allocated_at, released_at, active)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO db_ipaddresslog (address, server_id, network_id, allocated_at, released_at, active) VALUES (?, ?, ?, ?, ?, ?)",
             [(a, s, n, at, rel, rel is None) for a, s, n, at, rel in log],
         )
 
@@ -84,4 +88,6 @@ def migrate_to_019(path):
                 rows.append((address, server, network, user, "disassociate", released, "migrated from db_ipaddresslog"))
             db.executemany(
                 "INSERT INTO db_ipaddresshistory (address, server_id, network_id, user_id, action, action_date, action_reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )

@@ -12,7 +12,6 @@ Inside the hosts this file is /usr/lib/testbed/tbsynnefo.py.
 """
 
 import csv
-import datetime
 import io
 import json
 import os
@@ -33,10 +32,22 @@ SHARED = "/var/lib/synnefo-testbed"
 VERSION_FILE = "/usr/share/synnefo-testbed/version"
 APPS = {"snf-astakos-app": "astakos", "snf-cyclades-app": "cyclades", "snf-pithos-app": "pithos"}
 # What Astakos has registered for cyclades after a 0.18.1 installation: versioned endpoints.
-SERVICES_0181 = {"compute": "compute/v2.0", "image": "image/v1.0", "network": "network/v2.0", "volume": "volume/v2.0",
-                 "vmapi": "vmapi/v1.0", "cyclades_ui": "ui"}
-SERVICES_019 = {"compute": "compute/v2.0", "image": "image", "network": "network", "volume": "volume",
-                "vmapi": "vmapi/v1.0", "cyclades_ui": "ui"}
+SERVICES_0181 = {
+    "compute": "compute/v2.0",
+    "image": "image/v1.0",
+    "network": "network/v2.0",
+    "volume": "volume/v2.0",
+    "vmapi": "vmapi/v1.0",
+    "cyclades_ui": "ui",
+}
+SERVICES_019 = {
+    "compute": "compute/v2.0",
+    "image": "image",
+    "network": "network",
+    "volume": "volume",
+    "vmapi": "vmapi/v1.0",
+    "cyclades_ui": "ui",
+}
 
 
 class CommandError(Exception):
@@ -60,8 +71,13 @@ def export(base_url, version):
     table = SERVICES_019 if version.startswith("0.19") else SERVICES_0181
     base = base_url.rstrip("/")
     return {
-        f"cyclades_{kind}": {"type": kind, "component": "cyclades", "prefix": path.split("/")[0], "public": kind != "vmapi",
-                             "endpoints": [{"versionId": path.split("/")[1] if "/" in path else "", "publicURL": f"{base}/{path}"}]}
+        f"cyclades_{kind}": {
+            "type": kind,
+            "component": "cyclades",
+            "prefix": path.split("/")[0],
+            "public": kind != "vmapi",
+            "endpoints": [{"versionId": path.split("/")[1] if "/" in path else "", "publicURL": f"{base}/{path}"}],
+        }
         for kind, path in table.items()
     }
 
@@ -119,8 +135,10 @@ def _migrate_service(store, service, version, shared, host, out):
         raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
     if os.path.exists(os.path.join(shared, "faults", f"db-migrate-fail-{service}")):
         raise CommandError(f"Error applying {service}.0002_south_to_django: could not obtain lock (injected fault)")
-    out.write(f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
-              f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n")
+    out.write(
+        f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
+        f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n"
+    )
     if service == "cyclades":
         cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
         out.write("  Applying db.0003_ipaddresshistory... OK\n")
@@ -147,8 +165,7 @@ def component_list(args, shared, host, out):
     output_format = _option(args, "--output-format") or "pretty"
     headers = "--no-headers" not in args
     with Store(shared) as store:
-        rows = [[name if f == "name" else str(info.get(f, "")) for f in fields]
-                for name, info in sorted(store.state["components"].items())]
+        rows = [[name if f == "name" else str(info.get(f, "")) for f in fields] for name, info in sorted(store.state["components"].items())]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -261,8 +278,13 @@ def server_modify(args, shared, host, out):
     return 0
 
 
-SNF_MANAGE = {"migrate": migrate, "component-list": component_list, "component-modify": component_modify,
-              "backend-modify": backend_modify, "server-modify": server_modify}
+SNF_MANAGE = {
+    "migrate": migrate,
+    "component-list": component_list,
+    "component-modify": component_modify,
+    "backend-modify": backend_modify,
+    "server-modify": server_modify,
+}
 
 
 def snf_manage(args, shared=SHARED, host=None, out=sys.stdout, stdin=sys.stdin):

@@ -35,9 +35,7 @@ def minion_overrides(repo_root, minion_root):
     pillar = root / "pillar"
     pillar.mkdir()
     (pillar / "top.sls").write_text("base:\n  '*':\n    - synnefo_upgrade\n")
-    (pillar / "synnefo_upgrade.sls").write_text(
-        f"synnefo_upgrade:\n  backup_dir: {root / 'backups'}\n  state_dir: {root / 'state'}\n"
-    )
+    (pillar / "synnefo_upgrade.sls").write_text(f"synnefo_upgrade:\n  backup_dir: {root / 'backups'}\n  state_dir: {root / 'state'}\n")
     return {
         "id": "functional",
         "file_client": "local",

@@ -18,16 +18,20 @@ WORKER = pathlib.Path(__file__).with_name("salt2019_worker.py")
 FORWARDED_ENV = ("SNF_", "DPKG_", "APT_")
 # The state functions salt-factories wraps, with the wrapper it uses.
 SINGLE = ("state.low", "state.single", "state.sls_id")
-MULTI = ("state.apply", "state.high", "state.highstate", "state.sls", "state.template", "state.template_str",
-         "state.test", "state.top")
+MULTI = ("state.apply", "state.high", "state.highstate", "state.sls", "state.template", "state.template_str", "state.test", "state.top")
 
 
 class LegacyLoaders:
     def __init__(self, python, overrides, workdir):
         config = pathlib.Path(workdir) / "overrides.json"
         config.write_text(json.dumps(overrides))
-        self.process = subprocess.Popen([python, str(WORKER), str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=open(pathlib.Path(workdir) / "worker.log", "ab"), text=True)
+        self.process = subprocess.Popen(
+            [python, str(WORKER), str(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(pathlib.Path(workdir) / "worker.log", "ab"),
+            text=True,
+        )
         self.modules = _Namespace(self, "modules")
         self.states = _Namespace(self, "states")
         self.functions = self.request({"list": True})

@@ -9,6 +9,7 @@ Request: ``{"call": "mod.fun", "args": [...], "kwargs": {...}, "env": {...}}``, 
 ``{"list": true}``, or ``{"reset": true}``. Answer: ``{"return": ...}`` or
 ``{"error": {"type", "message", "info"}}``.
 """
+
 from __future__ import absolute_import, print_function, unicode_literals
 
 import copy
@@ -70,8 +71,14 @@ def main():
                 returned = functions[request["call"]](*request.get("args", []), **request.get("kwargs", {}))
                 answer = {"return": returned}
         except Exception as exc:  # pylint: disable=broad-except
-            answer = {"error": {"type": type(exc).__name__, "message": getattr(exc, "strerror", None) or str(exc),
-                                "info": getattr(exc, "info", None), "traceback": traceback.format_exc()}}
+            answer = {
+                "error": {
+                    "type": type(exc).__name__,
+                    "message": getattr(exc, "strerror", None) or str(exc),
+                    "info": getattr(exc, "info", None),
+                    "traceback": traceback.format_exc(),
+                }
+            }
         out.write(json.dumps(answer, default=_jsonable) + "\n")
         out.flush()
 

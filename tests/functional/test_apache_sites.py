@@ -48,8 +48,11 @@ def test_renames_reenables_and_sets_the_proto_header(states, apache, backup_dir)
     available, enabled = listing(apache)
     assert available == ["legacy.conf", "other.conf", "synnefo-ssl.conf", "synnefo.conf", "synnefo.dpkg-old"]
     # Enabled ones again under their new names; the disabled one stays disabled.
-    assert enabled == {"other.conf": "../sites-available/other.conf", "synnefo-ssl.conf": "../sites-available/synnefo-ssl.conf",
-                       "synnefo.conf": "../sites-available/synnefo.conf"}
+    assert enabled == {
+        "other.conf": "../sites-available/other.conf",
+        "synnefo-ssl.conf": "../sites-available/synnefo-ssl.conf",
+        "synnefo.conf": "../sites-available/synnefo.conf",
+    }
     assert os.stat(apache / "sites-available" / "synnefo.conf").st_ino == ino  # renamed, not copied
     ssl = apache / "sites-available" / "synnefo-ssl.conf"
     assert 'RequestHeader set X-Forwarded-Proto "https"' in ssl.read_text()

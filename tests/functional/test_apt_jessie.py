@@ -59,11 +59,15 @@ def test_sources_switched_changes_only_suites(states, apt_dir, backup_dir):
     ret = states.apt_jessie.sources_switched(name=str(apt_dir))
     assert ret.result is True
     assert (apt_dir / "sources.list").read_text() == SWITCHED
-    assert (apt_dir / "sources.list.d" / "grnet.list").read_text() == "deb http://apt.dev.grnet.gr jessie/\ndeb-src http://apt.dev.grnet.gr jessie/\n"
+    assert (
+        apt_dir / "sources.list.d" / "grnet.list"
+    ).read_text() == "deb http://apt.dev.grnet.gr jessie/\ndeb-src http://apt.dev.grnet.gr jessie/\n"
     assert (apt_dir / "sources.list.d" / "ceph.list").read_text() == "deb http://eu.ceph.com/debian-hammer/ jessie main\n"
     assert (apt_dir / "sources.list.d" / "local.list").stat().st_mtime_ns == local_mtime
     assert (apt_dir / "sources.list.d" / "old.list.disabled").read_text() == "deb http://x wheezy main\n"
-    assert sorted(ret.changes) == sorted(str(p) for p in (apt_dir / "sources.list", apt_dir / "sources.list.d/grnet.list", apt_dir / "sources.list.d/ceph.list"))
+    assert sorted(ret.changes) == sorted(
+        str(p) for p in (apt_dir / "sources.list", apt_dir / "sources.list.d/grnet.list", apt_dir / "sources.list.d/ceph.list")
+    )
     grnet = apt_dir / "sources.list.d" / "grnet.list"
     info = grnet.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 4, 0o640)
@@ -85,7 +89,10 @@ def test_sources_switched_test_mode_writes_nothing(states, apt_dir):
     "line, expected",
     [
         ("deb http://a/debian wheezy main", "deb http://a/debian jessie main"),
-        ("  deb   [trusted=yes arch=amd64]   file:///srv/repo   wheezy   main  # x", "  deb   [trusted=yes arch=amd64]   file:///srv/repo   jessie   main  # x"),
+        (
+            "  deb   [trusted=yes arch=amd64]   file:///srv/repo   wheezy   main  # x",
+            "  deb   [trusted=yes arch=amd64]   file:///srv/repo   jessie   main  # x",
+        ),
         ("deb http://a/debian wheezyish main", "deb http://a/debian wheezyish main"),
         ("deb http://a/wheezy/debian stable main", "deb http://a/wheezy/debian stable main"),
         ("# deb http://a/debian wheezy main", "# deb http://a/debian wheezy main"),
@@ -124,7 +131,10 @@ def test_backports_before_the_switch_uses_the_wheezy_lines_mirror(states, apt_di
     (apt_dir / "sources.list").write_text("deb http://ftp.gr.debian.org/debian wheezy main\n")
     ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"}, test=True)
     assert ret.result is None
-    assert "+deb http://ftp.gr.debian.org/debian jessie-backports main" in ret.changes[str(apt_dir / "sources.list.d" / "jessie-backports.list")]["diff"]
+    assert (
+        "+deb http://ftp.gr.debian.org/debian jessie-backports main"
+        in ret.changes[str(apt_dir / "sources.list.d" / "jessie-backports.list")]["diff"]
+    )
 
 
 def test_a_wheezy_backports_line_counts_as_the_backports_source(states, apt_dir):
@@ -154,9 +164,22 @@ def test_pin_file_is_understood_by_apt(states, apt_dir, tmp_path):
     (state / "status").write_text("")
     # Everything private: this machine's own package database is not consulted.
     run = subprocess.run(
-        ["apt-cache", "-o", f"Dir::Etc={apt_dir}", "-o", f"Dir::State={state}", "-o", f"Dir::State::status={state / 'status'}",
-         "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy"],
-        capture_output=True, text=True,
+        [
+            "apt-cache",
+            "-o",
+            f"Dir::Etc={apt_dir}",
+            "-o",
+            f"Dir::State={state}",
+            "-o",
+            f"Dir::State::status={state / 'status'}",
+            "-o",
+            "Dir::Cache::pkgcache=",
+            "-o",
+            "Dir::Cache::srcpkgcache=",
+            "policy",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     assert "E:" not in run.stderr
@@ -172,11 +195,14 @@ def _archive(root, suites):
             build = root / "build" / suite / name
             (build / "DEBIAN").mkdir(parents=True)
             (build / "DEBIAN" / "control").write_text(
-                f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: {name}\n")
-            subprocess.run(["dpkg-deb", "-b", "-Zgzip", str(build), str(index / f"{name}_{version}_all.deb")],
-                           check=True, capture_output=True)
-        scan = subprocess.run(["dpkg-scanpackages", "-m", str(index.relative_to(root))], cwd=root,
-                              check=True, capture_output=True, text=True)
+                f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: {name}\n"
+            )
+            subprocess.run(
+                ["dpkg-deb", "-b", "-Zgzip", str(build), str(index / f"{name}_{version}_all.deb")], check=True, capture_output=True
+            )
+        scan = subprocess.run(
+            ["dpkg-scanpackages", "-m", str(index.relative_to(root))], cwd=root, check=True, capture_output=True, text=True
+        )
         (index / "Packages").write_text(scan.stdout)
         release = [f"Suite: {suite}", f"Codename: {suite}", "Architectures: amd64 all", "Components: main"]
         if suite.endswith("-backports"):
@@ -188,11 +214,14 @@ def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_pa
     """What apt then decides, read from apt-cache policy: gevent and greenlet at the pinned
     versions from backports, any other backports package left at jessie's."""
     mirror = tmp_path / "mirror" / "debian"
-    _archive(mirror, {
-        "wheezy": {"python-gevent": "0.13.6-1", "python-greenlet": "0.3.1-2", "nginx": "1.2.1-2.2"},
-        "jessie": {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.2-1", "nginx": "1.6.2-5"},
-        "jessie-backports": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.9.10-1~bpo8+4"},
-    })
+    _archive(
+        mirror,
+        {
+            "wheezy": {"python-gevent": "0.13.6-1", "python-greenlet": "0.3.1-2", "nginx": "1.2.1-2.2"},
+            "jessie": {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.2-1", "nginx": "1.6.2-5"},
+            "jessie-backports": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.9.10-1~bpo8+4"},
+        },
+    )
     apt = tmp_path / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
     (apt / "preferences.d").mkdir()
@@ -204,12 +233,23 @@ def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_pa
     (state / "lists" / "partial").mkdir(parents=True)
     (state / "status").write_text("")
     # Everything private: this machine's own package database and sources are not consulted.
-    private = ["-o", f"Dir::Etc={apt}", "-o", f"Dir::State={state}", "-o", f"Dir::State::status={state / 'status'}",
-               "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "-o", "Debug::NoLocking=1"]
+    private = [
+        "-o",
+        f"Dir::Etc={apt}",
+        "-o",
+        f"Dir::State={state}",
+        "-o",
+        f"Dir::State::status={state / 'status'}",
+        "-o",
+        "Dir::Cache::pkgcache=",
+        "-o",
+        "Dir::Cache::srcpkgcache=",
+        "-o",
+        "Debug::NoLocking=1",
+    ]
     update = subprocess.run(["apt-get", *private, "update"], capture_output=True, text=True)
     assert update.returncode == 0 and "E:" not in update.stderr, update.stderr
-    policy = subprocess.run(["apt-cache", *private, "policy", "python-gevent", "python-greenlet", "nginx"],
-                            capture_output=True, text=True)
+    policy = subprocess.run(["apt-cache", *private, "policy", "python-gevent", "python-greenlet", "nginx"], capture_output=True, text=True)
     assert policy.returncode == 0 and "E:" not in policy.stderr, policy.stderr
     candidates = {}
     package = None

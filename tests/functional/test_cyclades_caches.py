@@ -17,7 +17,7 @@ FILES = {
         "PUBLIC_STATS_CACHE_POPULATE_INTERVAL = 600\n"
     ),
     "20-snf-cyclades-app-vmapi.conf": (
-        "VMAPI_CACHE_BACKEND = \"memcached://127.0.0.1:11211/?timeout=3600\"\n"
+        'VMAPI_CACHE_BACKEND = "memcached://127.0.0.1:11211/?timeout=3600"\n'
         "VMAPI_CACHE_KEY_PREFIX = 'vmapi-site'  # local edit\n"
         "VMAPI_BASE_URL = 'https://cyclades.example.org/'\n"
     ),
@@ -65,11 +65,15 @@ def test_managed_derives_writes_and_comments_out(states, config_dir, backup_dir)
         assert after[cache] == entry
     for obsolete in ("CACHE_BACKEND", "VMAPI_CACHE_BACKEND", "VMAPI_CACHE_KEY_PREFIX", "PUBLIC_STATS_CACHE_POPULATE_INTERVAL"):
         assert obsolete not in after
-    unrelated = {k: v for k, v in before.items() if k not in ("CACHE_BACKEND", "VMAPI_CACHE_BACKEND", "VMAPI_CACHE_KEY_PREFIX", "PUBLIC_STATS_CACHE_POPULATE_INTERVAL")}
+    unrelated = {
+        k: v
+        for k, v in before.items()
+        if k not in ("CACHE_BACKEND", "VMAPI_CACHE_BACKEND", "VMAPI_CACHE_KEY_PREFIX", "PUBLIC_STATS_CACHE_POPULATE_INTERVAL")
+    }
     assert {k: after[k] for k in unrelated} == unrelated
     # Every other line kept as it was, in order.
     api = (config_dir / "20-snf-cyclades-app-api.conf").read_text().splitlines()
-    assert [l for l in api if not l.startswith("# ")] == [
+    assert [line for line in api if not line.startswith("# ")] == [
         "## Cache backend for VM passwords and public stats",
         "#CACHE_BACKEND = 'locmem://'",
         "CYCLADES_BASE_URL = 'https://cyclades.example.org/cyclades'",
@@ -130,9 +134,18 @@ def test_vmapi_falls_back_to_cache_backend(modules, tmp_path):
     [
         ("locmem://", {"BACKEND": LOCMEM, "LOCATION": ""}),
         ("dummy://", {"BACKEND": "django.core.cache.backends.dummy.DummyCache", "LOCATION": ""}),
-        ("file:///var/tmp/django_cache", {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/var/tmp/django_cache"}),
-        ("db://my_cache_table?max_entries=100", {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "my_cache_table", "OPTIONS": {"MAX_ENTRIES": 100}}),
-        ("memcached://h:1;h2:2/?timeout=5&cull_frequency=3", {"BACKEND": MEMCACHED, "LOCATION": "h:1;h2:2", "TIMEOUT": 5, "OPTIONS": {"CULL_FREQUENCY": 3}}),
+        (
+            "file:///var/tmp/django_cache",
+            {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/var/tmp/django_cache"},
+        ),
+        (
+            "db://my_cache_table?max_entries=100",
+            {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "my_cache_table", "OPTIONS": {"MAX_ENTRIES": 100}},
+        ),
+        (
+            "memcached://h:1;h2:2/?timeout=5&cull_frequency=3",
+            {"BACKEND": MEMCACHED, "LOCATION": "h:1;h2:2", "TIMEOUT": 5, "OPTIONS": {"CULL_FREQUENCY": 3}},
+        ),
     ],
 )
 def test_django_14_uris(modules, uri, entry):

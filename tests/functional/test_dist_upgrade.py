@@ -21,15 +21,17 @@ def build(directory, versions, work):
         (root / "usr" / "share" / "doc" / name).mkdir(parents=True)
         (root / "DEBIAN" / "control").write_text(
             f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Test <test@example.org>\n"
-            f"Description: {name} for the dist-upgrade tests\n")
+            f"Description: {name} for the dist-upgrade tests\n"
+        )
         (root / "usr" / "share" / "doc" / name / "version").write_text(version + "\n")
         # Each package ships a conffile, and a payload that makes the sizes differ.
         (root / "etc").mkdir()
         (root / "etc" / f"{name}.conf").write_text(f"# {name} {version}\n")
         (root / "DEBIAN" / "conffiles").write_text(f"/etc/{name}.conf\n")
         (root / "usr" / "share" / "doc" / name / "payload").write_bytes(os.urandom(1024 * len(name)))
-        subprocess.run(["dpkg-deb", "-b", "-Zgzip", str(root), str(directory / f"{name}_{version}_all.deb")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["dpkg-deb", "-b", "-Zgzip", str(root), str(directory / f"{name}_{version}_all.deb")], check=True, capture_output=True
+        )
     packages = subprocess.run(["dpkg-scanpackages", "-m", "."], cwd=directory, check=True, capture_output=True, text=True)
     (directory / "Packages").write_text(packages.stdout)
 
@@ -39,8 +41,17 @@ class AptWorld:
         self.base = base
         self.etc = base / "etc"
         self.dpkg = base / "dpkg"
-        for directory in ("etc/sources.list.d", "etc/preferences.d", "lists/partial", "cache/archives/partial",
-                          "dpkg/info", "dpkg/updates", "root", "log", "work"):
+        for directory in (
+            "etc/sources.list.d",
+            "etc/preferences.d",
+            "lists/partial",
+            "cache/archives/partial",
+            "dpkg/info",
+            "dpkg/updates",
+            "root",
+            "log",
+            "work",
+        ):
             (base / directory).mkdir(parents=True)
         for name in ("status", "available"):
             (self.dpkg / name).touch()
@@ -50,7 +61,8 @@ class AptWorld:
         self.config.write_text(
             f'Dir::Etc "{self.etc}/";\nDir::State::Lists "{base}/lists/";\nDir::State::status "{self.dpkg}/status";\n'
             f'Dir::Cache "{base}/cache/";\nDir::Log "{base}/log/";\nDebug::NoLocking "true";\n'
-            f'DPkg::Options {{ "--root={base}/root"; "--admindir={self.dpkg}"; "--force-script-chrootless"; }};\n')
+            f'DPkg::Options {{ "--root={base}/root"; "--admindir={self.dpkg}"; "--force-script-chrootless"; }};\n'
+        )
         self.env = dict(os.environ, APT_CONFIG=str(self.config), DPKG_ADMINDIR=str(self.dpkg))
         self.source("wheezy")
         self.run("apt-get", "-q", "update")
@@ -92,8 +104,11 @@ def world(tmp_path, monkeypatch):
 
 def test_the_private_world_is_what_salt_sees(modules, world):
     assert modules.pkg.version("app") == "1.0"
-    assert modules.apt_jessie.apt_paths() == {"etc": str(world.etc), "lists": str(world.base / "lists"),
-                                              "status": str(world.dpkg / "status")}
+    assert modules.apt_jessie.apt_paths() == {
+        "etc": str(world.etc),
+        "lists": str(world.base / "lists"),
+        "status": str(world.dpkg / "status"),
+    }
 
 
 def test_the_minion_is_held_during_the_upgrade_and_released_after(modules, world):
@@ -126,8 +141,9 @@ def test_a_failed_refresh_stops_the_upgrade_before_anything_is_installed(modules
 
 def test_unfinished_dpkg_work_refuses_the_upgrade(modules, world):
     status = (world.dpkg / "status").read_text()
-    (world.dpkg / "status").write_text(status.replace("Package: app\nStatus: install ok installed",
-                                                      "Package: app\nStatus: install ok half-configured"))
+    (world.dpkg / "status").write_text(
+        status.replace("Package: app\nStatus: install ok installed", "Package: app\nStatus: install ok half-configured")
+    )
     world.source("jessie")
     with pytest.raises(Exception, match="dpkg reports unfinished work, not upgrading"):
         modules.apt_jessie.dist_upgrade()

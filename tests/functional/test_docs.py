@@ -18,8 +18,11 @@ NOT_HERE = {"ganeti_rolling"}
 
 def source_docs(module):
     tree = ast.parse((ROOT / "_modules" / f"{module}.py").read_text())
-    return {f"{module}.{node.name}": ast.get_docstring(node) or "" for node in tree.body
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+    return {
+        f"{module}.{node.name}": ast.get_docstring(node) or ""
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+    }
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -59,7 +59,7 @@ def test_converts_the_packaged_config_editing_only_what_changes(modules, config)
     # Byte for byte elsewhere: exactly two lines differ (mode) or are added (the app).
     old_lines, new_lines = SYNNEFO_0181.splitlines(), new.splitlines()
     assert len(new_lines) == len(old_lines) + 1
-    assert [l for l in new_lines if l not in old_lines] == [" 'mode': 'wsgi',", f"   '{APP}',"]
+    assert [line for line in new_lines if line not in old_lines] == [" 'mode': 'wsgi',", f"   '{APP}',"]
     assert "'--workers=8',  # was 4" in new
     assert new.index(f"'{APP}'") > new.index("gunicorn-archipelago.py")
 
@@ -128,8 +128,7 @@ def test_adds_missing_mode_and_environment_in_the_files_style(modules, tmp_path)
     path.write_text('CONFIG = {\n    "user": "synnefo",\n    "args": ("--bind=127.0.0.1:8080",),\n}\n')
     new = modules.gunicorn_wsgi.converted(str(path))["text"]
     assert new.startswith(
-        'CONFIG = {\n    "environment": {"DJANGO_SETTINGS_MODULE": "synnefo.settings"},\n'
-        '    "mode": "wsgi",\n    "user": "synnefo",\n'
+        'CONFIG = {\n    "environment": {"DJANGO_SETTINGS_MODULE": "synnefo.settings"},\n    "mode": "wsgi",\n    "user": "synnefo",\n'
     )
     assert config_of(new)["args"] == ("--bind=127.0.0.1:8080", APP)
 
@@ -214,8 +213,9 @@ def test_pillar_chooses_where_backups_go(modules, config, tmp_path, minion_root)
     assert open(ret["changes"]["backup"]).read() == SYNNEFO_0181
 
 
-@pytest.mark.parametrize("args, bound", [("('--bind=127.0.0.1:8080',)", "127.0.0.1:8080"), ("['-b', '0.0.0.0:80']", "0.0.0.0:80"),
-                                         ("('--workers=2',)", None)])
+@pytest.mark.parametrize(
+    "args, bound", [("('--bind=127.0.0.1:8080',)", "127.0.0.1:8080"), ("['-b', '0.0.0.0:80']", "0.0.0.0:80"), ("('--workers=2',)", None)]
+)
 def test_bind_reads_the_address_from_args(modules, tmp_path, args, bound):
     path = tmp_path / "synnefo"
     path.write_text(f"CONFIG = {{\n 'mode': 'wsgi',\n 'args': {args},\n}}\n")

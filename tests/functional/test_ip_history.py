@@ -42,7 +42,7 @@ def counting_tool(tmp_path, tool):
     """The stand-in behind a wrapper that counts its invocations."""
     calls = tmp_path / "calls"
     wrapper = tmp_path / "fix_ip_history"
-    wrapper.write_text(f"#!/bin/sh\necho run >> {calls}\nexec {tool} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\necho run >> {calls}\nexec {tool} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper, calls
 
@@ -101,9 +101,7 @@ def test_validate_accepts_and_counts_tolerated_forms(modules, tmp_path):
         f"# owner changes exported 2016-06-01\r\n\r\n  42|{A}|{B}|2016-03-01 10:00:00  \r\n42|{B}|{A}|{T2}\r\n   \n7|{C}|{A}|{T1}".encode()
     )
     assert modules.ip_history.validate(str(path)) == {"valid": True, "changes": 3, "errors": []}
-    assert modules.ip_history.normalize(str(path)) == (
-        f"42|{A}|{B}|{T1}\n42|{B}|{A}|{T2}\n7|{C}|{A}|{T1}\n"
-    )
+    assert modules.ip_history.normalize(str(path)) == (f"42|{A}|{B}|{T1}\n42|{B}|{A}|{T2}\n7|{C}|{A}|{T1}\n")
 
 
 def test_validate_reports_every_error_with_its_line(modules, tmp_path):
@@ -155,9 +153,7 @@ def test_a_short_fraction_is_tenths_of_a_second(modules, tmp_path):
     path = tmp_path / "log"
     path.write_text(f"42|{B}|{A}|2016-03-01 10:00:00.5\n42|{A}|{B}|2016-03-01 10:00:00.000005\n")
     assert modules.ip_history.validate(str(path))["valid"] is True  # .000005 before .5
-    assert modules.ip_history.normalize(str(path)) == (
-        f"42|{B}|{A}|2016-03-01 10:00:00.500000\n42|{A}|{B}|2016-03-01 10:00:00.000005\n"
-    )
+    assert modules.ip_history.normalize(str(path)) == (f"42|{B}|{A}|2016-03-01 10:00:00.500000\n42|{A}|{B}|2016-03-01 10:00:00.000005\n")
 
 
 # --- plan, fix and the state ---------------------------------------------------------------
@@ -256,7 +252,7 @@ def test_the_running_record_is_written_before_the_tool_runs(modules, tool, db, c
     so the record says 'running' before the tool starts."""
     seen = tmp_path / "seen-by-the-tool"
     wrapper = tmp_path / "fix_ip_history"
-    wrapper.write_text(f"#!/bin/sh\ncat {state_dir}/ip_history/*.json > {seen} 2>/dev/null\nexec {tool} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\ncat {state_dir}/ip_history/*.json > {seen} 2>/dev/null\nexec {tool} "$@"\n')
     wrapper.chmod(0o755)
     outcome = modules.ip_history.fix(str(changelog), tool=str(wrapper))
     try:
@@ -314,8 +310,9 @@ def snf_manage(tmp_path, repo_root):
 
     def run(moment, vm, owner, tz="Europe/Athens"):
         env = dict(os.environ, TZ=tz, SNF_TESTBED_NOW=repr(moment))
-        return subprocess.run([str(tool), "server-modify", "--user", owner, str(vm)], env=env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [str(tool), "server-modify", "--user", owner, str(vm)], env=env, check=True, capture_output=True, text=True
+        ).stdout
 
     run.logs, run.shared = root / "var/log/synnefo/commands", shared
     return run
@@ -357,9 +354,11 @@ def test_unreadable_logs_and_logs_without_an_owner_change_are_reported_not_guess
     snf_manage(ATHENS_CHANGES[0][0], 42, B)
     (snf_manage.logs / "160101120000_server-modify_99.log").write_text(
         "2016-01-01 12:00:00,000 - INFO: \n\tcommand: snf-manage server-modify --name web 42\n\tpid: 99\n\n\nOutput:\n"
-        "2016-01-01 12:00:00,100 - INFO: Renamed server '42' from 'a' to 'web'\n")
+        "2016-01-01 12:00:00,100 - INFO: Renamed server '42' from 'a' to 'web'\n"
+    )
     (snf_manage.logs / "160327033000_server-modify_98.log").write_text(
-        "2016-03-27 03:30:00,000 - INFO: Changed the owner of server '7' from 'x' to 'y'.\n")  # a time that never was
+        "2016-03-27 03:30:00,000 - INFO: Changed the owner of server '7' from 'x' to 'y'.\n"
+    )  # a time that never was
     (snf_manage.logs / "160101120000_server-list_97.log").write_text("not a server-modify log\n")
     (snf_manage.logs / "160101130000_server-modify_96.log").mkdir()  # unreadable, even by root
     rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")

@@ -5,13 +5,13 @@ import pytest
 
 def arguments(state, module):
     """The arguments an SLS gives a state (without Salt's own bookkeeping keys and requisites)."""
-    return {k: v for item in state[module] if isinstance(item, dict) for k, v in item.items()
-            if k not in ("order", "require", "onfail")}
+    return {k: v for item in state[module] if isinstance(item, dict) for k, v in item.items() if k not in ("order", "require", "onfail")}
 
 
 def own_states(rendered, sls):
     """The states an SLS defines itself (show_sls also lists those of the SLS it includes)."""
     return {i: s for i, s in rendered.items() if not i.startswith("__") and s.get("__sls__") == sls}
+
 
 SLS = [
     "synnefo_upgrade.apt.sources",
@@ -43,8 +43,13 @@ def test_every_step_publishes_its_result_on_the_event_bus(modules):
     """Each state fires salt/state_result/<jid>/<minion>/synnefo_upgrade/<sls>, for the
     operator's live view."""
     minion = modules.grains.get("id")
-    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": minion}},
-                                  "register": {"minion": minion, "cyclades_base_url": "https://c/cyclades", "cyclades_ui_url": "https://c/ui"}}}
+    pillar = {
+        "synnefo_upgrade": {
+            "ip_history": {"changelog": "/root/c.log"},
+            "databases": {"cyclades": {"minion": minion}},
+            "register": {"minion": minion, "cyclades_base_url": "https://c/cyclades", "cyclades_ui_url": "https://c/ui"},
+        }
+    }
     for sls in SLS[:-1]:
         states = own_states(modules.state.show_sls(sls, pillar=pillar), sls)
         assert states, sls
@@ -59,28 +64,45 @@ def test_defaults_reach_the_states(modules):
     state = rendered["synnefo-upgrade-apt-backports-gevent-greenlet-pinned"]
     args = arguments(state, "apt_jessie")
     assert args.pop("fire_event") == "synnefo_upgrade/apt.backports"
-    assert args == {"name": "/etc/apt", "suite": "jessie-backports",
-                    "packages": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}}
+    assert args == {
+        "name": "/etc/apt",
+        "suite": "jessie-backports",
+        "packages": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"},
+    }
 
 
 def test_pillar_overrides_defaults_key_by_key(modules):
-    pillar = {"synnefo_upgrade": {"cyclades": {"caches": {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}},
-                                  "ip_history": {"changelog": "/root/c.log", "apply": True},
-                                  "databases": {"cyclades": {"minion": modules.grains.get("id")}}}}
+    pillar = {
+        "synnefo_upgrade": {
+            "cyclades": {"caches": {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}},
+            "ip_history": {"changelog": "/root/c.log", "apply": True},
+            "databases": {"cyclades": {"minion": modules.grains.get("id")}},
+        }
+    }
     caches = modules.state.show_sls("synnefo_upgrade.cyclades.caches", pillar=pillar)["synnefo-upgrade-cyclades-caches-django-format"]
     args = arguments(caches, "cyclades_caches")
     assert args["caches"] == {"VMAPI_CACHE": {"LOCATION": "mc:11211"}}
     assert args["config_dir"] == "/etc/synnefo"  # not overridden: the default stays
     fixed = modules.state.show_sls("synnefo_upgrade.cyclades.ip_history", pillar=pillar)["synnefo-upgrade-cyclades-ip-history-fixed"]
     args = arguments(fixed, "ip_history")
-    assert args == {"name": "/root/c.log", "apply": True, "tool": "/usr/lib/synnefo/tools/fix_ip_history",
-                    "fire_event": "synnefo_upgrade/cyclades.ip_history"}
+    assert args == {
+        "name": "/root/c.log",
+        "apply": True,
+        "tool": "/usr/lib/synnefo/tools/fix_ip_history",
+        "fire_event": "synnefo_upgrade/cyclades.ip_history",
+    }
 
 
 def test_the_database_migration_runs_only_on_the_minion_pillar_names(modules):
     minion = modules.grains.get("id")
-    pillar = {"synnefo_upgrade": {"databases": {"astakos": {"minion": minion, "backup": "pg_dump a > /b/a.dump"},
-                                                "cyclades": {"minion": "cyclades9", "backup": "pg_dump c > /b/c.dump"}}}}
+    pillar = {
+        "synnefo_upgrade": {
+            "databases": {
+                "astakos": {"minion": minion, "backup": "pg_dump a > /b/a.dump"},
+                "cyclades": {"minion": "cyclades9", "backup": "pg_dump c > /b/c.dump"},
+            }
+        }
+    }
     rendered = modules.state.show_sls("synnefo_upgrade.db.migrated", pillar=pillar)
     (state,) = own_states(rendered, "synnefo_upgrade.db.migrated").values()
     args = arguments(state, "synnefo_db")
@@ -97,7 +119,9 @@ def test_cyclades_is_registered_only_on_the_minion_pillar_names(modules):
     (state,) = own_states(rendered, "synnefo_upgrade.astakos.register").values()
     assert arguments(state, "synnefo_components")["base_url"] == "https://c/cyclades"
     elsewhere = {"synnefo_upgrade": {"register": dict(register, minion="astakos9")}}
-    assert own_states(modules.state.show_sls("synnefo_upgrade.astakos.register", pillar=elsewhere), "synnefo_upgrade.astakos.register") == {}
+    assert (
+        own_states(modules.state.show_sls("synnefo_upgrade.astakos.register", pillar=elsewhere), "synnefo_upgrade.astakos.register") == {}
+    )
 
 
 def test_ip_history_is_skipped_without_a_changelog_and_off_the_cyclades_database_minion(modules):
@@ -122,7 +146,9 @@ GUARDED = [sls for sls in SLS[:-1] if sls != "synnefo_upgrade.apt.policy_rc_d_cl
 def test_every_sls_requires_the_version_check(modules, sls):
     """Applied alone, no SLS can act on a host the version check refuses: each requires it,
     itself or through the SLS it requires."""
-    pillar = {"synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": modules.grains.get("id")}}}}
+    pillar = {
+        "synnefo_upgrade": {"ip_history": {"changelog": "/root/c.log"}, "databases": {"cyclades": {"minion": modules.grains.get("id")}}}
+    }
     low = {chunk["__id__"]: chunk for chunk in modules.state.show_low_sls(sls, pillar=pillar)}
     assert "synnefo-upgrade-version-checked" in low, sls
 
@@ -133,8 +159,7 @@ def test_every_sls_requires_the_version_check(modules, sls):
         wanted = required_sls(chunk)
         if "synnefo_upgrade.version.check" in wanted or chunk["__sls__"] == "synnefo_upgrade.version.check":
             return True
-        return any(reaches_check(c, seen + (c["__id__"],)) for c in low.values()
-                   if c["__sls__"] in wanted and c["__id__"] not in seen)
+        return any(reaches_check(c, seen + (c["__id__"],)) for c in low.values() if c["__sls__"] in wanted and c["__id__"] not in seen)
 
     for chunk in low.values():
         if chunk["__sls__"] == sls and chunk["fun"] not in ("policy_rc_d_removed", "succeed_without_changes"):

@@ -27,8 +27,10 @@ def astakos(tmp_path, repo_root, state_dir):
         root = tmp_path / f"root-{version}"
         if not root.exists():
             host_root(root, version=version, packages=("snf-astakos-app",))
-        return {"manage": str(program(tmp_path / f"snf-manage-{version}", repo_root, root, shared, "astakos1", "snf-manage")),
-                "export": str(program(tmp_path / f"export-{version}", repo_root, root, shared, "astakos1", "snf-service-export"))}
+        return {
+            "manage": str(program(tmp_path / f"snf-manage-{version}", repo_root, root, shared, "astakos1", "snf-manage")),
+            "export": str(program(tmp_path / f"export-{version}", repo_root, root, shared, "astakos1", "snf-service-export")),
+        }
 
     return on, shared
 

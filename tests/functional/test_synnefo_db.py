@@ -55,8 +55,9 @@ def test_dry_run_names_the_backup_and_runs_nothing(states, manage):
 
 def test_a_failed_backup_migrates_nothing_and_a_failed_migration_may_run_again(states, modules, manage):
     script, shared = manage
-    failed = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups={"cyclades": "echo disk full >&2; exit 3"},
-                                        manage=str(script))
+    failed = states.synnefo_db.migrated(
+        name="migrate", services=["cyclades"], backups={"cyclades": "echo disk full >&2; exit 3"}, manage=str(script)
+    )
     assert failed.result is False and "the cyclades database backup failed (exit code 3): disk full" in failed.comment
     assert modules.synnefo_db.record("cyclades") is None
     with programs.Store(str(shared)) as store:

@@ -18,8 +18,10 @@ BACKEND_ALLOCATOR_MODULE = '{OLD}'  # our choice
 def config_dir(tmp_path):
     path = tmp_path / "synnefo"
     path.mkdir()
-    for name, text in (("10-snf-webproject-deploy.conf", "#DEBUG = False\n#ALLOWED_HOSTS = ['*']\n"),
-                       ("20-snf-cyclades-app-backend.conf", BACKEND_CONF)):
+    for name, text in (
+        ("10-snf-webproject-deploy.conf", "#DEBUG = False\n#ALLOWED_HOSTS = ['*']\n"),
+        ("20-snf-cyclades-app-backend.conf", BACKEND_CONF),
+    ):
         (path / name).write_text(text)
         os.chown(path / name, 0, 4)
         os.chmod(path / name, 0o640)
@@ -38,7 +40,8 @@ def test_allowed_hosts_written_in_a_file_of_its_own_like_its_siblings(states, mo
     assert owner(name) == (0, 4, 0o640)
     found = modules.synnefo_settings.assignments("ALLOWED_HOSTS", str(config_dir))
     assert [(os.path.basename(a["path"]), a["value"]) for a in found] == [
-        ("99-synnefo-upgrade-allowed-hosts.conf", ["accounts.example.org", "10.0.0.1"])]
+        ("99-synnefo-upgrade-allowed-hosts.conf", ["accounts.example.org", "10.0.0.1"])
+    ]
     again = states.synnefo_settings.allowed_hosts(name=name, hosts=["accounts.example.org", "10.0.0.1"], config_dir=str(config_dir))
     assert again.result is True and again.changes == {}
 
@@ -71,7 +74,9 @@ def test_the_old_default_allocator_is_switched_on_its_own_line(states, config_di
     ret = states.synnefo_settings.allocator_switched(name=str(config_dir))
     assert ret.result is True, ret.comment
     text = path.read_text()
-    assert text == BACKEND_CONF.replace(f"BACKEND_ALLOCATOR_MODULE = '{OLD}'  # our choice", f"BACKEND_ALLOCATOR_MODULE = '{NEW}'  # our choice")
+    assert text == BACKEND_CONF.replace(
+        f"BACKEND_ALLOCATOR_MODULE = '{OLD}'  # our choice", f"BACKEND_ALLOCATOR_MODULE = '{NEW}'  # our choice"
+    )
     assert f"#BACKEND_ALLOCATOR_MODULE = '{OLD}'" in text  # the comment is not a setting
     assert owner(path) == (0, 4, 0o640)
     assert open(ret.changes[str(path)]["backup"]).read() == BACKEND_CONF

@@ -30,8 +30,7 @@ def site(tmp_path):
     (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
     (tmp_path / "apt" / "sources.list").write_text(SOURCES)
     (tmp_path / "synnefo").write_text(GUNICORN)
-    return {"synnefo_upgrade": {"gunicorn": {"config": str(tmp_path / "synnefo")},
-                                "apt": {"config_dir": str(tmp_path / "apt")}}}
+    return {"synnefo_upgrade": {"gunicorn": {"config": str(tmp_path / "synnefo")}, "apt": {"config_dir": str(tmp_path / "apt")}}}
 
 
 def test_the_private_database_is_what_salt_sees(modules, synnefo_installed):
@@ -41,12 +40,15 @@ def test_the_private_database_is_what_salt_sees(modules, synnefo_installed):
 
 # Older, newer and much older on the highstate; a configuration SLS alone (that every SLS
 # requires the check is test_sls' structural test).
-@pytest.mark.parametrize("sls, version", [
-    ("synnefo_upgrade", "0.18.0-1~wheezy"),
-    ("synnefo_upgrade", "0.18.2-1~wheezy"),
-    ("synnefo_upgrade", "0.17-1~wheezy"),
-    ("synnefo_upgrade.gunicorn.wsgi", "0.18.2-1~wheezy"),
-])
+@pytest.mark.parametrize(
+    "sls, version",
+    [
+        ("synnefo_upgrade", "0.18.0-1~wheezy"),
+        ("synnefo_upgrade", "0.18.2-1~wheezy"),
+        ("synnefo_upgrade", "0.17-1~wheezy"),
+        ("synnefo_upgrade.gunicorn.wsgi", "0.18.2-1~wheezy"),
+    ],
+)
 def test_another_version_is_refused_and_nothing_else_would_run(modules, synnefo_installed, site, tmp_path, version, sls):
     # test=True: were the refusal broken, nothing on this machine may change either.
     synnefo_installed(version)
@@ -57,7 +59,9 @@ def test_another_version_is_refused_and_nothing_else_would_run(modules, synnefo_
     # Only the guard's removal may still run (Salt runs onfail states past failhard): it
     # changes nothing where the formula installed no guard.
     others = {key: r for key, r in raw.items() if "version-checked" not in key and "policy-rc-d-removed" not in key}
-    assert others and all(r["result"] is False and not r["changes"] for r in others.values()), {k: (r["result"], r["comment"]) for k, r in others.items() if r["result"] is not False}
+    assert others and all(r["result"] is False and not r["changes"] for r in others.values()), {
+        k: (r["result"], r["comment"]) for k, r in others.items() if r["result"] is not False
+    }
     assert all(not r["changes"] for r in raw.values())
     assert (tmp_path / "synnefo").read_text() == GUNICORN
     assert (tmp_path / "apt" / "sources.list").read_text() == SOURCES

@@ -24,8 +24,9 @@ class Bed:
         self.paths = cluster.Paths()
 
     def cli(self, *args, check=False, timeout=300):
-        return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=self.repo_root,
-                              capture_output=True, text=True, timeout=timeout, check=check)
+        return subprocess.run(
+            [sys.executable, "-m", "testbed", *args], cwd=self.repo_root, capture_output=True, text=True, timeout=timeout, check=check
+        )
 
     def sh(self, host, script, check=True):
         result = cluster.host(host, self.paths).run(["sh", "-c", script], check=False)
@@ -64,8 +65,7 @@ class Bed:
         return self.sh(host, f"service {service} status", check=False).returncode == 0
 
     def events(self, since=0.0, **match):
-        return [e for e in timeline.read(self.paths.shared)
-                if e["time"] >= since and all(e.get(k) == v for k, v in match.items())]
+        return [e for e in timeline.read(self.paths.shared) if e["time"] >= since and all(e.get(k) == v for k, v in match.items())]
 
     def wait_event(self, timeout=60, since=0.0, **match):
         deadline = time.time() + timeout
@@ -82,8 +82,13 @@ class Bed:
         first event line containing tag_part. It returns once the listener is known to be
         connected (a probe event fired from ``host`` has come through)."""
         with tempfile.TemporaryFile("w+") as sink:
-            listener = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.event", "pretty=False"],
-                                        cwd=self.repo_root, stdout=sink, stderr=subprocess.DEVNULL, text=True)
+            listener = subprocess.Popen(
+                [sys.executable, "-m", "testbed", "salt-run", "state.event", "pretty=False"],
+                cwd=self.repo_root,
+                stdout=sink,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
 
             def wait(tag_part, timeout=90):
                 deadline = time.time() + timeout

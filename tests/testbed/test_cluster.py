@@ -31,12 +31,17 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     assert "'mode': 'django'" in bed.sh("pithos1", "cat /etc/gunicorn.d/synnefo").stdout
     for service in ("gunicorn", "apache2", "archipelago", "snf-dispatcher"):
         assert bed.running("cyclades1", service), service
-    answer = bed.sh("cyclades1", "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
+    answer = bed.sh(
+        "cyclades1", "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
+    ).stdout
     assert '"synnefo": "0.18.1-1~wheezy"' in answer and '"gunicorn": "0.14.5"' in answer
     assert bed.running("gnt1", "snf-ganeti-eventd") and not bed.running("gnt2", "snf-ganeti-eventd")
     # Behind apache, 0.18.1's gunicorn 0.14 sees HTTPS through X-Forwarded-Protocol.
     assert '"url_scheme": "https"' in bed.sh("pithos1", GET_443).stdout
-    assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == ["vm1 gnt1 running", "vm2 gnt1 running"]
+    assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == [
+        "vm1 gnt1 running",
+        "vm2 gnt1 running",
+    ]
 
 
 def test_the_master_and_every_minion_run_salt_2019_2_on_python_2_7(bed):
@@ -52,9 +57,11 @@ def test_the_master_and_every_minion_run_salt_2019_2_on_python_2_7(bed):
 def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_nothing(bed):
     """The per-minion upgrade (init.sls) in test mode on cyclades1, before anything else."""
     host = "cyclades1"
-    fingerprint = ("dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/gunicorn.d /etc/apache2 /usr/sbin/policy-rc.d "
-                   "/var/lib/apt/lists -type f 2>/dev/null | sort | xargs md5sum | md5sum; ls -l /etc/apache2/sites-enabled; "
-                   "service gunicorn status")
+    fingerprint = (
+        "dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/gunicorn.d /etc/apache2 /usr/sbin/policy-rc.d "
+        "/var/lib/apt/lists -type f 2>/dev/null | sort | xargs md5sum | md5sum; ls -l /etc/apache2/sites-enabled; "
+        "service gunicorn status"
+    )
     before = bed.sh(host, fingerprint).stdout
     results = bed.salt(host, "state.apply", "synnefo_upgrade", "test=True", timeout=120)[host]
     steps = {key.split("_|-")[1]: value for key, value in results.items()}
@@ -66,7 +73,10 @@ def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_noth
     assert steps["synnefo-upgrade-services-snf-dispatcher-stopped"]["result"] is None
     assert steps["synnefo-upgrade-cyclades-caches-django-format"]["result"] is None
     sites = steps["synnefo-upgrade-apache-sites-renamed-and-proto-header-set"]
-    assert sites["result"] is None and "+    RequestHeader set X-Forwarded-Proto \"https\"" in sites["changes"]["/etc/apache2/sites-available/synnefo-ssl.conf"]["diff"]
+    assert (
+        sites["result"] is None
+        and '+    RequestHeader set X-Forwarded-Proto "https"' in sites["changes"]["/etc/apache2/sites-available/synnefo-ssl.conf"]["diff"]
+    )
     allocator = steps["synnefo-upgrade-cyclades-backend-allocator-switched"]
     assert allocator["result"] is None and "/etc/synnefo/20-snf-cyclades-app-backend.conf" in allocator["changes"]
     assert all(step["result"] in (None, True) for step in steps.values()), steps
@@ -163,8 +173,10 @@ def test_dist_upgrade_by_hand_with_policy_rc_d_keeps_services_down(bed):
     bed.sh(host, "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d")
     bed.sh(host, "service gunicorn stop && service archipelago stop && service snf-dispatcher stop")
     bed.sh(host, "sed -i 's/wheezy/jessie/' /etc/apt/sources.list /etc/apt/sources.list.d/*.list && apt-get update -q")
-    bed.sh(host, "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q "
-                 "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
+    bed.sh(
+        host,
+        "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+    )
     assert bed.version(host, "snf-common") == JESSIE
     assert bed.version(host, "python-gevent") == packages.GEVENT["jessie"]  # no backports source yet
     for service in ("gunicorn", "snf-dispatcher", "archipelago"):
@@ -188,14 +200,21 @@ def test_formula_switches_gunicorn_to_wsgi_in_the_host(bed):
     result = bed.state(host, "gunicorn_wsgi.configured", name="/etc/gunicorn.d/synnefo")
     assert result["result"] is True and "+ 'mode': 'wsgi'," in result["changes"]["diff"]
     bed.sh(host, "service gunicorn start")
-    answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
+    answer = bed.sh(
+        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
+    ).stdout
     assert '"synnefo": "0.19-1~jessie"' in answer and '"gunicorn": "19.0"' in answer
     # The guide's webserver steps, by hand: apache 2.4 needs .conf names, and gunicorn 19
     # trusts X-Forwarded-Proto, not X-Forwarded-Protocol.
-    bed.sh(host, "cd /etc/apache2 && mv sites-available/synnefo-ssl sites-available/synnefo-ssl.conf && "
-                 "rm sites-enabled/synnefo-ssl && ln -s ../sites-available/synnefo-ssl.conf sites-enabled/ && service apache2 restart")
+    bed.sh(
+        host,
+        "cd /etc/apache2 && mv sites-available/synnefo-ssl sites-available/synnefo-ssl.conf && "
+        "rm sites-enabled/synnefo-ssl && ln -s ../sites-available/synnefo-ssl.conf sites-enabled/ && service apache2 restart",
+    )
     assert '"url_scheme": "http"' in bed.sh(host, GET_443).stdout
-    bed.sh(host, "sed -i 's/X-Forwarded-Protocol/X-Forwarded-Proto/' /etc/apache2/sites-available/synnefo-ssl.conf && service apache2 restart")
+    bed.sh(
+        host, "sed -i 's/X-Forwarded-Protocol/X-Forwarded-Proto/' /etc/apache2/sites-available/synnefo-ssl.conf && service apache2 restart"
+    )
     assert '"url_scheme": "https"' in bed.sh(host, GET_443).stdout
 
 
@@ -208,8 +227,10 @@ def test_without_policy_rc_d_services_start_on_upgrade(bed):
     assert not bed.running(host, "snf-ganeti-eventd")
     bed.sh(host, "service archipelago stop")
     bed.sh(host, "sed -i 's/wheezy/jessie/' /etc/apt/sources.list /etc/apt/sources.list.d/*.list && apt-get update -q")
-    bed.sh(host, "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q "
-                 "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
+    bed.sh(
+        host,
+        "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+    )
     assert bed.version(host, "ganeti") == packages.GANETI["jessie"]
     assert bed.running(host, "snf-ganeti-eventd") and bed.running(host, "ganeti")
     assert not bed.running(host, "archipelago")  # not started on install, as upstream
@@ -257,8 +278,10 @@ def test_dist_upgrade_of_a_node_with_primaries_takes_its_vms_down(bed):
     """Why the guide evacuates first: gnt2 now holds vm3-vm6."""
     since = time.time()
     bed.sh("gnt2", "sed -i 's/wheezy/jessie/' /etc/apt/sources.list /etc/apt/sources.list.d/*.list && apt-get update -q")
-    bed.sh("gnt2", "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q "
-                   "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold")
+    bed.sh(
+        "gnt2",
+        "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+    )
     assert sorted(e["instance"] for e in bed.events(since, event="vm-outage")) == ["vm3", "vm4", "vm5", "vm6"]
 
 
@@ -311,8 +334,9 @@ def test_formula_dist_upgraded_reports_a_failed_upgrade_and_refuses_to_go_on(bed
 
 def test_backports_pin_takes_exactly_gevent_and_greenlet(bed):
     host = "astakos1"
-    pinned = bed.state(host, "apt_jessie.backports_pinned", name="/etc/apt",
-                       packages={"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"})
+    pinned = bed.state(
+        host, "apt_jessie.backports_pinned", name="/etc/apt", packages={"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}
+    )
     assert pinned["result"] is True, pinned["comment"]
     assert "file:/srv/testbed-apt/debian jessie-backports main" in bed.sh(host, "cat /etc/apt/sources.list.d/jessie-backports.list").stdout
     result = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade")
@@ -333,8 +357,11 @@ def test_synnefo_programs_migrate_and_repair_the_ip_history(bed):
     # Every run is recorded, with whether it applied anything.
     assert [(e["service"], e["applied"]) for e in bed.events(since, event="db-migrate")] == [("cyclades", True), ("cyclades", False)]
     previous = "0000000f-0000-4000-8000-00000000000f"
-    current = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
-                                   ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"").stdout.strip()
+    current = bed.sh(
+        "cyclades1",
+        "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+        ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"",
+    ).stdout.strip()
     bed.sh("cyclades1", f"printf '1|{previous}|{current}|2016-03-01 10:00:00\\n' > /root/owner-changes.log")
     plan = bed.state("cyclades1", "ip_history.fixed", name="/root/owner-changes.log")
     assert plan["result"] is True and "2 rows to create, 1 to update" in plan["comment"]

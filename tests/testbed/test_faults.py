@@ -63,7 +63,11 @@ def test_download_only_fetches_and_installs_nothing(bed):
     bed.state(host, "apt_jessie.sources_switched", name="/etc/apt")
     result = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade", download_only=True)
     assert result["result"] is True, result["comment"]
-    assert result["changes"]["snf-astakos-app"] == {"old": packages.SYNNEFO["wheezy"], "new": packages.SYNNEFO["jessie"], "downloaded": True}
+    assert result["changes"]["snf-astakos-app"] == {
+        "old": packages.SYNNEFO["wheezy"],
+        "new": packages.SYNNEFO["jessie"],
+        "downloaded": True,
+    }
     assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["wheezy"]
     assert bed.sh(host, "dpkg --audit").stdout == ""
 
@@ -106,10 +110,16 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     results = bed.salt(host, "state.apply", "synnefo_upgrade", timeout=300)[host]
     assert {k.split("_|-")[1]: v["comment"] for k, v in results.items() if v["result"] is not True} == {}
     steps = {k.split("_|-")[1] for k in results}
-    assert {"synnefo-upgrade-services-gunicorn-stopped", "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
-            "synnefo-upgrade-gunicorn-config-wsgi-mode", "synnefo-upgrade-apache-sites-renamed-and-proto-header-set",
-            "synnefo-upgrade-apache-config-tested", "synnefo-upgrade-settings-allowed-hosts-set",
-            "synnefo-upgrade-databases-backed-up-and-migrated-once", "synnefo-upgrade-astakos-cyclades-registered-again"} <= steps
+    assert {
+        "synnefo-upgrade-services-gunicorn-stopped",
+        "synnefo-upgrade-apt-policy-rc-d-keeps-services-down",
+        "synnefo-upgrade-gunicorn-config-wsgi-mode",
+        "synnefo-upgrade-apache-sites-renamed-and-proto-header-set",
+        "synnefo-upgrade-apache-config-tested",
+        "synnefo-upgrade-settings-allowed-hosts-set",
+        "synnefo-upgrade-databases-backed-up-and-migrated-once",
+        "synnefo-upgrade-astakos-cyclades-registered-again",
+    } <= steps
     assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["jessie"]
     assert bed.version(host, "python-gevent") == "1.1.1-2"
     assert not bed.running(host, "gunicorn")
@@ -119,12 +129,18 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     assert bed.wait_event(since=since, event="boot", host=host)[0]["init"] == "systemd"
     bed.wait_event(since=since, event="booted", host=host)
     bed.wait_ping(host)
-    answer = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'").stdout
+    answer = bed.sh(
+        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
+    ).stdout
     assert '"synnefo": "0.19-1~jessie"' in answer and '"mode": "wsgi"' in answer and '"gunicorn": "19.0"' in answer
     # Apache 2.4 loads the renamed sites, and its proxy header makes gunicorn 19 see https.
     assert sorted(bed.sh(host, "cat /run/apache2/sites-loaded").stdout.split()) == [
-        "/etc/apache2/sites-enabled/synnefo-ssl.conf", "/etc/apache2/sites-enabled/synnefo.conf"]
-    proxied = bed.sh(host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'").stdout
+        "/etc/apache2/sites-enabled/synnefo-ssl.conf",
+        "/etc/apache2/sites-enabled/synnefo.conf",
+    ]
+    proxied = bed.sh(
+        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'"
+    ).stdout
     assert '"url_scheme": "https"' in proxied and '"synnefo": "0.19-1~jessie"' in proxied
     assert "Syntax OK" in bed.sh(host, "apache2ctl configtest").stderr
     # The test bed's pillar gives web1 its ALLOWED_HOSTS, names it for the astakos

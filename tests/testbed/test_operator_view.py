@@ -18,8 +18,7 @@ SERVICE_NODES = ("astakos1", "cyclades1", "pithos1")
 ALL = GANETI + SERVICE_NODES
 U1, U2 = "aaaaaaaa-0000-4000-8000-0000000000a1", "bbbbbbbb-0000-4000-8000-0000000000b2"
 # Europe/Athens: forward at 2016-03-27 01:00 UTC, back at 2016-10-30 01:00 UTC.
-OWNER_CHANGES = [(1459040400 - 0.75, 1, U1), (1459040400 + 3.5, 2, U1), (1477789200 - 1799.5, 1, U2),
-                 (1477789200 + 1800.25, 2, U2)]
+OWNER_CHANGES = [(1459040400 - 0.75, 1, U1), (1459040400 + 3.5, 2, U1), (1477789200 - 1799.5, 1, U2), (1477789200 + 1800.25, 2, U2)]
 SEEN = {}
 
 
@@ -36,8 +35,9 @@ def installed(bed, host):
 
 
 def etc_digests(bed, host):
-    out = bed.sh(host, "find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f 2>/dev/null | sort | "
-                       "xargs md5sum").stdout
+    out = bed.sh(
+        host, "find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f 2>/dev/null | sort | xargs md5sum"
+    ).stdout
     return {path: digest for digest, path in (line.split() for line in out.splitlines())}
 
 
@@ -47,8 +47,9 @@ def test_the_changelog_rebuilt_from_the_logs_equals_the_owner_changes_made(bed):
         bed.sh("cyclades1", f"TZ=Europe/Athens SNF_TESTBED_NOW={moment!r} snf-manage server-modify --user {owner} {vm}")
     made = sorted((e for e in bed.events(since) if e["event"] == "owner-change"), key=lambda e: e["utc"])
     assert len(made) == 4
-    rebuilt = bed.salt("cyclades1", "ip_history.changelog_from_logs", "timezone=Europe/Athens",
-                       "output=/root/owner-changes-from-logs.log")["cyclades1"]
+    rebuilt = bed.salt("cyclades1", "ip_history.changelog_from_logs", "timezone=Europe/Athens", "output=/root/owner-changes-from-logs.log")[
+        "cyclades1"
+    ]
     assert rebuilt["changelog"] == "".join(f"{e['server']}|{e['old']}|{e['new']}|{e['utc']}\n" for e in made)
     assert [e["log"] for e in rebuilt["entries"]] == [e["log"] for e in made]
     assert [e["ambiguous"] for e in rebuilt["entries"]] == [False, False, True, True]
@@ -128,7 +129,7 @@ def job_rows(bed, jid):
     returned = salt_run(bed, "jobs.lookup_jid", jid)
     (steps,) = returned["data"].values() if "data" in returned else returned.values()
     rows = []
-    for key, value in steps.items():
+    for value in steps.values():
         rows += (value.get("changes") or {}).get("timeline", []) if isinstance(value, dict) else []
     return rows
 
@@ -143,9 +144,14 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
     # Instances moved, and where: the migrations while each node was drained.
     for node in GANETI:
         drained = [e["time"] for e in events if e["host"] == node and e["event"] in ("drain", "undrain")]
-        moved = {e["instance"]: e["target"] for e in events
-                 if e["event"] == "migration" and PRIMARIES[e["instance"]] == node and e["target"] != node
-                 and drained[0] <= e["time"] <= drained[-1]}
+        moved = {
+            e["instance"]: e["target"]
+            for e in events
+            if e["event"] == "migration"
+            and PRIMARIES[e["instance"]] == node
+            and e["target"] != node
+            and drained[0] <= e["time"] <= drained[-1]
+        }
         assert moved == plan["ganeti"]["nodes"][node]["moves"], node
     # Packages upgraded: exactly those the plan named, to the versions it named.
     for host in ALL:
@@ -159,7 +165,9 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
         named = set({**plan["ganeti"]["nodes"], **plan["services"]["nodes"]}[host]["files"])
         after = etc_digests(bed, host)
         assert all(after.get(path) != SEEN["etc"][host].get(path) for path in named), host
-        backups = bed.sh(host, "cd /var/backups/synnefo_upgrade 2>/dev/null && find . -type f | sed 's/^\\.//; s/\\.[0-9T]*$//'").stdout.split()
+        backups = bed.sh(
+            host, "cd /var/backups/synnefo_upgrade 2>/dev/null && find . -type f | sed 's/^\\.//; s/\\.[0-9T]*$//'"
+        ).stdout.split()
         assert backups and set(backups) <= named, (host, backups, named)
     # Each database migration where the plan said.
     applied = {e["service"]: e["host"] for e in events if e["event"] == "db-migrate" and e["applied"]}

@@ -18,8 +18,11 @@ def test_the_hosts_fetch_their_packages_from_the_throttled_mirror(bed):
     sources = bed.sh("gnt1", "cat /etc/apt/sources.list").stdout
     assert "deb [trusted=yes] http://10.200.0.1:8081/debian wheezy main" in sources
     began = time.time()
-    bed.sh("gnt2", "apt-get download -q -o Dir::Cache::archives=/tmp snf-common=0.18.1-1~wheezy && cd /tmp && "
-                   "apt-get download -q ganeti=2.10.7-1~bpo70+1")
+    bed.sh(
+        "gnt2",
+        "apt-get download -q -o Dir::Cache::archives=/tmp snf-common=0.18.1-1~wheezy && cd /tmp && "
+        "apt-get download -q ganeti=2.10.7-1~bpo70+1",
+    )
     fetched = bed.events(began, event="apt-fetch", host="gnt2")
     assert [e["path"].rsplit("/", 1)[1].split("_")[0] for e in fetched] == ["snf-common", "ganeti"]
 
@@ -40,6 +43,7 @@ def test_downloads_happen_before_the_drain_and_never_while_drained(bed):
         assert not during, f"{node} downloaded while drained: {during}"
         assert max(e["time"] for e in mine) < drained_from
         # Nothing of weight at all inside the window: the indexes refreshed then are small.
-        fetched = sum(e["bytes"] for e in events if e["event"] == "apt-fetch" and e["host"] == node
-                      and drained_from <= e["time"] <= drained_until)
+        fetched = sum(
+            e["bytes"] for e in events if e["event"] == "apt-fetch" and e["host"] == node and drained_from <= e["time"] <= drained_until
+        )
         assert fetched < 256 * 1024, fetched

@@ -23,7 +23,9 @@ def orchestrate(bed, *args, timeout=1200, sls="synnefo_upgrade.orch.ganeti"):
 
 
 def ganeti_state(bed):
-    return bed.sh("gnt1", "gnt-node list -o name,drained,pinst_list,tags; gnt-instance list -o name,pnode,status; gnt-cluster getmaster").stdout
+    return bed.sh(
+        "gnt1", "gnt-node list -o name,drained,pinst_list,tags; gnt-instance list -o name,pnode,status; gnt-cluster getmaster"
+    ).stdout
 
 
 def fingerprint(bed, host):
@@ -38,7 +40,11 @@ def test_the_dry_run_names_each_nodes_moves_files_and_packages_and_changes_nothi
     assert steps["synnefo-upgrade-orch-preflight-passed"]["result"] is True
     plan = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]
     assert plan["result"] is None
-    assert plan["comment"].splitlines()[1:] and [line.split(":")[0] for line in plan["comment"].splitlines()[1:]] == ["gnt2", "gnt3", "gnt1"]
+    assert plan["comment"].splitlines()[1:] and [line.split(":")[0] for line in plan["comment"].splitlines()[1:]] == [
+        "gnt2",
+        "gnt3",
+        "gnt1",
+    ]
     for node in NODES:
         predicted = plan["changes"][node]
         assert sorted(predicted["moves"]) == sorted(vm for vm, home in PRIMARIES.items() if home == node)
@@ -69,9 +75,13 @@ def test_the_ganeti_nodes_are_upgraded_one_at_a_time_with_no_vm_downtime(bed):
         assert bed.sh(node, "grep -c jessie /etc/apt/sources.list").stdout.strip() != "0"
         # The report: each node's steps, and its codename and Synnefo before and after.
         failover = ["master-failover"] if node == "gnt1" else []
-        assert done["changes"][node] == {"steps": failover + ["download", "drain", "upgrade", "reboot", "restore"],
-                                         "codename_before": "wheezy", "codename_after": "jessie",
-                                         "snf_common_before": packages.SYNNEFO["wheezy"], "snf_common_after": packages.SYNNEFO["jessie"]}
+        assert done["changes"][node] == {
+            "steps": failover + ["download", "drain", "upgrade", "reboot", "restore"],
+            "codename_before": "wheezy",
+            "codename_after": "jessie",
+            "snf_common_before": packages.SYNNEFO["wheezy"],
+            "snf_common_after": packages.SYNNEFO["jessie"],
+        }
     instances = bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split()
     assert dict(zip(instances[0::3], instances[1::3])) == PRIMARIES
     assert set(instances[2::3]) == {"running"}

@@ -15,8 +15,12 @@ TOPOLOGY = "small.yaml"
 
 def test_a_killed_run_is_resumed_by_the_next(bed):
     bed.cli("salt-run", "saltutil.sync_all", check=True)
-    first = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti"],
-                             cwd=bed.repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "testbed", "salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti"],
+        cwd=bed.repo_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while "synnefo-upgrade:stage:upgrading" not in bed.sh("gnt1", "gnt-node list-tags gnt2").stdout:
         assert first.poll() is None and time.time() < deadline, "the first run never reached gnt2's upgrade"

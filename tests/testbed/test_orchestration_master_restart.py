@@ -14,8 +14,13 @@ TOPOLOGY = "small.yaml"
 
 def test_a_run_cut_by_a_master_restart_is_resumed_by_the_next(bed):
     bed.cli("salt-run", "saltutil.sync_all", check=True)
-    first = subprocess.Popen([sys.executable, "-m", "testbed", "salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti",
-                              "--out=json"], cwd=bed.repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "testbed", "salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti", "--out=json"],
+        cwd=bed.repo_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while "synnefo-upgrade:stage:upgrading" not in bed.sh("gnt1", "gnt-node list-tags gnt2").stdout:
         assert first.poll() is None and time.time() < deadline, "the first run never reached gnt2's upgrade"
@@ -27,7 +32,7 @@ def test_a_run_cut_by_a_master_restart_is_resumed_by_the_next(bed):
     except subprocess.TimeoutExpired:
         first.kill()
         output, _ = first.communicate()
-        raise AssertionError(f"the run cut by the master's restart never ended:\n{output[-3000:]}")
+        raise AssertionError(f"the run cut by the master's restart never ended:\n{output[-3000:]}") from None
     # Salt 2019.2's salt-run loses its event bus with the master and ends non-zero; a run
     # that survived the restart must have finished for real (the checks below).
     print(f"first run: exit {first.returncode}\n{output[-3000:]}")

@@ -15,8 +15,11 @@ ALL = ("gnt1", "gnt2", "gnt3") + SERVICE_NODES
 
 
 def fingerprint(bed, host):
-    return bed.sh(host, "dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f "
-                        "2>/dev/null | sort | xargs md5sum | md5sum; ls /etc/apache2/sites-enabled 2>/dev/null; true").stdout
+    return bed.sh(
+        host,
+        "dpkg-query -W | md5sum; find /etc/apt /etc/synnefo /etc/apache2 /etc/gunicorn.d /etc/default -type f "
+        "2>/dev/null | sort | xargs md5sum | md5sum; ls /etc/apache2/sites-enabled 2>/dev/null; true",
+    ).stdout
 
 
 def get(bed, host, url):
@@ -59,8 +62,11 @@ def with_changelog(bed):
     """An owner change of vm1 in a changelog on cyclades1, named in the test bed's pillar with
     apply: true (the master's pillar, which the minions read too)."""
     previous = "0000000f-0000-4000-8000-00000000000f"
-    current = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
-                                   ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"").stdout.strip()
+    current = bed.sh(
+        "cyclades1",
+        "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+        ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"",
+    ).stdout.strip()
     bed.sh("cyclades1", f"printf '1|{previous}|{current}|2016-03-01 10:00:00\\n' > /root/owner-changes.log")
     path = f"{bed.paths.pillar}/synnefo_upgrade.sls"
     with open(path) as handle:
@@ -72,8 +78,11 @@ def with_changelog(bed):
 
 
 def ip_history(bed):
-    rows = bed.sh("cyclades1", "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
-                               ".execute('SELECT user_id, action FROM db_ipaddresshistory WHERE server_id = 1 ORDER BY id').fetchall())\"")
+    rows = bed.sh(
+        "cyclades1",
+        "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/synnefo-testbed/cyclades.sqlite3')"
+        ".execute('SELECT user_id, action FROM db_ipaddresshistory WHERE server_id = 1 ORDER BY id').fetchall())\"",
+    )
     return rows.stdout
 
 
@@ -90,8 +99,12 @@ def test_the_whole_upgrade(bed):
         assert bed.version(host, "snf-common") == packages.SYNNEFO["jessie"]
     report = services["changes"]
     assert sorted(report["hosts"]) == list(SERVICE_NODES)
-    assert report["hosts"]["cyclades1"] == {"codename_before": "wheezy", "codename_after": "jessie",
-                                            "snf_common_before": packages.SYNNEFO["wheezy"], "snf_common_after": packages.SYNNEFO["jessie"]}
+    assert report["hosts"]["cyclades1"] == {
+        "codename_before": "wheezy",
+        "codename_after": "jessie",
+        "snf_common_before": packages.SYNNEFO["wheezy"],
+        "snf_common_after": packages.SYNNEFO["jessie"],
+    }
     assert report["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
     assert any("Kamaki >= 0.15" in w for w in report["warnings"])
     # The IP history fixed from the changelog, after the cyclades migration, once: the past
@@ -99,10 +112,13 @@ def test_the_whole_upgrade(bed):
     assert report["steps"] == ["download", "ip-history-check", "upgrade", "reboot", "check"]
     assert previous in ip_history(bed) and "disassociate" in ip_history(bed)
     assert report["ip_history"]["minion"] == "cyclades1" and report["ip_history"]["comment"].startswith("IP history fixed: 2 rows")
-    assert bed.sh("cyclades1", "grep -l '\"outcome\": \"fixed\"' /var/lib/synnefo_upgrade/ip_history/*.json").stdout.strip()
+    assert bed.sh("cyclades1", 'grep -l \'"outcome": "fixed"\' /var/lib/synnefo_upgrade/ip_history/*.json').stdout.strip()
     # Each database migrated exactly once, on its named host; pithos has nothing to migrate.
     applied = [(e["host"], e["service"]) for e in events if e["event"] == "db-migrate" and e["applied"]]
-    assert applied == [("astakos1", "astakos"), ("cyclades1", "cyclades")] or applied == [("cyclades1", "cyclades"), ("astakos1", "astakos")]
+    assert applied == [("astakos1", "astakos"), ("cyclades1", "cyclades")] or applied == [
+        ("cyclades1", "cyclades"),
+        ("astakos1", "astakos"),
+    ]
     assert {e["host"] for e in events if e["event"] == "db-migrate"} <= {"astakos1", "cyclades1"}
     # gevent and greenlet at the pinned versions; gunicorn 19 in wsgi mode behind Apache 2.4,
     # which passes X-Forwarded-Proto.

@@ -66,8 +66,12 @@ def test_down_after_a_daemon_crash_leaves_no_trace(repo_root, tmp_path):
         assert up.returncode == 0, up.stderr
         state = cluster.load_state(paths)
         assert sorted(state["hosts"]) == ["gnt1", "web1"]
-        subprocess.run(cli + ["exec", "web1", "--", "sh", "-c", "echo '# local' > /etc/apt/sources.list.d/x.list; apt-get update -q"],
-                       cwd=repo_root, check=True, capture_output=True)
+        subprocess.run(
+            cli + ["exec", "web1", "--", "sh", "-c", "echo '# local' > /etc/apt/sources.list.d/x.list; apt-get update -q"],
+            cwd=repo_root,
+            check=True,
+            capture_output=True,
+        )
         os.kill(state["daemon_pid"], signal.SIGKILL)  # the daemon dies; its hosts and master live on
         assert leftovers(paths.base)
     finally:

@@ -74,9 +74,15 @@ def test_node_list_fields(shared):
 @pytest.fixture
 def small(tmp_path):
     """gnt1 (4096 MiB) holds vm1 (3072) and vm2 (512); gnt2 (4096) holds vm3 (2048)."""
-    ganeti.create(str(tmp_path), ["gnt1", "gnt2"], "gnt1", {"vm1": "gnt1", "vm2": "gnt1", "vm3": "gnt2"},
-                  memory={"gnt1": 4096, "gnt2": 4096}, instance_memory={"vm1": 3072, "vm2": 512, "vm3": 2048},
-                  migration_mib_per_s=20480)
+    ganeti.create(
+        str(tmp_path),
+        ["gnt1", "gnt2"],
+        "gnt1",
+        {"vm1": "gnt1", "vm2": "gnt1", "vm3": "gnt2"},
+        memory={"gnt1": 4096, "gnt2": 4096},
+        instance_memory={"vm1": 3072, "vm2": 512, "vm3": 2048},
+        migration_mib_per_s=20480,
+    )
     for node in ("gnt1", "gnt2"):
         for service in ganeti.SERVICES:
             ganeti.service_changed(node, service, True, shared=str(tmp_path))
@@ -116,7 +122,10 @@ def test_a_migration_takes_time_in_proportion_to_memory(small):
 
 def test_node_tags_as_in_ganeti(small):
     assert gnt(small, "gnt1", "gnt-node", "add-tags", "gnt2", "synnefo-upgrade:stage:draining", "synnefo-upgrade:vm:vm3")[0] == 0
-    assert gnt(small, "gnt1", "gnt-node", "list-tags", "gnt2")[1].splitlines() == ["synnefo-upgrade:stage:draining", "synnefo-upgrade:vm:vm3"]
+    assert gnt(small, "gnt1", "gnt-node", "list-tags", "gnt2")[1].splitlines() == [
+        "synnefo-upgrade:stage:draining",
+        "synnefo-upgrade:vm:vm3",
+    ]
     code, _, err = gnt(small, "gnt2", "gnt-node", "add-tags", "gnt2", "x")
     assert code == 1 and "not the master" in err
     code, _, err = gnt(small, "gnt1", "gnt-node", "add-tags", "gnt2", "bad tag")

@@ -40,12 +40,21 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lock(rolling):
 
 def test_the_lock_goes_with_a_killed_run(rolling, tmp_path):
     lock = tmp_path / "synnefo_upgrade.orchestration.lock"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, sys, time\n"
-        f"handle = open({str(lock)!r}, 'a+')\n"
-        "fcntl.flock(handle, fcntl.LOCK_EX)\n"
-        "print('held', flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, sys, time\n"
+                f"handle = open({str(lock)!r}, 'a+')\n"
+                "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+                "print('held', flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         with pytest.raises(CommandExecutionError, match="refusing to start a second one"):

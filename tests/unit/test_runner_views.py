@@ -23,18 +23,36 @@ def step(host, name, start, end, outcome="done", **extra):
 
 
 def states(runner, failed=False):
-    ganeti = [step("gnt2", "download", 100, 110), step("gnt2", "drain", 110, 120), step("gnt2", "upgrade", 120, 150),
-              step("gnt2", "reboot", 150, 160), step("gnt2", "restore", 160, 170)]
-    services = [step("web1", "upgrade", 200, 240), step("web1", "services stopped", 200, 201, parent="upgrade"),
-                step("web1", "dist-upgrade", 201, 230, parent="upgrade"), step("web1", "reboot", 240, 255),
-                step("web1", "check", 255, 260)]
+    ganeti = [
+        step("gnt2", "download", 100, 110),
+        step("gnt2", "drain", 110, 120),
+        step("gnt2", "upgrade", 120, 150),
+        step("gnt2", "reboot", 150, 160),
+        step("gnt2", "restore", 160, 170),
+    ]
+    services = [
+        step("web1", "upgrade", 200, 240),
+        step("web1", "services stopped", 200, 201, parent="upgrade"),
+        step("web1", "dist-upgrade", 201, 230, parent="upgrade"),
+        step("web1", "reboot", 240, 255),
+        step("web1", "check", 255, 260),
+    ]
     if failed:
         services = [step("web1", "upgrade", 200, 240, "failed", error="web1: synnefo_upgrade failed: <injected fault>")]
-    service_phase = {"result": not failed, "comment": "step 'upgrade' failed" if failed else "ok",
-                     "changes": {"timeline": services, "hosts": {"web1": {"codename_before": "wheezy", "codename_after": "jessie"}},
-                                 "warnings": ["web1: warning: ALLOWED_HOSTS is not set"], "migrations": {"cyclades": "web1"}}}
-    return {runner.GANETI_PHASE: {"result": True, "changes": {"timeline": ganeti, "gnt2": {"snf_common_after": "0.19"}}},
-            runner.SERVICE_PHASE: service_phase}
+    service_phase = {
+        "result": not failed,
+        "comment": "step 'upgrade' failed" if failed else "ok",
+        "changes": {
+            "timeline": services,
+            "hosts": {"web1": {"codename_before": "wheezy", "codename_after": "jessie"}},
+            "warnings": ["web1: warning: ALLOWED_HOSTS is not set"],
+            "migrations": {"cyclades": "web1"},
+        },
+    }
+    return {
+        runner.GANETI_PHASE: {"result": True, "changes": {"timeline": ganeti, "gnt2": {"snf_common_after": "0.19"}}},
+        runner.SERVICE_PHASE: service_phase,
+    }
 
 
 def test_the_api_downtime_runs_from_the_services_upgrade_to_the_end_of_their_reboot(runner):
@@ -56,13 +74,28 @@ def test_the_page_has_a_bar_per_step_in_time_order_and_marks_the_failure(runner)
 
 
 def test_the_plan_text_names_order_moves_warnings_and_diffs(runner):
-    node = {"services": ["archipelago"], "moves": {"vm3": "gnt1"}, "missing": {"vm4": 512}, "free_mib": {"gnt1": 2048},
-            "packages": {"snf-common": {"old": "0.18.1", "new": "0.19", "size": 2097152}}, "download_bytes": 2097152,
-            "files": ["/etc/apt/sources.list"], "diffs": {"/etc/apt/sources.list": "-deb x wheezy main\n+deb x jessie main"}}
-    plan = {"to_version": "0.19-1~jessie", "preflight": "preflight passed", "refused": [],
-            "ganeti": {"order": ["gnt2"], "why": "by name", "nodes": {"gnt2": node}, "comment": ""},
-            "services": {"nodes": {}, "comment": "nothing to do"}, "migrations": {"cyclades": "web1"}, "ip_history": None,
-            "download_bytes": {"gnt2": 2097152}, "warnings": ["web1: warning: custom allocator"], "seconds": 3.2}
+    node = {
+        "services": ["archipelago"],
+        "moves": {"vm3": "gnt1"},
+        "missing": {"vm4": 512},
+        "free_mib": {"gnt1": 2048},
+        "packages": {"snf-common": {"old": "0.18.1", "new": "0.19", "size": 2097152}},
+        "download_bytes": 2097152,
+        "files": ["/etc/apt/sources.list"],
+        "diffs": {"/etc/apt/sources.list": "-deb x wheezy main\n+deb x jessie main"},
+    }
+    plan = {
+        "to_version": "0.19-1~jessie",
+        "preflight": "preflight passed",
+        "refused": [],
+        "ganeti": {"order": ["gnt2"], "why": "by name", "nodes": {"gnt2": node}, "comment": ""},
+        "services": {"nodes": {}, "comment": "nothing to do"},
+        "migrations": {"cyclades": "web1"},
+        "ip_history": None,
+        "download_bytes": {"gnt2": 2097152},
+        "warnings": ["web1: warning: custom allocator"],
+        "seconds": 3.2,
+    }
     text = runner._text(plan)
     assert "gnt2: stop archipelago" in text and "live-migrate vm3 to gnt1 (2048 MiB free there" in text
     assert "CANNOT MOVE vm4: 512 MiB" in text and "upgrade 1 packages, 2.0 MiB to download" in text

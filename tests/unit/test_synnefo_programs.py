@@ -16,8 +16,9 @@ def shared(tmp_path, monkeypatch):
     monkeypatch.setenv("SNF_TESTBED_ROOT", str(root))
     data = tmp_path / "shared"
     data.mkdir()
-    programs.create(str(data), vms=[(1, "aaaaaaaa-0000-4000-8000-000000000001")],
-                    log=[("192.0.2.1", 1, 1, "2016-01-01 10:00:00.000000", None)])
+    programs.create(
+        str(data), vms=[(1, "aaaaaaaa-0000-4000-8000-000000000001")], log=[("192.0.2.1", 1, 1, "2016-01-01 10:00:00.000000", None)]
+    )
     return str(data)
 
 

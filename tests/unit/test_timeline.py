@@ -15,8 +15,12 @@ def test_max_drained_at_once():
 
 
 def test_outage_windows_pair_outages_with_restores_and_keep_open_ones():
-    events = [ev(10, "vm-outage", instance="vm1"), ev(10.5, "vm-outage", instance="vm2"), ev(13, "vm-restored", instance="vm1"),
-              ev(20, "reboot")]
+    events = [
+        ev(10, "vm-outage", instance="vm1"),
+        ev(10.5, "vm-outage", instance="vm2"),
+        ev(13, "vm-restored", instance="vm1"),
+        ev(20, "reboot"),
+    ]
     assert timeline.outage_windows(events) == [
         {"instance": "vm1", "start": 10, "end": 13, "duration": 3},
         {"instance": "vm2", "start": 10.5, "end": 20, "duration": 9.5, "open": True},
@@ -33,9 +37,15 @@ def test_api_downtime_runs_from_the_first_stop_until_every_gunicorn_runs_again()
     def event(t, host, kind, service="gunicorn"):
         return {"time": t, "host": host, "event": kind, "service": service}
 
-    events = [event(1, "a", "service-stop"), event(2, "b", "service-stop"), event(3, "a", "service-start"),
-              event(4, "a", "service-stop"), event(5, "x", "service-stop", "apache2"), event(7, "b", "service-start"),
-              event(9, "a", "service-start")]
+    events = [
+        event(1, "a", "service-stop"),
+        event(2, "b", "service-stop"),
+        event(3, "a", "service-start"),
+        event(4, "a", "service-stop"),
+        event(5, "x", "service-stop", "apache2"),
+        event(7, "b", "service-start"),
+        event(9, "a", "service-start"),
+    ]
     assert timeline.api_downtime(events) == {"start": 1, "end": 9, "duration": 8}
     assert timeline.api_downtime(events[:4])["open"] is True and timeline.api_downtime(events[:4])["down"] == ["a", "b"]
     assert timeline.api_downtime([event(1, "x", "service-stop", "apache2")]) is None

@@ -25,7 +25,11 @@ def test_a_host_may_carry_several_roles(tmp_path):
         ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt2\n", 3, "ganeti_master 'gnt2' is not a host"),
         ("hosts:\n  gnt1: {roles: [ganeti]}\n  web1: {roles: [astakos]}\nganeti_master: web1\n", 4, "does not have the ganeti role"),
         ("hosts:\n  gnt1: {roles: [ganeti]}\n", 1, "ganeti hosts but no ganeti_master"),
-        ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: web9\n", 5, "primary node 'web9' is not a ganeti host"),
+        (
+            "hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: web9\n",
+            5,
+            "primary node 'web9' is not a ganeti host",
+        ),
         ("hosts:\n  Bad_Name: {roles: [cms]}\n", 2, "not a valid hostname"),
         ("hosts:\n  web1: {roles: []}\n", 2, "roles must be a non-empty list"),
         ("hosts:\n  web1: {roles: [cms, cms]}\n", 2, "role 'cms' given twice"),
@@ -37,8 +41,11 @@ def test_a_host_may_carry_several_roles(tmp_path):
         ("", 1, "empty topology"),
         ("hosts:\n  gnt1: {roles: [ganeti], memory: lots}\nganeti_master: gnt1\n", 2, "memory must be a positive number of MiB"),
         ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {memory: 512}\n", 5, "instance vm1: no node"),
-        ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, memory: 0}\n", 5,
-         "instance vm1: memory must be a positive number"),
+        (
+            "hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, memory: 0}\n",
+            5,
+            "instance vm1: memory must be a positive number",
+        ),
         ("hosts:\n  gnt1: {roles: [ganeti]}\nganeti_master: gnt1\ninstances:\n  vm1: {node: gnt1, cpus: 2}\n", 5, "unknown key 'cpus'"),
         ("hosts:\n  web1: {roles: [cms]}\nsalt: '3000'\n", 3, "not a Salt the test bed runs"),
         ("hosts:\n  web1: {roles: [cms]}\napt: {http: yes please}\n", 3, "apt: http must be true or false"),
@@ -64,8 +71,10 @@ def test_missing_file(tmp_path):
 
 def test_memory_and_migration_rate_with_their_defaults(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text("hosts:\n  gnt1: {roles: [ganeti], memory: 4096}\n  gnt2: {roles: [ganeti]}\nganeti_master: gnt1\n"
-                    "instances:\n  vm1: gnt1\n  vm2: {node: gnt2, memory: 3072}\nmigration_mib_per_s: 1024\nsalt: current\n")
+    path.write_text(
+        "hosts:\n  gnt1: {roles: [ganeti], memory: 4096}\n  gnt2: {roles: [ganeti]}\nganeti_master: gnt1\n"
+        "instances:\n  vm1: gnt1\n  vm2: {node: gnt2, memory: 3072}\nmigration_mib_per_s: 1024\nsalt: current\n"
+    )
     loaded = topology.load(str(path))
     assert loaded.memory == {"gnt1": 4096, "gnt2": 8192}
     assert loaded.instances == {"vm1": "gnt1", "vm2": "gnt2"}
@@ -87,13 +96,17 @@ def test_the_test_bed_serves_a_pillar_fit_for_its_topology(tmp_path):
     from testbed import synnefo
 
     path = tmp_path / "t.yaml"
-    path.write_text("hosts:\n  gnt1: {roles: [ganeti]}\n  web-a: {roles: [astakos, cyclades]}\n  cyc2: {roles: [cyclades]}\n"
-                    "ganeti_master: gnt1\n")
+    path.write_text(
+        "hosts:\n  gnt1: {roles: [ganeti]}\n  web-a: {roles: [astakos, cyclades]}\n  cyc2: {roles: [cyclades]}\nganeti_master: gnt1\n"
+    )
     files = synnefo.pillar(topology.load(str(path)))
     cloud = files["synnefo_upgrade.sls"]["synnefo_upgrade"]
     assert {s: d["minion"] for s, d in cloud["databases"].items()} == {"astakos": "web-a", "cyclades": "web-a"}
     assert all(d["backup"] for d in cloud["databases"].values())
-    assert cloud["register"] == {"minion": "web-a", "cyclades_base_url": "https://web-a.example.org/cyclades",
-                                 "cyclades_ui_url": "https://web-a.example.org/cyclades/ui"}
+    assert cloud["register"] == {
+        "minion": "web-a",
+        "cyclades_base_url": "https://web-a.example.org/cyclades",
+        "cyclades_ui_url": "https://web-a.example.org/cyclades/ui",
+    }
     assert files["top.sls"]["base"]["web-a"] == ["host_web_a"]
     assert files["host_web_a.sls"]["synnefo_upgrade"]["settings"]["allowed_hosts"] == ["web-a.example.org"]
