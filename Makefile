@@ -36,6 +36,7 @@ bench: deps venv salt-2019.2
 	$(PY) bench/testbed_up_down.py
 	$(PY) bench/ganeti_phase.py
 	$(PY) bench/api_downtime.py
+	$(PY) bench/plan.py
 
 # make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [REPORT=FILE] [KEEP=1]
 demo: deps venv salt-2019.2
