@@ -236,7 +236,8 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
         "migrations": migrations,
         "ip_history": ip_history,
     }
-    hosts = dict(ganeti_changes, **services_changes)
+    hosts = dict(ganeti_changes)
+    hosts.update(services_changes)
     data["download_bytes"] = dict((h, info.get("download_bytes", 0)) for h, info in hosts.items())
     kept = {}
     if hosts:
@@ -284,8 +285,11 @@ def _orchestration_jobs():
     jobs = __salt__["jobs.list_jobs"](search_function="runner.state.orchestrate") or {}
     found = []
     for jid, info in jobs.items():
-        arguments = " ".join("{}".format(a) for a in info.get("Arguments") or [])
-        if ORCHESTRATION in arguments and "'test': True" not in arguments and "test=True" not in arguments:
+        arguments = info.get("Arguments") or []
+        dry = any(a.get("test") for a in arguments if isinstance(a, dict)) or "test=True" in arguments
+        # The whole orchestration, or one of its phases (synnefo_upgrade.orch.ganeti, ...).
+        ours = any(hasattr(a, "startswith") and (a == ORCHESTRATION or a.startswith(ORCHESTRATION + ".")) for a in arguments)
+        if ours and not dry:
             found.append(jid)
     return sorted(found)
 
@@ -452,7 +456,7 @@ def _html(data):
 def report(jid=None, path=None):
     """
     Build one self-contained HTML page (no network needed to view it) of an orchestration
-    run of ``synnefo_upgrade.orch`` from its return in Salt's job cache: a row per host with
+    run of ``synnefo_upgrade.orch`` (or of one of its phases) from its return in Salt's job cache: a row per host with
     its steps as bars on a time axis, the API's downtime shaded, failures marked with their
     message, and the versions before and after, the migrations and the warnings. Returns
     ``{'path', 'jid', 'ok', 'failures', 'api_down_seconds', 'hosts': {host: [steps]}}``.

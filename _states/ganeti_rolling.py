@@ -552,11 +552,12 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 for node, p in ((n, predicted[n]) for n in pending)
             ]
             others = [n for n in order if n != master]
-            ordering = {"order": order, "master": master, "failover_to": others[0] if master in pending and others else None}
+            # The order and the failover, beside the nodes: what the plan runner shows.
+            predicted.update(order=order, master=master, failover_to=others[0] if master in pending and others else None)
             return dict(
                 ret,
                 result=None,
-                changes=dict(predicted, **ordering),
+                changes=predicted,
                 comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines),
             )
         if not homes:

@@ -247,6 +247,18 @@ def test_state_missing_tool_and_unexpected_exit_code_fail_clearly(states, change
     assert history(db) == FIXED[:2]
 
 
+def test_a_dry_run_before_the_upgrade_validates_and_says_when_the_tool_will_run(states, changelog, tmp_path, db):
+    # On 0.18.1 the tool is not installed yet: the dry run reports, it does not fail.
+    planned = states.ip_history.fixed(name=str(changelog), apply=True, tool=str(tmp_path / "nope"), test=True)
+    assert planned.result is None and planned.changes == {"owner_changes": 2}
+    assert "2 owner changes valid; fix_ip_history comes with Synnefo 0.19" in planned.comment
+    plan_only = states.ip_history.fixed(name=str(changelog), apply=False, tool=str(tmp_path / "nope"), test=True)
+    assert plan_only.result is True and plan_only.changes == {} and "as a plan only" in plan_only.comment
+    (tmp_path / "bad.log").write_text("42|x|y|z\n")
+    assert states.ip_history.fixed(name=str(tmp_path / "bad.log"), apply=True, tool=str(tmp_path / "nope"), test=True).result is False
+    assert history(db) == FIXED[:2]
+
+
 def test_the_running_record_is_written_before_the_tool_runs(modules, tool, db, changelog, state_dir, tmp_path):
     """A crash of the minion while the tool runs must leave a record that blocks a blind rerun:
     so the record says 'running' before the tool starts."""

@@ -56,9 +56,20 @@ def test_the_changelog_rebuilt_from_the_logs_equals_the_owner_changes_made(bed):
     assert rebuilt["valid"] and rebuilt["unreadable"] == []
     # Written for the operator, and what the formula's own check accepts.
     assert bed.salt("cyclades1", "ip_history.validate", "/root/owner-changes-from-logs.log")["cyclades1"]["changes"] == 4
+    # The upgrade below fixes the IP history from it.
+    path = f"{bed.paths.pillar}/synnefo_upgrade.sls"
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text + "  ip_history:\n    changelog: /root/owner-changes-from-logs.log\n    apply: true\n")
+    bed.salt("*", "saltutil.refresh_pillar")
 
 
 def test_the_plan_changes_nothing_and_names_every_step(bed):
+    # An operator's edit of a packaged settings file: dpkg will keep it, the plan must say so.
+    edited = bed.sh("pithos1", "dpkg-query -W -f '${Conffiles}\\n' snf-common | awk 'NF {print $1; exit}'").stdout.strip()
+    assert edited.startswith("/etc/")
+    bed.sh("pithos1", f"echo '# edited on pithos1' >> {edited}")
     SEEN["before"] = {h: installed(bed, h) for h in ALL}
     SEEN["etc"] = {h: etc_digests(bed, h) for h in ALL}
     events = len(timeline.read(bed.paths.shared))
@@ -78,8 +89,11 @@ def test_the_plan_changes_nothing_and_names_every_step(bed):
         assert "gunicorn" in predicted["services"] and predicted["packages"]["snf-common"]["new"] == packages.SYNNEFO["jessie"]
     assert "X-Forwarded-Proto" in plan["services"]["nodes"]["cyclades1"]["diffs"]["/etc/apache2/sites-available/synnefo-ssl.conf"]
     assert plan["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
+    assert plan["ip_history"]["minion"] == "cyclades1" and "4 owner changes valid" in plan["ip_history"]["comment"]
     assert any("Kamaki >= 0.15" in w for w in plan["warnings"])
     assert any("no backup command for the cyclades database" in w for w in plan["warnings"])
+    assert plan["kept_conffiles"] == {"pithos1": {"snf-common": [edited]}}
+    assert f"pithos1: warning: snf-common keeps the locally edited {edited}" in " ".join(plan["warnings"])
     assert plan["seconds"] < 600
     # The same plan as text, for reading.
     text = bed.cli("salt-run", "synnefo_upgrade.plan", check=True, timeout=900).stdout
@@ -126,11 +140,15 @@ def test_the_report_of_a_failed_run_shows_the_failure(bed):
 
 
 def job_rows(bed, jid):
-    returned = salt_run(bed, "jobs.lookup_jid", jid)
-    (steps,) = returned["data"].values() if "data" in returned else returned.values()
-    rows = []
-    for value in steps.values():
-        rows += (value.get("changes") or {}).get("timeline", []) if isinstance(value, dict) else []
+    """Every step's row in the job's own return, as Salt's job cache keeps it."""
+    rows, todo = [], [salt_run(bed, "jobs.lookup_jid", jid)]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            if "_|-" in " ".join(map(str, value)):
+                rows += [r for v in value.values() if isinstance(v, dict) for r in (v.get("changes") or {}).get("timeline", [])]
+            else:
+                todo += value.values()
     return rows
 
 
@@ -172,6 +190,9 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
     # Each database migration where the plan said.
     applied = {e["service"]: e["host"] for e in events if e["event"] == "db-migrate" and e["applied"]}
     assert applied == plan["migrations"]
+    # The IP history fixed from the changelog rebuilt from the logs, on the host the plan named.
+    fixed = steps["synnefo-upgrade-orch-service-nodes-upgraded"]["changes"]["ip_history"]
+    assert fixed["minion"] == plan["ip_history"]["minion"] and fixed["comment"].startswith("IP history fixed")
     # The report of this run: every host's steps in order, the API's downtime shaded.
     report = salt_run(bed, "synnefo_upgrade.report", f"path={bed.paths.shared}/finished.html")
     assert report["ok"] is True and report["failures"] == []

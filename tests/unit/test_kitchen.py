@@ -52,3 +52,12 @@ def test_a_suite_per_role_on_wheezy_and_jessie_with_salt_2019_2():
     assert images == {"debian/eol:wheezy", "debian/eol:jessie"}
     assert config["provisioner"]["salt_version"].startswith("2019.2.")
     assert config["provisioner"]["pip_pkg"] == "salt==" + config["provisioner"]["salt_version"]
+
+
+def test_formula_has_every_key_of_template_formula_and_agrees_with_the_rest():
+    formula = yaml.safe_load((ROOT / "FORMULA").read_text())
+    keys = {"name", "os", "os_family", "version", "release", "minimum_version", "summary", "description", "top_level_dir"}
+    assert keys <= set(formula) and all(formula[key] not in (None, "") for key in keys)
+    assert (ROOT / formula["top_level_dir"] / "init.sls").is_file() and formula["name"] == formula["top_level_dir"]
+    assert str(formula["minimum_version"]) == ".".join(kitchen()["provisioner"]["salt_version"].split(".")[:2])
+    assert formula["os_family"] == "Debian"
