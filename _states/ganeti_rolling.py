@@ -551,8 +551,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 )
                 for node, p in ((n, predicted[n]) for n in pending)
             ]
-            others = [n for n in order if n != master]
-            # The order and the failover, beside the nodes: what the plan runner shows.
+            # The order and the failover, beside the nodes: what the plan runner shows. The role
+            # goes to a node upgraded before this run first, as the run itself chooses.
+            others = [n for n in order if n != master and n not in pending] + [n for n in order if n != master and n in pending]
             predicted.update(order=order, master=master, failover_to=others[0] if master in pending and others else None)
             return dict(
                 ret,
