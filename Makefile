@@ -8,7 +8,7 @@ PY      = $(VENV)/bin/python
 DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:iproute2 \
             start-stop-daemon:dpkg apt-get:apt patchelf:patchelf gcc:gcc
 # Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
-SALT_LOADED = _modules _states _utils $(wildcard _runners)
+SALT_LOADED = _modules _states _utils _runners _output
 
 .PHONY: test lint demo demo-down deps venv salt-2019.2 python-range bench clean
 

@@ -33,8 +33,6 @@ ORCHESTRATION = "synnefo_upgrade.orch"
 PREFLIGHT = "synnefo-upgrade-orch-preflight-passed"
 GANETI_PHASE = "synnefo-upgrade-orch-ganeti-nodes-upgraded"
 SERVICE_PHASE = "synnefo-upgrade-orch-service-nodes-upgraded"
-# Machine-readable outputters get the plan's data; the others its text.
-DATA_OUTPUTTERS = ("json", "yaml", "pprint", "raw", "newline_values_only")
 
 
 def __virtual__():
@@ -126,64 +124,6 @@ def _orchestration_dry_run(pillar, saltenv):
     return dict((key.split("_|-")[1], value) for key, value in running.items() if isinstance(value, dict) and "_|-" in key)
 
 
-def _mib(size):
-    return "{:.1f} MiB".format(size / 1048576.0)
-
-
-def _node_lines(node, info, free=None):
-    lines = []
-    if info.get("services"):
-        lines.append("stop " + ", ".join(info["services"]))
-    for instance, target in sorted(info.get("moves", {}).items()):
-        lines.append("live-migrate {} to {} ({} MiB free there before the evacuation)".format(instance, target, free.get(target, "?")))
-    for instance, short in sorted(info.get("missing", {}).items()):
-        lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node".format(instance, short))
-    lines.append("upgrade {} packages, {} to download".format(len(info.get("packages", {})), _mib(info.get("download_bytes", 0))))
-    if info.get("files"):
-        lines.append("change " + ", ".join(info["files"]))
-    return ["  {}: {}".format(node, lines[0])] + ["  {}  {}".format(" " * len(node), line) for line in lines[1:]]
-
-
-def _text(plan):
-    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed), to {}".format(ORCHESTRATION, plan["to_version"]), ""]
-    out.append("Preflight: " + plan["preflight"])
-    for refusal in plan["refused"]:
-        out.append("REFUSED: " + refusal)
-    ganeti = plan["ganeti"]
-    out += ["", "1. Ganeti nodes, one at a time (drain, live-migrate the VMs away, upgrade, reboot, migrate them back):"]
-    if ganeti["order"]:
-        out.append("  order: " + ", ".join(ganeti["order"]) + ": " + ganeti["why"])
-    else:
-        out.append("  " + ganeti["comment"])
-    for node in ganeti["order"]:
-        if node in ganeti["nodes"]:
-            out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
-    services = plan["services"]
-    out += ["", "2. Service nodes, together (the API is down from their services' stop to their reboot):"]
-    if not services["nodes"]:
-        out.append("  " + services["comment"])
-    for node, info in sorted(services["nodes"].items()):
-        out += _node_lines("{} [{}]".format(node, ", ".join(info.get("roles", []))), info)
-    out += ["", "Database migrations (a backup first, then snf-manage migrate, once each):"]
-    out += ["  {}: on {}".format(service, minion) for service, minion in sorted(plan["migrations"].items())] or ["  none"]
-    out += ["", "IP history (fix_ip_history):", "  " + (plan["ip_history"] or {}).get("comment", "no changelog given: not run")]
-    out += ["", "Download: {} in all, before any node is drained or any service stopped".format(_mib(sum(plan["download_bytes"].values())))]
-    diffs = [
-        (host, path, diff)
-        for phase in ("ganeti", "services")
-        for host, info in sorted(plan[phase]["nodes"].items())
-        for path, diff in sorted(info.get("diffs", {}).items())
-    ]
-    if diffs:
-        out += ["", "Files changed (each edited in place, owner and mode kept, the original backed up):"]
-        for host, path, diff in diffs:
-            out.append("  {}: {}".format(host, path))
-            out += ["    " + line for line in (diff or "(renamed or created)").splitlines()]
-    out += ["", "Warnings:"] + (["  - " + w for w in plan["warnings"]] or ["  none"])
-    out += ["", "Planned in {:.1f} s. Run it with: salt-run state.orchestrate {}".format(plan["seconds"], ORCHESTRATION)]
-    return "\n".join(out)
-
-
 def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     """
     Show what the upgrade will do, changing nothing: the orchestration's own dry run
@@ -193,7 +133,8 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     'missing', 'free_mib', 'services', 'packages', 'download_bytes', 'files', 'diffs',
     'warnings'}}}, 'services': {'nodes': {node: {...the same, 'roles'}}}, 'migrations',
     'ip_history', 'download_bytes': {host: bytes}, 'kept_conffiles': {host: {package:
-    [path]}}, 'warnings', 'seconds'}``; without a data outputter, the same as text.
+    [path]}}, 'warnings', 'seconds'}``, printed as text by the formula's ``synnefo_plan``
+    outputter (``_output/``).
 
     pillar
         Pillar overrides for the orchestration, as for ``state.orchestrate``.
@@ -258,9 +199,8 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     ]
     data["warnings"] = warnings
     data["seconds"] = round(time.time() - started, 1)
-    if __opts__.get("output") in DATA_OUTPUTTERS:
-        return data
-    return _text(data)
+    # Printed as text by the formula's outputter; --out=json (or yaml) prints the data.
+    return {"outputter": "synnefo_plan", "data": data}
 
 
 # --- the report: one self-contained HTML page from the orchestration's job ----------------
@@ -281,17 +221,49 @@ COLOURS = {
 }
 
 
-def _orchestration_jobs():
-    jobs = __salt__["jobs.list_jobs"](search_function="runner.state.orchestrate") or {}
-    found = []
-    for jid, info in jobs.items():
-        arguments = info.get("Arguments") or []
-        dry = any(a.get("test") for a in arguments if isinstance(a, dict)) or "test=True" in arguments
-        # The whole orchestration, or one of its phases (synnefo_upgrade.orch.ganeti, ...).
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _runner_jids():
+    """The jids of the runner jobs in the master's job cache (local_cache: ``jobs/<xx>/<hash>/``
+    holding a ``<master id>_master`` return), newest first. ``jobs.list_jobs`` does not list
+    runner jobs: they keep no load there."""
+    root = os.path.join(__opts__["cachedir"], "jobs")
+    jids = []
+    for top in _listdir(root):
+        for name in _listdir(os.path.join(root, top)):
+            job = os.path.join(root, top, name)
+            if any(entry.endswith("_master") for entry in _listdir(job)):
+                try:
+                    with io.open(os.path.join(job, "jid"), encoding="utf-8") as handle:
+                        jids.append(handle.read().strip())
+                except (IOError, OSError):
+                    continue
+    return sorted(jids, reverse=True)
+
+
+def _is_orchestration_run(returned):
+    """A real (not test=True) ``state.orchestrate`` of the whole orchestration or a phase."""
+    for job in (returned or {}).values():
+        if not isinstance(job, dict) or job.get("fun") != "runner.state.orchestrate":
+            continue
+        arguments = job.get("fun_args") or []
         ours = any(hasattr(a, "startswith") and (a == ORCHESTRATION or a.startswith(ORCHESTRATION + ".")) for a in arguments)
+        dry = any(a.get("test") for a in arguments if isinstance(a, dict)) or "test=True" in arguments
         if ours and not dry:
-            found.append(jid)
-    return sorted(found)
+            return True
+    return False
+
+
+def _latest_orchestration(scan=200):
+    for jid in _runner_jids()[:scan]:
+        if _is_orchestration_run(__salt__["jobs.lookup_jid"](jid, display_progress=False)):
+            return jid
+    raise CommandExecutionError("no run of {} in the job cache (keep_jobs may have expired it; give jid=...)".format(ORCHESTRATION))
 
 
 def _job_states(jid):
@@ -325,6 +297,10 @@ def _report_data(jid, states):
     versions.update(services.get("hosts", {}))
     upgrade = [r for r in rows if r["phase"] == "services" and r["step"] in ("upgrade", "reboot") and "end" in r and not r.get("parent")]
     window = [min(r["start"] for r in upgrade), max(r["end"] for r in upgrade)] if upgrade else None
+    # A run that stopped after the services went down left them down: the window stays open.
+    still_down = bool(window) and (states.get(SERVICE_PHASE) or {}).get("result") is False
+    if still_down:
+        window[1] = max(r.get("end", r["start"]) for r in rows)
     return {
         "jid": jid,
         "rows": rows,
@@ -333,6 +309,7 @@ def _report_data(jid, states):
         "warnings": services.get("warnings", []),
         "migrations": services.get("migrations", {}),
         "api_down": window,
+        "api_still_down": still_down,
         "ok": not failures and all(s.get("result") is not False for s in states.values()),
     }
 
@@ -364,7 +341,7 @@ def _html(data):
 
     svg = [
         '<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">'.format(
-            left + width + 20, 40 + height * (len(hosts) * 2) + 20
+            left + width + 60, 40 + height * (len(hosts) * 2) + 20
         )
     ]
     if data["api_down"]:
@@ -373,7 +350,8 @@ def _html(data):
             '<rect class="api-down" x="{:.1f}" y="20" width="{:.1f}" height="{}" fill="#f3d6d6"><title>API down {:.1f} s'
             "</title></rect>".format(x(low), max((high - low) * scale, 1), height * len(hosts) * 2, high - low)
         )
-        svg.append('<text x="{:.1f}" y="14" fill="#a03030">API down {:.1f} s</text>'.format(x(low), high - low))
+        label = "API down {:.1f} s{}".format(high - low, ", still down when the run stopped" if data.get("api_still_down") else "")
+        svg.append('<text x="{:.1f}" y="14" text-anchor="end" fill="#a03030">{}</text>'.format(x(high), label))
     for tick in range(0, 11):
         moment = begin + span * tick / 10.0
         svg.append(
@@ -407,7 +385,7 @@ def _html(data):
                     _escape(title),
                 )
             )
-            if (stop - row["start"]) * scale > 60:
+            if (stop - row["start"]) * scale > 7 * len(row["step"]):
                 svg.append('<text x="{:.1f}" y="{}" fill="#fff">{}</text>'.format(x(row["start"]) + 3, y + 13, _escape(row["step"])))
     svg.append("</svg>")
     status = "finished" if data["ok"] else "FAILED"
@@ -474,12 +452,7 @@ def report(jid=None, path=None):
         salt-run synnefo_upgrade.report
         salt-run synnefo_upgrade.report jid=20261126101500123456 path=/root/upgrade.html
     """
-    if not jid:
-        jobs = _orchestration_jobs()
-        if not jobs:
-            raise CommandExecutionError("no run of {} in the job cache (keep_jobs may have expired it)".format(ORCHESTRATION))
-        jid = jobs[-1]
-    jid = "{}".format(jid)
+    jid = "{}".format(jid) if jid else _latest_orchestration()
     data = _report_data(jid, _job_states(jid))
     path = path or os.path.join(__opts__["cachedir"], "synnefo_upgrade", "report-{}.html".format(jid))
     directory = os.path.dirname(os.path.abspath(path))

@@ -26,7 +26,7 @@ from testbed.host import Host, HostError
 
 DEFAULT_DIR = "/var/tmp/snftb"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils")
+FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils", "_output")
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
 
 

@@ -10,12 +10,21 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def runner():
-    spec = importlib.util.spec_from_file_location("synnefo_upgrade_runner", ROOT / "_runners" / "synnefo_upgrade.py")
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return load("_runners/synnefo_upgrade.py", "synnefo_upgrade_runner")
+
+
+@pytest.fixture(scope="module")
+def outputter():
+    return load("_output/synnefo_plan.py", "synnefo_plan_outputter")
 
 
 def step(host, name, start, end, outcome="done", **extra):
@@ -68,12 +77,16 @@ def test_the_page_has_a_bar_per_step_in_time_order_and_marks_the_failure(runner)
     xs = [float(x) for h, _, x in drawn if h == "gnt2"]
     assert xs == sorted(xs) and xs[0] == 160.0  # the first bar at the axis' start
     assert 'class="api-down"' in page and "API down 55.0 s" in page and "finished" in page
-    failed = runner._html(runner._report_data("43", states(runner, failed=True)))
+    stopped = runner._report_data("43", states(runner, failed=True))
+    # The services went down and the run stopped: the API is still down at the run's end.
+    assert stopped["api_down"] == [200, 240] and stopped["api_still_down"] and not stopped["ok"]
+    failed = runner._html(stopped)
+    assert "still down when the run stopped" in failed
     assert failed.count('class="step failed"') == 1 and "FAILED" in failed
     assert "&lt;injected fault&gt;" in failed and "<injected" not in failed
 
 
-def test_the_plan_text_names_order_moves_warnings_and_diffs(runner):
+def test_the_plan_text_names_order_moves_warnings_and_diffs(outputter):
     node = {
         "services": ["archipelago"],
         "moves": {"vm3": "gnt1"},
@@ -96,8 +109,9 @@ def test_the_plan_text_names_order_moves_warnings_and_diffs(runner):
         "warnings": ["web1: warning: custom allocator"],
         "seconds": 3.2,
     }
-    text = runner._text(plan)
+    text = outputter.output(plan)
     assert "gnt2: stop archipelago" in text and "live-migrate vm3 to gnt1 (2048 MiB free there" in text
     assert "CANNOT MOVE vm4: 512 MiB" in text and "upgrade 1 packages, 2.0 MiB to download" in text
     assert "+deb x jessie main" in text and "  - web1: warning: custom allocator" in text and "cyclades: on web1" in text
-    assert "Warnings:\n  none" in runner._text(dict(plan, warnings=[]))
+    assert "Warnings:\n  none" in outputter.output(dict(plan, warnings=[]))
+    assert outputter.output("plan failed: no minion") == "plan failed: no minion"

@@ -1,0 +1,86 @@
+"""
+Print the plan of the Synnefo upgrade (``salt-run synnefo_upgrade.plan``) as an operator
+reads it: the order of the Ganeti nodes and why, each node's services, VM moves (with the
+memory check), packages and download, files, then the database migrations, the IP-history
+fix, every diff and every warning. ``--out=json`` (or yaml) prints the same plan as data.
+
+.. code-block:: bash
+
+    salt-run synnefo_upgrade.plan
+    salt-run synnefo_upgrade.plan --out=synnefo_plan
+"""
+
+from __future__ import absolute_import, print_function, unicode_literals
+
+__virtualname__ = "synnefo_plan"
+
+ORCHESTRATION = "synnefo_upgrade.orch"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _mib(size):
+    return "{:.1f} MiB".format(size / 1048576.0)
+
+
+def _node_lines(node, info, free=None):
+    lines = []
+    if info.get("services"):
+        lines.append("stop " + ", ".join(info["services"]))
+    for instance, target in sorted(info.get("moves", {}).items()):
+        lines.append("live-migrate {} to {} ({} MiB free there before the evacuation)".format(instance, target, free.get(target, "?")))
+    for instance, short in sorted(info.get("missing", {}).items()):
+        lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node".format(instance, short))
+    lines.append("upgrade {} packages, {} to download".format(len(info.get("packages", {})), _mib(info.get("download_bytes", 0))))
+    if info.get("files"):
+        lines.append("change " + ", ".join(info["files"]))
+    return ["  {}: {}".format(node, lines[0])] + ["  {}  {}".format(" " * len(node), line) for line in lines[1:]]
+
+
+def _text(plan):
+    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed), to {}".format(ORCHESTRATION, plan["to_version"]), ""]
+    out.append("Preflight: " + plan["preflight"])
+    for refusal in plan["refused"]:
+        out.append("REFUSED: " + refusal)
+    ganeti = plan["ganeti"]
+    out += ["", "1. Ganeti nodes, one at a time (drain, live-migrate the VMs away, upgrade, reboot, migrate them back):"]
+    if ganeti["order"]:
+        out.append("  order: " + ", ".join(ganeti["order"]) + ": " + ganeti["why"])
+    else:
+        out.append("  " + ganeti["comment"])
+    for node in ganeti["order"]:
+        if node in ganeti["nodes"]:
+            out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
+    services = plan["services"]
+    out += ["", "2. Service nodes, together (the API is down from their services' stop to their reboot):"]
+    if not services["nodes"]:
+        out.append("  " + services["comment"])
+    for node, info in sorted(services["nodes"].items()):
+        out += _node_lines("{} [{}]".format(node, ", ".join(info.get("roles", []))), info)
+    out += ["", "Database migrations (a backup first, then snf-manage migrate, once each):"]
+    out += ["  {}: on {}".format(service, minion) for service, minion in sorted(plan["migrations"].items())] or ["  none"]
+    out += ["", "IP history (fix_ip_history):", "  " + (plan["ip_history"] or {}).get("comment", "no changelog given: not run")]
+    out += ["", "Download: {} in all, before any node is drained or any service stopped".format(_mib(sum(plan["download_bytes"].values())))]
+    diffs = [
+        (host, path, diff)
+        for phase in ("ganeti", "services")
+        for host, info in sorted(plan[phase]["nodes"].items())
+        for path, diff in sorted(info.get("diffs", {}).items())
+    ]
+    if diffs:
+        out += ["", "Files changed (each edited in place, owner and mode kept, the original backed up):"]
+        for host, path, diff in diffs:
+            out.append("  {}: {}".format(host, path))
+            out += ["    " + line for line in (diff or "(renamed or created)").splitlines()]
+    out += ["", "Warnings:"] + (["  - " + w for w in plan["warnings"]] or ["  none"])
+    out += ["", "Planned in {:.1f} s. Run it with: salt-run state.orchestrate {}".format(plan["seconds"], ORCHESTRATION)]
+    return "\n".join(out)
+
+
+def output(data, **kwargs):
+    """The plan as text; anything else (an error) as it is."""
+    if isinstance(data, dict) and "ganeti" in data and "services" in data:
+        return _text(data)
+    return "{}".format(data)
