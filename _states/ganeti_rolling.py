@@ -429,20 +429,52 @@ def _verify(master):
 EVENTD_DEFAULTS = "/etc/default/snf-ganeti-eventd"
 
 
-def _eventd_enabled(minion, enabled):
-    """Set SNF_EVENTD_ENABLE in the minion's defaults file (through synnefo_files: backup,
-    owner and mode kept); wheezy's init script honours it, jessie's unit ignores it."""
+def _eventd_text(minion, enabled):
+    """The minion's defaults file with SNF_EVENTD_ENABLE set, or ``None`` when it has none or
+    it is set so already."""
     text = _call(minion, "synnefo_files.read", [EVENTD_DEFAULTS])
     if text is None:
-        return
+        return None
     wanted = "SNF_EVENTD_ENABLE={}".format("true" if enabled else "false")
     lines = [wanted if line.startswith("SNF_EVENTD_ENABLE=") else line for line in text.split("\n")]
     new = "\n".join(lines)
     if wanted not in lines:
         new = new.rstrip("\n") + "\n" + wanted + "\n"
-    if new != text:
+    return None if new == text else new
+
+
+def _eventd_enabled(minion, enabled):
+    """Set SNF_EVENTD_ENABLE in the minion's defaults file (through synnefo_files: backup,
+    owner and mode kept); wheezy's init script honours it, jessie's unit ignores it."""
+    new = _eventd_text(minion, enabled)
+    if new is not None:
         # As keyword arguments: Salt would take a positional "NAME=value" for one.
         _call(minion, "synnefo_files.replace", kwargs={"path": EVENTD_DEFAULTS, "new_text": new})
+
+
+def _predict_failover(predicted, master, candidate):
+    """The master failover's edit of snf-ganeti-eventd's defaults on both nodes (enabled on the
+    candidate, disabled on the master; set back when the role returns), into their plans."""
+    for node, enabled in ((candidate, True), (master, False)):
+        new = _eventd_text(node, enabled)
+        if new is None:
+            continue
+        entry = predicted.setdefault(
+            node,
+            {
+                "moves": {},
+                "missing": {},
+                "free_mib": {},
+                "packages": {},
+                "download_bytes": 0,
+                "services": [],
+                "warnings": [],
+                "files": [],
+                "diffs": {},
+            },
+        )
+        entry["diffs"][EVENTD_DEFAULTS] = _call(node, "synnefo_files.diff", kwargs={"path": EVENTD_DEFAULTS, "new_text": new})
+        entry["files"] = sorted(set(entry["files"]) | {EVENTD_DEFAULTS})
 
 
 def _move_master(new, old):
@@ -554,7 +586,10 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             # The order and the failover, beside the nodes: what the plan runner shows. The role
             # goes to a node upgraded before this run first, as the run itself chooses.
             others = [n for n in order if n != master and n not in pending] + [n for n in order if n != master and n in pending]
-            predicted.update(order=order, master=master, failover_to=others[0] if master in pending and others else None)
+            failover_to = others[0] if master in pending and others else None
+            if failover_to:
+                _predict_failover(predicted, master, failover_to)
+            predicted.update(order=order, master=master, failover_to=failover_to)
             return dict(
                 ret,
                 result=None,

@@ -50,7 +50,9 @@ def test_the_dry_run_names_each_nodes_moves_files_and_packages_and_changes_nothi
         assert sorted(predicted["moves"]) == sorted(vm for vm, home in PRIMARIES.items() if home == node)
         assert all(target != node for target in predicted["moves"].values())
         assert "/etc/apt/sources.list" in predicted["files"]
-        assert predicted["packages"]["snf-common"] == {"old": packages.SYNNEFO["wheezy"], "new": packages.SYNNEFO["jessie"]}
+        snf_common = predicted["packages"]["snf-common"]
+        assert (snf_common["old"], snf_common["new"]) == (packages.SYNNEFO["wheezy"], packages.SYNNEFO["jessie"])
+        assert snf_common["size"] > 0 and predicted["download_bytes"] >= snf_common["size"]
     assert {h: fingerprint(bed, h) for h in NODES} == before
     assert ganeti_state(bed) == cluster
     assert len(timeline.read(bed.paths.shared)) == events

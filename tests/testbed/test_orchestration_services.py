@@ -36,7 +36,9 @@ def test_the_dry_run_of_the_whole_upgrade_changes_nothing(bed):
     services = steps["synnefo-upgrade-orch-service-nodes-upgraded"]
     assert services["result"] is None and "after the Ganeti phase (gnt1, gnt2, gnt3 still on wheezy)" in services["comment"]
     for host in SERVICE_NODES:
-        assert services["changes"][host]["packages"]["snf-common"] == {"old": packages.SYNNEFO["wheezy"], "new": packages.SYNNEFO["jessie"]}
+        snf_common = services["changes"][host]["packages"]["snf-common"]
+        assert (snf_common["old"], snf_common["new"]) == (packages.SYNNEFO["wheezy"], packages.SYNNEFO["jessie"])
+        assert snf_common["size"] > 0
     assert "/etc/apache2/sites-available/synnefo-ssl.conf" in services["changes"]["cyclades1"]["files"]
     assert services["changes"]["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
     assert {h: fingerprint(bed, h) for h in ALL} == before
