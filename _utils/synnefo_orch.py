@@ -109,6 +109,14 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
 UPGRADE_STATE = "synnefo-upgrade-apt-dist-upgraded-to-jessie"
 
 
+def _describe(change):
+    """A file's change as text: its rename, then its diff."""
+    if not isinstance(change, dict):
+        return "{}".format(change)
+    renamed = ["renamed " + change["renamed"]] if change.get("renamed") else []
+    return "\n".join(renamed + ([change["diff"]] if change.get("diff") else []))
+
+
 def predicted(results):
     """What a dry run of the formula's SLS on a node says it would do: ``{'packages': {name:
     {'old', 'new', 'size'}}, 'download_bytes', 'files': [path], 'diffs': {path: diff},
@@ -116,9 +124,13 @@ def predicted(results):
     packages = (results.get(UPGRADE_STATE) or {}).get("changes") or {}
     diffs, services, warnings = {}, [], []
     for state_id, result in sorted(results.items()):
-        for path, change in (result.get("changes") or {}).items():
+        changes = result.get("changes") or {}
+        name = "{}".format(result.get("name") or "")
+        if "diff" in changes and name.startswith("/"):
+            changes = {name: changes}  # one file's state (gunicorn_wsgi): its change is the file's
+        for path, change in changes.items():
             if path.startswith("/"):
-                diffs[path] = change.get("diff", "") if isinstance(change, dict) else "{}".format(change)
+                diffs[path] = _describe(change)
         if state_id.startswith("synnefo-upgrade-services-") and state_id.endswith("-stopped") and result.get("result") is None:
             services.append(result.get("name"))
         warnings.extend(part for part in (result.get("comment") or "").split("; ") if part.startswith("warning"))
