@@ -218,6 +218,8 @@ COLOURS = {
     "dist-upgrade": "#6f5fb0",
     "database migration": "#3f7fbf",
     "configuration": "#4fa0a0",
+    "IP history": "#a0a040",
+    "registration": "#c08060",
 }
 
 

@@ -149,13 +149,15 @@ _PARTS = (
     ("synnefo-upgrade-services-", "services stopped"),
     ("synnefo-upgrade-apt-", "dist-upgrade"),
     ("synnefo-upgrade-version-", "dist-upgrade"),
-    ("synnefo-upgrade-db-", "database migration"),
+    ("synnefo-upgrade-databases-", "database migration"),
+    ("synnefo-upgrade-cyclades-ip-history-", "IP history"),
+    ("synnefo-upgrade-astakos-cyclades-registered-", "registration"),
 )
 
 
 def parts(results, started, ended):
-    """The parts of an SLS run (services stopped, dist-upgrade, database migration,
-    configuration) as ``[{'step', 'start', 'end'}]`` in epoch seconds, from the states'
+    """The parts of an SLS run (services stopped, dist-upgrade, database migration, IP
+    history, registration, configuration) as ``[{'step', 'start', 'end'}]`` in epoch seconds, from the states'
     ``start_time`` (the minion's local clock, time of day only) and ``duration``, placed on the
     day that puts them inside the job (``started``..``ended``, the master's clock)."""
     spans = {}

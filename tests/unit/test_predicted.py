@@ -55,3 +55,29 @@ def test_every_shape_of_change_is_found_with_its_diff():
 def test_a_node_with_nothing_to_do_predicts_nothing():
     quiet = {k: dict(v, result=True, changes={}, comment="") for k, v in RESULTS.items()}
     assert orch.predicted(quiet) == {"packages": {}, "download_bytes": 0, "files": [], "diffs": {}, "services": [], "warnings": []}
+
+
+def clock(moment):
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(moment)) + ".{:06d}".format(int(moment % 1 * 1e6))
+
+
+def test_the_upgrade_job_is_split_into_its_parts_on_the_jobs_own_times():
+    started = 1795680000.25  # the master's clock when the job began
+    results = {
+        "synnefo-upgrade-services-gunicorn-stopped": {"start_time": clock(started + 1), "duration": 500.0},
+        "synnefo-upgrade-apt-dist-upgraded-to-jessie": {"start_time": clock(started + 2), "duration": 20000.0},
+        "synnefo-upgrade-gunicorn-config-wsgi-mode": {"start_time": clock(started + 22.5), "duration": 100.0},
+        "synnefo-upgrade-databases-backed-up-and-migrated-once": {"start_time": clock(started + 23), "duration": 3000.0},
+        "synnefo-upgrade-settings-allowed-hosts-set": {"start_time": clock(started + 26.5), "duration": 100.0},
+        "synnefo-upgrade-cyclades-ip-history-fixed": {"start_time": clock(started + 26), "duration": 400.0},
+        "no-times": {"result": True},
+    }
+    parts = orch.parts(results, started, started + 30)
+    assert [p["step"] for p in parts] == ["services stopped", "dist-upgrade", "configuration", "database migration", "IP history"]
+    spans = {p["step"]: (round(p["start"] - started, 2), round(p["end"] - started, 2)) for p in parts}
+    assert spans["dist-upgrade"] == (2.0, 22.0) and spans["configuration"] == (22.5, 26.6)
+    assert spans["database migration"] == (23.0, 26.0)
+    # Times that do not fall inside the job (a minion in another zone) are left out.
+    assert orch.parts(results, started + 7200, started + 7230) == []
