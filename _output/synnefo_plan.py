@@ -40,7 +40,8 @@ def _node_lines(node, info, free=None):
 
 
 def _text(plan):
-    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed), to {}".format(ORCHESTRATION, plan["to_version"]), ""]
+    target = ", to {}".format(plan["to_version"]) if plan.get("to_version") else ""
+    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed){}".format(ORCHESTRATION, target), ""]
     out.append("Preflight: " + plan["preflight"])
     for refusal in plan["refused"]:
         out.append("REFUSED: " + refusal)

@@ -10,6 +10,7 @@ The operator's view of the Synnefo upgrade, on the salt-master:
 
     salt-run synnefo_upgrade.plan
     salt-run synnefo_upgrade.plan --out=json
+    salt-run synnefo_upgrade.report
     salt-run synnefo_upgrade.status
     salt-run synnefo_upgrade.status --out=json
 """
@@ -124,7 +125,7 @@ def _orchestration_dry_run(pillar, saltenv):
     return dict((key.split("_|-")[1], value) for key, value in running.items() if isinstance(value, dict) and "_|-" in key)
 
 
-def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
+def plan(pillar=None, saltenv="base"):
     """
     Show what the upgrade will do, changing nothing: the orchestration's own dry run
     (``state.orchestrate synnefo_upgrade.orch test=True``, the same code that then does it),
@@ -153,6 +154,7 @@ def plan(pillar=None, saltenv="base", to_version="0.19-1~jessie"):
     refused = ["{}: {}".format(step, r.get("comment")) for step, r in sorted(results.items()) if r.get("result") is False]
     ganeti_changes = dict(ganeti_result.get("changes") or {})
     order = ganeti_changes.pop("order", [])
+    to_version = ganeti_changes.pop("to_version", "")
     master, failover = ganeti_changes.pop("master", None), ganeti_changes.pop("failover_to", None)
     why = "pillar synnefo_upgrade:orchestration:node_order first, then by name"
     if master in order:

@@ -589,7 +589,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             failover_to = others[0] if master in pending and others else None
             if failover_to:
                 _predict_failover(predicted, master, failover_to)
-            predicted.update(order=order, master=master, failover_to=failover_to)
+            predicted.update(order=order, master=master, failover_to=failover_to, to_version=to_version)
             return dict(
                 ret,
                 result=None,

@@ -76,7 +76,7 @@ def test_the_plan_changes_nothing_and_names_every_step(bed):
     bed.cli("salt-run", "saltutil.sync_all", check=True)  # the runner and its outputter
     plan = salt_run(bed, "synnefo_upgrade.plan")
     SEEN["plan"] = plan
-    assert plan["refused"] == []
+    assert plan["refused"] == [] and plan["to_version"] == "0.19-1~jessie"
     assert plan["ganeti"]["order"] == ["gnt2", "gnt3", "gnt1"]
     assert plan["ganeti"]["master"] == "gnt1" and plan["ganeti"]["failover_to"] == "gnt2"
     for node in GANETI:
