@@ -222,6 +222,7 @@ COLOURS = {
     "configuration": "#4fa0a0",
     "IP history": "#a0a040",
     "registration": "#c08060",
+    "migrate": "#d0b050",
 }
 
 
@@ -384,7 +385,7 @@ def _html(data):
                     y,
                     max((stop - row["start"]) * scale, 2),
                     height - 8,
-                    "#d02020" if failed else COLOURS.get(row["step"], "#999"),
+                    "#d02020" if failed else COLOURS.get(row["step"], COLOURS.get(row["step"].split(" ")[0], "#999")),
                     ' stroke="#600" stroke-width="2"' if failed else "",
                     _escape(title),
                 )
@@ -441,7 +442,8 @@ def report(jid=None, path=None):
     run of ``synnefo_upgrade.orch`` (or of one of its phases) from its return in Salt's job cache: a row per host with
     its steps as bars on a time axis, the API's downtime shaded, failures marked with their
     message, and the versions before and after, the migrations and the warnings. Returns
-    ``{'path', 'jid', 'ok', 'failures', 'api_down_seconds', 'hosts': {host: [steps]}}``.
+    ``{'path', 'jid', 'ok', 'failures', 'api_down_seconds', 'hosts': {host: [steps]}, 'parts':
+    {host: [the steps' parts: migrations, the upgrade job's parts]}}``.
 
     jid
         The orchestration's job (default: the newest real run in the job cache).
@@ -464,9 +466,9 @@ def report(jid=None, path=None):
         os.makedirs(directory)
     with io.open(path, "w", encoding="utf-8") as handle:
         handle.write(_html(data))
-    hosts = {}
+    hosts, parts = {}, {}
     for row in data["rows"]:
-        hosts.setdefault(row["host"], []).append(row["step"])
+        (parts if row.get("parent") else hosts).setdefault(row["host"], []).append(row["step"])
     window = data["api_down"]
     return {
         "path": path,
@@ -474,5 +476,6 @@ def report(jid=None, path=None):
         "ok": data["ok"],
         "failures": data["failures"],
         "hosts": hosts,
+        "parts": parts,
         "api_down_seconds": round(window[1] - window[0], 1) if window else None,
     }

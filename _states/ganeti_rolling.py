@@ -325,6 +325,17 @@ class _Run(object):
         self.done.append(step)
         return result
 
+    def migrate(self, master, instance, target, parent):
+        """One live migration, kept in the timeline under its step (the report's bars)."""
+        entry = {"host": self.node, "step": "migrate {} to {}".format(instance, target), "parent": parent, "start": time.time()}
+        self.timeline.append(entry)
+        try:
+            _call(master, "ganeti_rolling.migrate", [instance, target])
+        except CommandExecutionError as exc:
+            entry.update(end=time.time(), outcome="failed", error=exc.error)
+            raise
+        entry.update(end=time.time(), outcome="done")
+
     # the steps
 
     def download(self):
@@ -344,7 +355,7 @@ class _Run(object):
         if plan["missing"]:
             raise CommandExecutionError("no room for {} on the other nodes".format(", ".join(sorted(plan["missing"]))))
         for instance, target in sorted(plan["moves"].items()):
-            _call(master, "ganeti_rolling.migrate", [instance, target])
+            self.migrate(master, instance, target, "drain")
         left = _call(master, "ganeti_rolling.nodes")[self.node]["primaries"]
         if left:
             raise CommandExecutionError("the node still holds {}: not touching it".format(", ".join(left)))
@@ -394,7 +405,7 @@ class _Run(object):
         instances = _call(master, "ganeti_rolling.instances")
         for instance in recorded:
             if instance in instances and instances[instance]["pnode"] != self.node:
-                _call(master, "ganeti_rolling.migrate", [instance, self.node])
+                self.migrate(master, instance, self.node, "restore")
         instances = _call(master, "ganeti_rolling.instances")
         misplaced = [i for i in recorded if i in instances and (instances[i]["pnode"] != self.node or instances[i]["status"] != "running")]
         if misplaced:

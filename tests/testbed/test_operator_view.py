@@ -136,11 +136,19 @@ def test_the_report_of_a_failed_run_shows_the_failure(bed):
     assert not re.search(r"(?:src|href)=|@import|url\(", page)  # self-contained: nothing to fetch
     # The bars' times are the job's: each Ganeti node's reboot bar starts before the node's
     # reboot and ends after its boot, as the test bed recorded them.
-    events = bed.events(since)
+    events, rows = bed.events(since), job_rows(bed, report["jid"])
     for node in GANETI:
-        (bar,) = [r for r in job_rows(bed, report["jid"]) if r["host"] == node and r["step"] == "reboot"]
+        (bar,) = [r for r in rows if r["host"] == node and r["step"] == "reboot"]
         reboot = [e["time"] for e in events if e["event"] == "reboot" and e["host"] == node]
         assert len(reboot) == 1 and bar["start"] <= reboot[0] <= bar["end"], (bar, reboot)
+        # Each live migration away is a bar of its own, under the drain, where the plan said.
+        moves = SEEN["plan"]["ganeti"]["nodes"][node]["moves"]
+        away = sorted(s for s in report["parts"][node] if s.startswith("migrate") and not s.endswith(" to " + node))
+        assert away == sorted(f"migrate {vm} to {target}" for vm, target in moves.items()), node
+        for vm, target in moves.items():
+            (bar,) = [r for r in rows if r["host"] == node and r["step"] == f"migrate {vm} to {target}"]
+            done = [e["time"] for e in events if e["event"] == "migration" and e["instance"] == vm and e["target"] == target]
+            assert any(bar["start"] <= moment <= bar["end"] for moment in done), (bar, done)
 
 
 def job_rows(bed, jid):
@@ -206,8 +214,8 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
         main = [s for s in report["hosts"][host] if s in ("download", "upgrade", "reboot", "check")]
         assert main == ["upgrade", "reboot", "check"], (host, report["hosts"][host])  # downloaded in the failed run
         # The upgrade job's parts (the services were stopped in the failed run already).
-        assert {"dist-upgrade", "configuration"} <= set(report["hosts"][host]), report["hosts"][host]
-    assert "database migration" in report["hosts"]["cyclades1"]
+        assert {"dist-upgrade", "configuration"} <= set(report["parts"][host]), report["parts"][host]
+    assert "database migration" in report["parts"]["cyclades1"]
     page, drawn = bars(report["path"])
     assert not [d for d in drawn if d[3]] and 'class="api-down"' in page
     assert 0 < report["api_down_seconds"] < 600
