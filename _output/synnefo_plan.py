@@ -71,7 +71,7 @@ def _text(plan):
         for path, diff in sorted(info.get("diffs", {}).items())
     ]
     if diffs:
-        out += ["", "Files changed (each edited in place, owner and mode kept, the original backed up):"]
+        out += ["", "Files changed (each edited in place, owner and mode kept, an existing one backed up first):"]
         for host, path, diff in diffs:
             out.append("  {}: {}".format(host, path))
             out += ["    " + line for line in (diff or "(renamed or created)").splitlines()]

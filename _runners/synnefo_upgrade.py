@@ -195,7 +195,9 @@ def plan(pillar=None, saltenv="base"):
     warnings += ["{}: {}".format(n, w) for n, info in sorted(ganeti_changes.items()) for w in info.get("warnings", [])]
     warnings += service_warnings
     warnings += [
-        "{}: warning: {} keeps the locally edited {} (the package's version is left as .dpkg-dist)".format(h, p, ", ".join(paths))
+        "{}: warning: {} keeps the locally edited {} (a new version from the package is left beside it as .dpkg-dist)".format(
+            h, p, ", ".join(paths)
+        )
         for h, found in sorted(data["kept_conffiles"].items())
         for p, paths in sorted(found.items())
     ]
@@ -302,6 +304,9 @@ def _report_data(jid, states):
     versions.update(services.get("hosts", {}))
     upgrade = [r for r in rows if r["phase"] == "services" and r["step"] in ("upgrade", "reboot") and "end" in r and not r.get("parent")]
     window = [min(r["start"] for r in upgrade), max(r["end"] for r in upgrade)] if upgrade else None
+    stopped = [r["start"] for r in rows if r["phase"] == "services" and r["step"] == "services stopped"]
+    if window and stopped:
+        window[0] = min(stopped)  # the outage starts with the first service stopped, not with the job
     # A run that stopped after the services went down left them down: the window stays open.
     still_down = bool(window) and (states.get(SERVICE_PHASE) or {}).get("result") is False
     if still_down:

@@ -66,7 +66,11 @@ def states(runner, failed=False):
 
 def test_the_api_downtime_runs_from_the_services_upgrade_to_the_end_of_their_reboot(runner):
     data = runner._report_data("42", states(runner))
+    # From the first service stopped (the upgrade job's first part) to the reboots' end.
     assert data["api_down"] == [200, 255] and data["ok"] and data["failures"] == []
+    later = states(runner)
+    later[runner.SERVICE_PHASE]["changes"]["timeline"][1]["start"] = 203
+    assert runner._report_data("42", later)["api_down"] == [203, 255]
     assert sorted(data["versions"]) == ["gnt2", "web1"] and data["migrations"] == {"cyclades": "web1"}
 
 
