@@ -99,10 +99,6 @@ def _version_cmp(minion, left, right):
     return _call(minion, "pkg.version_cmp", [left, right])
 
 
-def _synnefo_packages(minion):
-    return dict((name, version) for name, version in _call(minion, "pkg.list_pkgs").items() if name.startswith("snf-"))
-
-
 def _packages_upgraded(node, to_version):
     version = _call(node, "pkg.version", ["snf-common"])
     return bool(version) and _version_cmp(node, version, to_version) >= 0
@@ -221,13 +217,20 @@ def _preflight_problems(from_version, to_version, from_codename):
     ganeti_problems, resuming = _ganeti_problems(nodes, to_version, bool(in_progress)) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
-    for minion in sorted(m for m in expected if m in answered and m not in resuming and m not in in_progress):
+    checked = sorted(m for m in expected if m in answered and m not in resuming and m not in in_progress)
+    # Each question to every host in one job: the plan and the run wait for the slowest host once.
+    listed = __utils__["synnefo_orch.answers"](__salt__, checked, "pkg.list_pkgs") if checked else {}
+    audits = __utils__["synnefo_orch.answers"](__salt__, checked, "apt_jessie.audit") if checked else {}
+    for minion in checked:
         try:
             codename = answered[minion]["ret"]["oscodename"]
-            packages = _synnefo_packages(minion)
-            audit = _call(minion, "apt_jessie.audit")
-        except (CommandExecutionError, KeyError, TypeError) as exc:
-            problems.append("{}: cannot be checked: {}".format(minion, exc))
+            for ok, value in (listed[minion], audits[minion]):
+                if not ok:
+                    raise CommandExecutionError(value)
+            packages = dict((name, version) for name, version in listed[minion][1].items() if name.startswith("snf-"))
+            audit = audits[minion][1]
+        except (CommandExecutionError, KeyError, TypeError, AttributeError) as exc:
+            problems.append("{}: cannot be checked: {}".format(minion, getattr(exc, "error", exc)))
             continue
         if packages and all(_version_cmp(minion, v, to_version) >= 0 for v in packages.values()):
             upgraded_hosts += 1

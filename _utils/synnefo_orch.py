@@ -54,6 +54,22 @@ def call_each(functions, minions, fun, args=(), kwargs=None, timeout=None):
     return results
 
 
+def answers(functions, minions, fun, args=(), timeout=None):
+    """``fun`` on several minions in one job: ``{minion: (ok, return or error text)}``, where
+    a minion that failed or did not answer is ``(False, why)`` (each is judged on its own)."""
+    returned = functions["saltutil.cmd"](list(minions), fun, arg=list(args), tgt_type="list", timeout=timeout or CALL_TIMEOUT)
+    found = {}
+    for minion in minions:
+        answer = returned.get(minion)
+        if answer is None:
+            found[minion] = (False, "the minion did not answer {}".format(fun))
+        elif isinstance(answer, dict) and answer.get("retcode", 0) != 0:
+            found[minion] = (False, "{} failed: {}".format(fun, answer.get("ret")))
+        else:
+            found[minion] = (True, answer.get("ret") if isinstance(answer, dict) else answer)
+    return found
+
+
 def run(functions, minion, command):
     """Run a command (a list) on a minion; raise with its own error text when it fails."""
     result = call(functions, minion, "cmd.run_all", [command], {"python_shell": False}, check=False)

@@ -81,3 +81,17 @@ def test_the_upgrade_job_is_split_into_its_parts_on_the_jobs_own_times():
     assert spans["database migration"] == (23.0, 26.0)
     # Times that do not fall inside the job (a minion in another zone) are left out.
     assert orch.parts(results, started + 7200, started + 7230) == []
+
+
+def test_answers_judges_each_minion_on_its_own():
+    calls = []
+
+    def cmd(minions, fun, arg, tgt_type, timeout):
+        calls.append((tuple(minions), fun, tgt_type))
+        return {"a": {"ret": {"snf-common": "0.18.1"}, "retcode": 0}, "b": {"ret": "'pkg.list_pkgs' failed", "retcode": 1}}
+
+    found = orch.answers({"saltutil.cmd": cmd}, ["a", "b", "c"], "pkg.list_pkgs")
+    assert calls == [(("a", "b", "c"), "pkg.list_pkgs", "list")]  # one job for all
+    assert found["a"] == (True, {"snf-common": "0.18.1"})
+    assert found["b"] == (False, "pkg.list_pkgs failed: 'pkg.list_pkgs' failed")
+    assert found["c"] == (False, "the minion did not answer pkg.list_pkgs")
