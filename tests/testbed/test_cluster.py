@@ -67,7 +67,9 @@ def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_noth
     steps = {key.split("_|-")[1]: value for key, value in results.items()}
     upgrade = steps["synnefo-upgrade-apt-dist-upgraded-to-jessie"]
     assert upgrade["result"] is None
-    assert upgrade["changes"]["snf-cyclades-app"] == {"old": WHEEZY, "new": JESSIE}
+    # With the bytes it would download (the test bed's packages are real .debs).
+    assert upgrade["changes"]["snf-cyclades-app"] == {"old": WHEEZY, "new": JESSIE, "size": upgrade["changes"]["snf-cyclades-app"]["size"]}
+    assert upgrade["changes"]["snf-cyclades-app"]["size"] > 0
     assert upgrade["changes"]["python-gevent"]["new"] == "1.1.1-2"  # through the backports pin
     assert "python-django" in upgrade["changes"] and upgrade["changes"]["python-django"]["new"] == packages.DJANGO["jessie"]
     assert steps["synnefo-upgrade-services-snf-dispatcher-stopped"]["result"] is None
@@ -296,7 +298,8 @@ def test_formula_dist_upgraded_dry_run_changes_nothing_then_upgrades(bed):
     assert "jessie/" in sources_after_switch
     dry = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade", test=True)
     assert dry["result"] is None
-    assert dry["changes"]["snf-pithos-app"] == {"old": WHEEZY, "new": JESSIE}
+    assert dry["changes"]["snf-pithos-app"] == {"old": WHEEZY, "new": JESSIE, "size": dry["changes"]["snf-pithos-app"]["size"]}
+    assert dry["changes"]["snf-pithos-app"]["size"] > 0
     assert "salt-minion" not in dry["changes"]
     assert bed.sh(host, fingerprint).stdout == before
     minion = bed.sh(host, "cat /var/run/salt-minion.pid").stdout
