@@ -26,6 +26,7 @@ def _mib(size):
 
 
 def _node_lines(node, info, free=None):
+    free = free or {}
     lines = []
     if info.get("services"):
         lines.append("stop " + ", ".join(info["services"]))
