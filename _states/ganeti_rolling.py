@@ -314,30 +314,32 @@ class _Run(object):
     def step(self, step, action, *args):
         _fire(self.node, step, "started")
         log.info("ganeti_rolling: %s: %s", self.node, step)
-        entry = {"host": self.node, "step": step, "start": time.time()}
+        try:
+            result = self._timed({"step": step}, action, *args)
+        except CommandExecutionError as exc:
+            _fire(self.node, step, "failed", error=exc.error)
+            self._mark_failed(step)
+            raise StepFailed("{}: step '{}' failed: {}".format(self.node, step, exc.error))
+        _fire(self.node, step, "done")
+        self.done.append(step)
+        return result
+
+    def _timed(self, entry, action, *args):
+        """Run ``action`` with its times and outcome kept in the timeline (the report's bars)."""
+        entry.update(host=self.node, start=time.time())
         self.timeline.append(entry)
         try:
             result = action(*args)
         except CommandExecutionError as exc:
             entry.update(end=time.time(), outcome="failed", error=exc.error)
-            _fire(self.node, step, "failed", error=exc.error)
-            self._mark_failed(step)
-            raise StepFailed("{}: step '{}' failed: {}".format(self.node, step, exc.error))
+            raise
         entry.update(end=time.time(), outcome="done")
-        _fire(self.node, step, "done")
-        self.done.append(step)
         return result
 
     def migrate(self, master, instance, target, parent):
-        """One live migration, kept in the timeline under its step (the report's bars)."""
-        entry = {"host": self.node, "step": "migrate {} to {}".format(instance, target), "parent": parent, "start": time.time()}
-        self.timeline.append(entry)
-        try:
-            _call(master, "ganeti_rolling.migrate", [instance, target])
-        except CommandExecutionError as exc:
-            entry.update(end=time.time(), outcome="failed", error=exc.error)
-            raise
-        entry.update(end=time.time(), outcome="done")
+        """One live migration, under its step in the timeline."""
+        entry = {"step": "migrate {} to {}".format(instance, target), "parent": parent}
+        self._timed(entry, _call, master, "ganeti_rolling.migrate", [instance, target])
 
     # the steps
 

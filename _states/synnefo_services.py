@@ -216,6 +216,13 @@ def _warnings(results):
     ]
 
 
+def _add_ip_history(ret, results, minion):
+    """The IP-history fix's plan (or what was applied) into the report, with its minion."""
+    fixed = results.get(minion, {}).get(IP_HISTORY_STATE)
+    if fixed:
+        ret["changes"]["ip_history"] = {"minion": minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
+
+
 def _ganeti_master(roles):
     for node in sorted(m for m, r in roles.items() if "ganeti" in r):
         try:
@@ -291,13 +298,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             results = _sls_on_each(pending, "synnefo_upgrade", test=True)
             changes = dict((node, dict(__utils__["synnefo_orch.predicted"](results[node]), roles=roles[node])) for node in pending)
             ret["changes"] = dict(changes, migrations=databases, warnings=_warnings(results) + [KAMAKI_NOTE])
-            fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
-            if fixed:
-                ret["changes"]["ip_history"] = {
-                    "minion": ip_history_minion,
-                    "comment": fixed.get("comment"),
-                    "changes": fixed.get("changes"),
-                }
+            _add_ip_history(ret, results, ip_history_minion)
             lines = [
                 "{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
                 for n in pending
@@ -351,10 +352,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             "steps": phase.done,
             "timeline": timeline,
         }
-        fixed = results.get(ip_history_minion, {}).get(IP_HISTORY_STATE)
-        if fixed:
-            # The plan (or what was applied), as the operator must see it.
-            ret["changes"]["ip_history"] = {"minion": ip_history_minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
+        _add_ip_history(ret, results, ip_history_minion)
         ret["comment"] = "service nodes upgraded: {}; {}".format(", ".join(pending), KAMAKI_NOTE)
         return ret
     except StepFailed as exc:

@@ -13,32 +13,13 @@ lists. Target: under 30 s.
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from testbed import cluster, packages  # noqa: E402
-
-PAYLOAD_KIB = 2048
-
-
-def topology(rate):
-    with open(os.path.join(os.path.dirname(packages.__file__), "topologies", "default.yaml")) as handle:
-        text = handle.read()
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-    handle.write(text + f"apt: {{http: true, rate_kib_s: {rate}, payload_kib: {PAYLOAD_KIB}}}\n")
-    handle.close()
-    return handle.name
-
-
-def salt(program, *args):
-    result = subprocess.run(cluster.salt_command(cluster.Paths(), program, list(args)), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{program} {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return result
+from api_downtime import salt, topology  # noqa: E402 (the same cluster and salt calls; bench/ is on the path)
+from testbed import cluster  # noqa: E402
 
 
 def main(rounds=3, rate=4096):

@@ -46,6 +46,13 @@ class Bed:
                 del value["retcode"]
         return returned
 
+    def extend_pillar(self, lines):
+        """Append ``lines`` (indented under ``synnefo_upgrade:``) to the test bed's pillar, which
+        the master and the minions read, and refresh the minions' pillar."""
+        with open(f"{self.paths.pillar}/synnefo_upgrade.sls", "a") as handle:
+            handle.write(lines)
+        self.salt("*", "saltutil.refresh_pillar")
+
     def state(self, host, function, **kwargs):
         """Run one state function on a host; return its single result."""
         args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in kwargs.items()]

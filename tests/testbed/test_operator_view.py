@@ -19,7 +19,6 @@ ALL = GANETI + SERVICE_NODES
 U1, U2 = "aaaaaaaa-0000-4000-8000-0000000000a1", "bbbbbbbb-0000-4000-8000-0000000000b2"
 # Europe/Athens: forward at 2016-03-27 01:00 UTC, back at 2016-10-30 01:00 UTC.
 OWNER_CHANGES = [(1459040400 - 0.75, 1, U1), (1459040400 + 3.5, 2, U1), (1477789200 - 1799.5, 1, U2), (1477789200 + 1800.25, 2, U2)]
-SEEN = {}
 
 
 def salt_run(bed, *args, timeout=900):
@@ -41,41 +40,49 @@ def etc_digests(bed, host):
     return {path: digest for digest, path in (line.split() for line in out.splitlines())}
 
 
-def test_the_changelog_rebuilt_from_the_logs_equals_the_owner_changes_made(bed):
+@pytest.fixture(scope="module")
+def owner_changes(bed):
+    """Owner changes made on cyclades1 across both clock changes, the changelog rebuilt from
+    their logs, and that changelog named in pillar for the upgrade's IP-history fix."""
     since = time.time()
     for moment, vm, owner in OWNER_CHANGES:
         bed.sh("cyclades1", f"TZ=Europe/Athens SNF_TESTBED_NOW={moment!r} snf-manage server-modify --user {owner} {vm}")
     made = sorted((e for e in bed.events(since) if e["event"] == "owner-change"), key=lambda e: e["utc"])
-    assert len(made) == 4
     rebuilt = bed.salt("cyclades1", "ip_history.changelog_from_logs", "timezone=Europe/Athens", "output=/root/owner-changes-from-logs.log")[
         "cyclades1"
     ]
+    bed.extend_pillar("  ip_history:\n    changelog: /root/owner-changes-from-logs.log\n    apply: true\n")
+    return made, rebuilt
+
+
+def test_the_changelog_rebuilt_from_the_logs_equals_the_owner_changes_made(bed, owner_changes):
+    made, rebuilt = owner_changes
+    assert len(made) == 4
     assert rebuilt["changelog"] == "".join(f"{e['server']}|{e['old']}|{e['new']}|{e['utc']}\n" for e in made)
     assert [e["log"] for e in rebuilt["entries"]] == [e["log"] for e in made]
     assert [e["ambiguous"] for e in rebuilt["entries"]] == [False, False, True, True]
     assert rebuilt["valid"] and rebuilt["unreadable"] == []
     # Written for the operator, and what the formula's own check accepts.
     assert bed.salt("cyclades1", "ip_history.validate", "/root/owner-changes-from-logs.log")["cyclades1"]["changes"] == 4
-    # The upgrade below fixes the IP history from it.
-    path = f"{bed.paths.pillar}/synnefo_upgrade.sls"
-    with open(path) as handle:
-        text = handle.read()
-    with open(path, "w") as handle:
-        handle.write(text + "  ip_history:\n    changelog: /root/owner-changes-from-logs.log\n    apply: true\n")
-    bed.salt("*", "saltutil.refresh_pillar")
 
 
-def test_the_plan_changes_nothing_and_names_every_step(bed):
-    # An operator's edit of a packaged settings file: dpkg will keep it, the plan must say so.
+@pytest.fixture(scope="module")
+def before(bed, owner_changes):
+    """The cluster before the upgrade (an operator's edit of a packaged settings file on
+    pithos1 included), and the plan taken then."""
     edited = bed.sh("pithos1", "dpkg-query -W -f '${Conffiles}\\n' snf-common | awk 'NF {print $1; exit}'").stdout.strip()
     assert edited.startswith("/etc/")
     bed.sh("pithos1", f"echo '# edited on pithos1' >> {edited}")
-    SEEN["before"] = {h: installed(bed, h) for h in ALL}
-    SEEN["etc"] = {h: etc_digests(bed, h) for h in ALL}
-    events = len(timeline.read(bed.paths.shared))
+    seen = {"edited": edited, "packages": {h: installed(bed, h) for h in ALL}, "etc": {h: etc_digests(bed, h) for h in ALL}}
+    seen["events"] = len(timeline.read(bed.paths.shared))
     bed.cli("salt-run", "saltutil.sync_all", check=True)  # the runner and its outputter
-    plan = salt_run(bed, "synnefo_upgrade.plan")
-    SEEN["plan"] = plan
+    seen["plan"] = salt_run(bed, "synnefo_upgrade.plan")
+    return seen
+
+
+def test_the_plan_changes_nothing_and_names_every_step(bed, before):
+    # The operator's edit of a packaged settings file: dpkg will keep it, the plan must say so.
+    plan, edited = before["plan"], before["edited"]
     assert plan["refused"] == [] and plan["to_version"] == "0.19-1~jessie"
     assert plan["ganeti"]["order"] == ["gnt2", "gnt3", "gnt1"]
     assert plan["ganeti"]["master"] == "gnt1" and plan["ganeti"]["failover_to"] == "gnt2"
@@ -104,9 +111,9 @@ def test_the_plan_changes_nothing_and_names_every_step(bed):
     assert "order: gnt2, gnt3, gnt1: " in text and "after a master failover to gnt2" in text
     assert re.search(r"gnt2: stop archipelago\n\s+live-migrate vm[34] to gnt[13] \(\d+ MiB free there", text)
     assert "Warnings:\n  - " in text and "Database migrations" in text
-    assert {h: installed(bed, h) for h in ALL} == SEEN["before"]
-    assert {h: etc_digests(bed, h) for h in ALL} == SEEN["etc"]
-    assert len(timeline.read(bed.paths.shared)) == events
+    assert {h: installed(bed, h) for h in ALL} == before["packages"]
+    assert {h: etc_digests(bed, h) for h in ALL} == before["etc"]
+    assert len(timeline.read(bed.paths.shared)) == before["events"]
 
 
 def bars(report_path):
@@ -116,9 +123,7 @@ def bars(report_path):
     return page, [(host, step, float(x), bool(failed)) for failed, host, step, x in found]
 
 
-def test_the_report_of_a_failed_run_shows_the_failure(bed):
-    if "plan" not in SEEN:
-        pytest.skip("needs the plan taken before the upgrade")
+def test_the_report_of_a_failed_run_shows_the_failure(bed, before):
     since = time.time()
     bed.cli("fault", "add", "fail-db-migrate", "cyclades", check=True)
     code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
@@ -142,7 +147,7 @@ def test_the_report_of_a_failed_run_shows_the_failure(bed):
         reboot = [e["time"] for e in events if e["event"] == "reboot" and e["host"] == node]
         assert len(reboot) == 1 and bar["start"] <= reboot[0] <= bar["end"], (bar, reboot)
         # Each live migration away is a bar of its own, under the drain, where the plan said.
-        moves = SEEN["plan"]["ganeti"]["nodes"][node]["moves"]
+        moves = before["plan"]["ganeti"]["nodes"][node]["moves"]
         away = sorted(s for s in report["parts"][node] if s.startswith("migrate") and not s.endswith(" to " + node))
         assert away == sorted(f"migrate {vm} to {target}" for vm, target in moves.items()), node
         for vm, target in moves.items():
@@ -164,10 +169,8 @@ def job_rows(bed, jid):
     return rows
 
 
-def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
-    if "plan" not in SEEN:
-        pytest.skip("needs the plan taken before the upgrade")
-    plan, since = SEEN["plan"], time.time() - 3600
+def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed, before):
+    plan, since = before["plan"], time.time() - 3600
     code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
     assert code == 0, json.dumps(steps, indent=1)[-3000:]
     events = sorted(bed.events(since), key=lambda e: e["time"])
@@ -187,7 +190,7 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
     for host in ALL:
         predicted = {**plan["ganeti"]["nodes"], **plan["services"]["nodes"]}[host]["packages"]
         now = installed(bed, host)
-        changed = {p for p in set(now) | set(SEEN["before"][host]) if now.get(p) != SEEN["before"][host].get(p)}
+        changed = {p for p in set(now) | set(before["packages"][host]) if now.get(p) != before["packages"][host].get(p)}
         assert changed == set(predicted), host
         assert all(now.get(p, "") == change["new"] for p, change in predicted.items()), host
     # Files: the formula wrote exactly the files the plan named (a file written keeps a
@@ -199,7 +202,7 @@ def test_the_finished_run_does_what_the_plan_said_and_its_report_shows_it(bed):
         found = bed.sh(host, "cd /var/backups/synnefo_upgrade 2>/dev/null && find . -type f").stdout.split()
         # <backup dir>/<absolute path>.<YYYYmmddTHHMMSS>[.N]
         backups = {re.sub(r"\.\d{8}T\d{6}(\.\d+)?$", "", path[1:]) for path in found}
-        changed = {path for path in named if after.get(path) != SEEN["etc"][host].get(path)}
+        changed = {path for path in named if after.get(path) != before["etc"][host].get(path)}
         assert backups and backups <= named and named <= backups | changed, (host, backups, named)
     # Each database migration where the plan said.
     applied = {e["service"]: e["host"] for e in events if e["event"] == "db-migrate" and e["applied"]}

@@ -70,12 +70,7 @@ def with_changelog(bed):
         ".execute('SELECT userid FROM db_virtualmachine WHERE id = 1').fetchone()[0])\"",
     ).stdout.strip()
     bed.sh("cyclades1", f"printf '1|{previous}|{current}|2016-03-01 10:00:00\\n' > /root/owner-changes.log")
-    path = f"{bed.paths.pillar}/synnefo_upgrade.sls"
-    with open(path) as handle:
-        text = handle.read()
-    with open(path, "w") as handle:
-        handle.write(text + "  ip_history:\n    changelog: /root/owner-changes.log\n    apply: true\n")
-    bed.salt("*", "saltutil.refresh_pillar")
+    bed.extend_pillar("  ip_history:\n    changelog: /root/owner-changes.log\n    apply: true\n")
     return previous
 
 
