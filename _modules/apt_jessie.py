@@ -5,8 +5,9 @@ Move a Debian host's APT from wheezy to jessie, the way the Synnefo 0.19 upgrade
   backports, the flat ``wheezy/`` of apt.dev.grnet.gr, ceph's) rewritten to jessie, changing
   only the suite.
 - :py:func:`backports_files`: a jessie-backports source on the host's Debian mirror and a pin
-  that takes exactly python-gevent 1.1.1-2 and python-greenlet 0.4.10-1 from it (jessie's gevent
-  1.0.1 has two SSL bugs).
+  that takes python-gevent and python-greenlet from it, whatever the backports build's suffix
+  (``~bpo8+N``), and nothing else (jessie's gevent 1.0.1 has two SSL bugs);
+  :py:func:`backports_below` tells which of them are still below the wanted version.
 - :py:func:`policy_rc_d_install` / :py:func:`policy_rc_d_remove`: the policy-rc.d guard that
   keeps packages from starting services while they are upgraded.
 - :py:func:`simulate` and :py:func:`dist_upgrade`: ``apt-get update`` and a non-interactive
@@ -212,13 +213,17 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
     """
     Return ``{path: text}`` for the backports source (only when no active source has
     ``suite`` yet, or the ``from_codename`` twin the switch turns into it) and for the pin file
-    that takes exactly ``packages`` (``{name: version}``) from ``suite`` and nothing else.
+    that takes ``packages`` (``{name: lowest version}``) from ``suite`` and nothing else.
+
+    The pin names the release, not a version: backports builds carry a suffix (``1.1.1-2~bpo8+1``)
+    that an exact ``Pin: version 1.1.1-2`` never matches, leaving jessie's own build in place
+    without a word. The lowest version is checked after the upgrade (:py:func:`backports_below`).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' apt_jessie.backports_files packages='{"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}'
+        salt '*' apt_jessie.backports_files packages='{"python-gevent": "1.1.1", "python-greenlet": "0.4.10"}'
     """
     packages = packages or {}
     for package, version in packages.items():
@@ -239,16 +244,38 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
         )
     stanzas = [
         "# Managed by the synnefo_upgrade Salt formula: jessie's gevent 1.0.1 has two SSL bugs,",
-        "# so these exact versions come from {}, and nothing else does.".format(suite),
+        "# so these packages come from {}, and nothing else does.".format(suite),
         "",
         "Package: *",
         "Pin: release a={}".format(suite),
         "Pin-Priority: 100",
     ]
     for package, version in sorted(packages.items()):
-        stanzas += ["", "Package: {}".format(package), "Pin: version {}".format(version), "Pin-Priority: 990"]
+        stanzas += ["", "Package: {}".format(package), "Pin: release a={}".format(suite), "Pin-Priority: 990"]
     files[os.path.join(name, "preferences.d", PIN_FILE)] = "\n".join(stanzas) + "\n"
     return files
+
+
+def backports_below(packages, versions=None):
+    """
+    Return ``{name: version}`` for each of ``packages`` (``{name: lowest version}``) whose
+    version is below the lowest wanted: installed ones, or those of ``versions`` (``{name:
+    version}``, a dry run's) where given. A package that is not installed is not reported.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' apt_jessie.backports_below '{"python-gevent": "1.1.1", "python-greenlet": "0.4.10"}'
+    """
+    below = {}
+    # Salt keeps the package list of its first look for the job: a dist-upgrade since made it stale.
+    __context__.pop("pkg.list_pkgs", None)
+    for package, lowest in sorted((packages or {}).items()):
+        found = (versions or {}).get(package) or __salt__["pkg.version"](package)
+        if found and __salt__["pkg.version_cmp"](found, lowest) < 0:
+            below[package] = found
+    return below
 
 
 def _saved_policy(name):

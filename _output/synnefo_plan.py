@@ -35,6 +35,12 @@ def _node_lines(node, info, free=None):
     for instance, short in sorted(info.get("missing", {}).items()):
         lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node".format(instance, short))
     lines.append("upgrade {} packages, {} to download".format(len(info.get("packages", {})), _mib(info.get("download_bytes", 0))))
+    own = info.get("own_versions") or {}
+    if own:
+        lines.append(
+            "snf-* packages with versions of their own (not Synnefo's, not checked): "
+            + ", ".join("{} {} -> {}".format(n, c.get("old"), c.get("new")) for n, c in sorted(own.items()))
+        )
     if info.get("files"):
         lines.append("change " + ", ".join(info["files"]))
     return ["  {}: {}".format(node, lines[0])] + ["  {}  {}".format(" " * len(node), line) for line in lines[1:]]

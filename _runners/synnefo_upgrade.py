@@ -324,6 +324,12 @@ def _report_data(jid, states):
     }
 
 
+def own_versions_text(before, after):
+    """``snf-image 0.21-1~wheezy -> 0.21.1-1~jessie, ...`` (``-`` where one side lacks it)."""
+    names = sorted(set(before) | set(after))
+    return ", ".join("{} {} -> {}".format(n, before.get(n, "-"), after.get(n, "-")) for n in names) or "none"
+
+
 def _escape(text):
     return ("{}".format(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
@@ -418,11 +424,12 @@ def _html(data):
     )
     out += [
         "<h2>Versions</h2>",
-        "<table><tr><th>host</th><th>codename before</th><th>after</th><th>snf-common before</th><th>after</th></tr>",
+        "<table><tr><th>host</th><th>codename before</th><th>after</th><th>snf-common before</th><th>after</th>"
+        "<th>other snf-* packages, versions of their own (before &rarr; after)</th></tr>",
     ]
     for host, info in sorted(data["versions"].items()):
         out.append(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
                 *[
                     _escape(v)
                     for v in (
@@ -431,6 +438,7 @@ def _html(data):
                         info.get("codename_after"),
                         info.get("snf_common_before"),
                         info.get("snf_common_after"),
+                        own_versions_text(info.get("own_versions_before") or {}, info.get("own_versions_after") or {}),
                     )
                 ]
             )

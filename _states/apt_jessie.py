@@ -14,8 +14,8 @@ to jessie", "Upgrade to jessie", the gevent backports and policy-rc.d notes).
       apt_jessie.backports_pinned:
         - name: /etc/apt
         - packages:
-            python-gevent: 1.1.1-2
-            python-greenlet: 0.4.10-1
+            python-gevent: 1.1.1
+            python-greenlet: 0.4.10
 
     apt-services-kept-down:
       apt_jessie.policy_rc_d_installed: []
@@ -89,14 +89,15 @@ def sources_switched(name="/etc/apt", from_codename="wheezy", to_codename="jessi
 def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", mirror=None, from_codename="wheezy"):
     """
     Make sure a ``suite`` source exists (on the Debian mirror the host already uses, or
-    ``mirror``) and that an ``preferences.d`` file pins exactly ``packages``
-    (``{name: version}``) from it, keeping every other backports package out.
+    ``mirror``) and that an ``preferences.d`` file takes ``packages`` from it, whatever the
+    backports build's suffix, keeping every other backports package out.
 
     name
         The APT configuration directory.
 
     packages
-        The packages and exact versions to take from ``suite``.
+        ``{name: lowest version}``: the packages to take from ``suite``; ``dist_upgraded``
+        fails when one stays below its version.
 
     from_codename
         The release the sources may still be on (the mirror and an existing
@@ -108,7 +109,7 @@ def backports_pinned(name="/etc/apt", packages=None, suite="jessie-backports", m
         texts = __salt__["apt_jessie.backports_files"](name, packages=packages, suite=suite, mirror=mirror, from_codename=from_codename)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment="{}; nothing was written".format(exc))
-    pinned = ", ".join("{} {}".format(p, v) for p, v in sorted((packages or {}).items()))
+    pinned = ", ".join("{} >= {}".format(p, v) for p, v in sorted((packages or {}).items()))
     return _write(
         ret,
         texts,
@@ -206,14 +207,18 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
         the upgrade itself. The real run uses the host's APT configuration as it is.
     """
     ret = _ret(name)
+    wanted = (backports or {}).get("packages") or {}
+    verb = "downloaded" if download_only else "upgraded"
     try:
         if __opts__["test"]:
             planned = __salt__["apt_jessie.simulate"](
                 refresh=True, hold=hold, switch=[from_codename, to_codename], backports=backports, sizes=True
             )
+            below = {} if download_only else _backports_below(wanted, dict((p, c["new"]) for p, c in planned.items()))
+            if below:
+                return dict(ret, result=False, changes=planned, comment=below + " (nothing was changed)")
             if not planned:
                 return dict(ret, comment="nothing to upgrade")
-            verb = "downloaded" if download_only else "upgraded"
             size = sum(change.get("size", 0) for change in planned.values())
             return dict(
                 ret,
@@ -222,11 +227,26 @@ def dist_upgraded(name, download_only=False, from_codename="wheezy", to_codename
                 comment="{} packages would be {} ({:.1f} MiB to download)".format(len(planned), verb, size / 1048576.0),
             )
         changes = __salt__["apt_jessie.dist_upgrade"](download_only=download_only, hold=hold)
+        below = {} if download_only else _backports_below(wanted)
     except CommandExecutionError as exc:
         info = getattr(exc, "info", None) or {}
         # The message alone: what did change is in ``changes``, not repeated in the comment.
         return dict(ret, result=False, changes=info.get("changes", {}), comment=exc.error)
+    if below:
+        return dict(ret, result=False, changes=changes, comment=below)
     if not changes:
         return dict(ret, comment="nothing to upgrade")
-    verb = "downloaded" if download_only else "upgraded"
     return dict(ret, changes=changes, comment="{} packages {}".format(len(changes), verb))
+
+
+def _backports_below(wanted, versions=None):
+    """The failure message when a package the backports pin should bring stays below its
+    lowest version after the upgrade (or would, by the dry run's ``versions``), else ''."""
+    below = __salt__["apt_jessie.backports_below"](wanted, versions) if wanted else {}
+    if not below:
+        return ""
+    return "{} below what the backports pin wants ({}): jessie's build was chosen, not the backports one; check {}".format(
+        ", ".join("{} {}".format(p, v) for p, v in sorted(below.items())),
+        ", ".join("{} >= {}".format(p, wanted[p]) for p in sorted(below)),
+        "apt-cache policy " + " ".join(sorted(below)),
+    )

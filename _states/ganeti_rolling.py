@@ -112,9 +112,9 @@ def _upgraded(node, to_version):
     return _call(node, "file.directory_exists", ["/run/systemd/system"]) is True
 
 
-def _facts(node):
-    """(codename, snf-common version) as the node reports them."""
-    return _call(node, "grains.get", ["oscodename"]), _call(node, "pkg.version", ["snf-common"])
+def _facts(node, synnefo_packages):
+    """``{'codename', 'snf_common', 'own_versions'}`` as the node reports them."""
+    return __utils__["synnefo_orch.host_facts"](__salt__, [node], synnefo_packages)[node]
 
 
 def _tags(master, node):
@@ -194,7 +194,7 @@ def _ganeti_problems(nodes, to_version, services_in_progress=False):
     return problems, resuming
 
 
-def _preflight_problems(from_version, to_version, from_codename):
+def _preflight_problems(from_version, to_version, from_codename, synnefo_packages):
     problems = []
     # The formula's execution modules on every minion, as a state run would sync them.
     __salt__["saltutil.cmd"]("*", "saltutil.sync_modules", timeout=60)
@@ -227,7 +227,8 @@ def _preflight_problems(from_version, to_version, from_codename):
             for ok, value in (listed[minion], audits[minion]):
                 if not ok:
                     raise CommandExecutionError(value)
-            packages = dict((name, version) for name, version in listed[minion][1].items() if name.startswith("snf-"))
+            # Synnefo's own packages move together; the other snf-* have versions of their own.
+            packages = dict((name, version) for name, version in listed[minion][1].items() if name in synnefo_packages)
             audit = audits[minion][1]
         except (CommandExecutionError, KeyError, TypeError, AttributeError) as exc:
             problems.append("{}: cannot be checked: {}".format(minion, getattr(exc, "error", exc)))
@@ -247,17 +248,24 @@ def _preflight_problems(from_version, to_version, from_codename):
     return problems + ganeti_problems, upgraded_hosts, len(expected)
 
 
-def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy", databases=None):
+def preflight_passed(
+    name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy", databases=None, synnefo_packages=None
+):
     """
     Check, changing nothing, that the cloud can be upgraded: every minion with a role answers,
-    runs Debian ``from_codename`` with every ``snf-*`` package at exactly ``from_version`` (or
-    is already fully on ``to_version``), ``dpkg --audit`` is clean, ``gnt-cluster verify`` is
-    clean, a master candidate besides the master exists, and each Ganeti node's VMs fit in the
-    other nodes' free memory. Any failure names every offending host and why. Runs in test
-    mode too (it only reads).
+    runs Debian ``from_codename`` with every package of ``synnefo_packages`` it has at exactly
+    ``from_version`` (or is already fully on ``to_version``), ``dpkg --audit`` is clean,
+    ``gnt-cluster verify`` is clean, a master candidate besides the master exists, and each
+    Ganeti node's VMs fit in the other nodes' free memory. Any failure names every offending
+    host and why. Runs in test mode too (it only reads).
 
     name
         A label for the step.
+
+    synnefo_packages
+        The packages built from Synnefo's own source tree (pillar
+        ``synnefo_upgrade:synnefo_packages``; default: snf-common alone). Other ``snf-*``
+        packages (snf-image, snf-ganeti...) have versions of their own and are not checked.
 
     databases
         The formula's ``synnefo_upgrade:databases``: a service migrated without a backup
@@ -270,7 +278,7 @@ def preflight_passed(name, from_version="0.18.1-1~wheezy", to_version="0.19-1~je
         if d.get("minion") and not d.get("backup")
     ]
     try:
-        problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename)
+        problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename, synnefo_packages or ["snf-common"])
     except CommandExecutionError as exc:
         problems, upgraded, total = ["preflight could not run: {}".format(exc)], 0, 0
     if problems:
@@ -528,20 +536,24 @@ def _lock():
     return __utils__["synnefo_orch.lock"](__opts__, "orchestration")
 
 
-def _predict(nodes, master):
-    """Each node's evacuation plan (with the targets' free memory) and its dist-upgrade's dry
-    run (on all the nodes in one job)."""
+def _predict(nodes, master, synnefo_packages):
+    """Each node's evacuation plan (with the targets' free memory), its dist-upgrade's dry run
+    (on all the nodes in one job) and its own-versioned snf-* packages before and after."""
     dry_runs = __utils__["synnefo_orch.sls_on_each"](__salt__, nodes, "synnefo_upgrade.apt.dist_upgrade", test=True)
+    installed = __utils__["synnefo_orch.call_each"](__salt__, nodes, "pkg.list_pkgs")
     predicted = {}
     for node in nodes:
         plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
         predicted[node] = dict(
             __utils__["synnefo_orch.predicted"](dry_runs[node]), moves=plan["moves"], missing=plan["missing"], free_mib=plan["free"]
         )
+        predicted[node]["own_versions"] = __utils__["synnefo_orch.own_versions_planned"](
+            installed[node], predicted[node]["packages"], synnefo_packages
+        )
     return predicted
 
 
-def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_timeout=900, return_master=True):
+def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_timeout=900, return_master=True, synnefo_packages=None):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
     ``synnefo_upgrade:orchestration:node_order``, else by name; the Ganeti master last, after
@@ -563,9 +575,14 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
 
     return_master
         Give the master role (and snf-ganeti-eventd) back to the original master at the end.
+
+    synnefo_packages
+        The packages built from Synnefo's own source tree; the other ``snf-*`` packages are
+        reported with their versions before and after (and in the dry run, planned).
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     reboot_timeout = int(reboot_timeout)
+    synnefo_packages = synnefo_packages or ["snf-common"]
     test = __opts__["test"]
     try:
         lock = None if test else _lock()
@@ -589,7 +606,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
         if test:
             master = original_master
-            predicted = _predict(pending, master)
+            predicted = _predict(pending, master, synnefo_packages)
             lines = [
                 "{}: move {}; change {}; upgrade {} packages".format(
                     node,
@@ -617,7 +634,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
         ret["changes"]["timeline"] = timeline = []
         for node in pending:
             run = _Run(node, nodes, to_version, reboot_timeout, timeline)
-            before = _facts(node)
+            before = _facts(node, synnefo_packages)
             master = _ganeti_master(nodes)
             if node == master:
                 done = [n for n in order if n != node and n not in pending]
@@ -637,13 +654,15 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                     run.step("upgrade", run.upgrade, master)
                 run.step("reboot", run.reboot, master)
             run.step("restore", run.restore, master)
-            after = _facts(node)
+            after = _facts(node, synnefo_packages)
             ret["changes"][node] = {
                 "steps": run.done,
-                "codename_before": before[0],
-                "codename_after": after[0],
-                "snf_common_before": before[1],
-                "snf_common_after": after[1],
+                "codename_before": before["codename"],
+                "codename_after": after["codename"],
+                "snf_common_before": before["snf_common"],
+                "snf_common_after": after["snf_common"],
+                "own_versions_before": before["own_versions"],
+                "own_versions_after": after["own_versions"],
             }
             _fire(node, "node", "done")
         _finish_master(nodes, original_master, return_master, ret)

@@ -204,8 +204,6 @@ def _check(nodes, roles, to_version, ganeti_master):
         raise CommandExecutionError("; ".join(problems))
 
 
-def _facts(node):
-    return {"codename": _call(node, "grains.get", ["oscodename"]), "snf_common": _call(node, "pkg.version", ["snf-common"])}
 
 
 def _warnings(results):
@@ -241,7 +239,9 @@ def _validate_changelog(minion, changelog):
     return checked
 
 
-def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_minion=None, changelog=None, reboot_timeout=900):
+def nodes_upgraded(
+    name, to_version="0.19-1~jessie", databases=None, ip_history_minion=None, changelog=None, reboot_timeout=900, synnefo_packages=None
+):
     """
     Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
     the Ganeti nodes are on ``to_version`` (refused before). Stops at the first failure,
@@ -260,9 +260,14 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
 
     reboot_timeout
         Seconds to wait for the nodes' minions to start again after their reboot.
+
+    synnefo_packages
+        The packages built from Synnefo's own source tree; the other ``snf-*`` packages are
+        reported with their versions before and after (and in the dry run, planned).
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     test = __opts__["test"]
+    synnefo_packages = synnefo_packages or ["snf-common"]
     databases = dict((s, m) for s, m in (databases or {}).items() if m)
     try:
         lock = None if test else __utils__["synnefo_orch.lock"](__opts__, "orchestration")
@@ -297,6 +302,11 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         if test:
             results = _sls_on_each(pending, "synnefo_upgrade", test=True)
             changes = dict((node, dict(__utils__["synnefo_orch.predicted"](results[node]), roles=roles[node])) for node in pending)
+            installed = __utils__["synnefo_orch.call_each"](__salt__, pending, "pkg.list_pkgs")
+            for node in pending:
+                changes[node]["own_versions"] = __utils__["synnefo_orch.own_versions_planned"](
+                    installed[node], changes[node]["packages"], synnefo_packages
+                )
             ret["changes"] = dict(changes, migrations=databases, warnings=_warnings(results) + [KAMAKI_NOTE])
             _add_ip_history(ret, results, ip_history_minion)
             lines = [
@@ -307,7 +317,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
             return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
         ret["changes"]["timeline"] = timeline = []
         phase = _Phase(pending, roles, timeline)
-        before = dict((n, _facts(n)) for n in pending)
+        before = __utils__["synnefo_orch.host_facts"](__salt__, pending, synnefo_packages)
         to_upgrade = [n for n in pending if not _version_at_least(n, before[n]["snf_common"], to_version)]
         # Decided before the outage: a node not booted into 0.19 yet reboots after it.
         to_reboot = [n for n in pending if n in to_upgrade or not _upgraded(n, to_version)]
@@ -333,7 +343,7 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
         _set_progress(pending, "done")
         for node in pending:
             _fire(node, "node", "done")
-        after = dict((n, _facts(n)) for n in pending)
+        after = __utils__["synnefo_orch.host_facts"](__salt__, pending, synnefo_packages)
         ret["changes"] = {
             "hosts": dict(
                 (
@@ -343,6 +353,8 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", databases=None, ip_history_
                         "codename_after": after[n]["codename"],
                         "snf_common_before": before[n]["snf_common"],
                         "snf_common_after": after[n]["snf_common"],
+                        "own_versions_before": before[n]["own_versions"],
+                        "own_versions_after": after[n]["own_versions"],
                     },
                 )
                 for n in pending

@@ -122,6 +122,42 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
     return results
 
 
+def own_versions(installed, synnefo_packages):
+    """The ``snf-*`` packages of ``installed`` (``{name: version}``) that are not built from
+    Synnefo's source tree (``synnefo_packages``): snf-image, snf-network, snf-vncauthproxy,
+    GRNET's Ganeti build snf-ganeti... Their versions are their own: listed, never checked."""
+    return dict((n, v) for n, v in (installed or {}).items() if n.startswith("snf-") and n not in synnefo_packages)
+
+
+def own_versions_planned(installed, planned, synnefo_packages):
+    """``{name: {'old', 'new'}}`` for the host's own-versioned ``snf-*`` packages, ``new``
+    from a dry run's ``planned`` packages (the installed version where it keeps it)."""
+    return dict(
+        (n, {"old": v, "new": (planned.get(n) or {}).get("new", v)}) for n, v in sorted(own_versions(installed, synnefo_packages).items())
+    )
+
+
+def host_facts(functions, minions, synnefo_packages):
+    """``{minion: {'codename', 'snf_common', 'own_versions'}}`` in two jobs for all: what the
+    report shows of each host before and after."""
+    minions = list(minions)
+    if not minions:
+        return {}
+    grains = call_each(functions, minions, "grains.get", ["oscodename"])
+    installed = call_each(functions, minions, "pkg.list_pkgs")
+    return dict(
+        (
+            m,
+            {
+                "codename": grains[m],
+                "snf_common": (installed[m] or {}).get("snf-common", ""),
+                "own_versions": own_versions(installed[m], synnefo_packages),
+            },
+        )
+        for m in minions
+    )
+
+
 UPGRADE_STATE = "synnefo-upgrade-apt-dist-upgraded-to-jessie"
 
 

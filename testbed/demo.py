@@ -16,9 +16,12 @@ import sys
 import threading
 import time
 
-from testbed import cluster, timeline
+from testbed import cluster, packages, timeline
 
-HOSTS_FACTS = "sed -n 's/^VERSION_CODENAME=//p' /etc/os-release; dpkg-query -W -f='${Version}' snf-common"
+HOSTS_FACTS = (
+    "sed -n 's/^VERSION_CODENAME=//p' /etc/os-release; dpkg-query -W -f='${Version}\\n' snf-common; "
+    "dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n' 'snf-*'"
+)
 
 
 def salt_run(*args, **kwargs):
@@ -26,11 +29,18 @@ def salt_run(*args, **kwargs):
 
 
 def facts(hosts):
-    """``{host: (codename, snf-common version)}``, read from the hosts themselves."""
+    """``{host: (codename, snf-common version, {other snf-* package: version})}``, read from
+    the hosts themselves; the other ones are the snf-* packages not built from Synnefo's
+    source tree (the test bed's own list, packages.SYNNEFO_SOURCE_PACKAGES)."""
     found = {}
     for name in hosts:
         lines = cluster.host(name).run(["sh", "-c", HOSTS_FACTS], check=False).stdout.splitlines()
-        found[name] = (lines[0] if lines else "", lines[1] if len(lines) > 1 else "")
+        own = {}
+        for line in lines[2:]:
+            status, package, version = (line.split() + ["", "", ""])[:3]
+            if status == "ii" and package not in packages.SYNNEFO_SOURCE_PACKAGES:
+                own[package] = version
+        found[name] = (lines[0] if lines else "", lines[1] if len(lines) > 1 else "", own)
     return found
 
 
@@ -81,6 +91,8 @@ def summary(topology, before, after, code, events):
             "codename_after": after[name][0],
             "snf_common_before": before[name][1],
             "snf_common_after": after[name][1],
+            "own_versions_before": before[name][2],
+            "own_versions_after": after[name][2],
         }
         for name in topology.hosts
     }
@@ -136,6 +148,11 @@ def main(argv=None):
         print("== where every host stands (salt-run synnefo_upgrade.status)", flush=True)
         salt_run("synnefo_upgrade.status")
         result_summary = summary(topology, before, facts(topology.hosts), result.returncode, timeline.read(cluster.Paths().shared))
+        print("== snf-* packages with versions of their own (not Synnefo's), before -> after", flush=True)
+        for name, host in sorted(result_summary["hosts"].items()):
+            own = sorted(set(host["own_versions_before"]) | set(host["own_versions_after"]))
+            listed = ", ".join(f"{p} {host['own_versions_before'].get(p, '-')} -> {host['own_versions_after'].get(p, '-')}" for p in own)
+            print(f"  {name:<12} {listed or 'none'}", flush=True)
         print(
             f"== VM outages: {result_summary['vm_outages']}; API down {result_summary['api_downtime_seconds']} s; "
             f"database migrations: {result_summary['migrations']}; ok: {result_summary['ok']}",

@@ -34,9 +34,46 @@ BASE_FILES = {"wheezy": ("7.1wheezy11", "7.11", "7"), "jessie": ("8+deb8u11", "8
 GUNICORN = {"wheezy": "0.14.5-3+deb7u1", "jessie": "19.0-1"}
 APACHE = {"wheezy": "2.2.22-13+deb7u13", "jessie": "2.4.10-10+deb8u16"}
 DJANGO = {"wheezy": "1.4.22-1+deb7u1", "jessie": "1.7.11-1+deb8u3"}
-GEVENT = {"wheezy": "1.0.1-2~bpo70+1", "jessie": "1.0.1-2", "jessie-backports": "1.1.1-2"}
-GREENLET = {"wheezy": "0.4.2-1~bpo70+1", "jessie": "0.4.5-1", "jessie-backports": "0.4.10-1"}
-GANETI = {"wheezy": "2.10.7-1~bpo70+1", "jessie": "2.10.7.1+grnet2+bpo2-2~jessie"}
+GEVENT = {"wheezy": "1.0.1-2~bpo70+1", "jessie": "1.0.1-2", "jessie-backports": "1.1.1-2~bpo8+1"}
+GREENLET = {"wheezy": "0.4.2-1~bpo70+1", "jessie": "0.4.5-1", "jessie-backports": "0.4.10-1~bpo8+1"}
+# GRNET's Ganeti build, installed as snf-ganeti (grnet/synnefo docs/install-guide-debian.rst:
+# 0.18.1 "apt-get install snf-ganeti ganeti2 drbd8" and the version it recommends; 0.19 the same
+# for jessie).
+GANETI = {"wheezy": "2.10.7+snap1+b64v1+ext1+lockfix1+ifdown1+qmp1+bpo1-1~wheezy", "jessie": "2.10.7.1+grnet2+bpo2-2~jessie"}
+# The binary packages built from Synnefo's own source tree: grnet/synnefo debian/control on the
+# debian branch at 0.18.1-1~wheezy (7a8dd33fa) and 0.19-1~jessie (460e29791), the same fifteen.
+# They depend on each other with (= version) and move together.
+SYNNEFO_SOURCE_PACKAGES = (
+    "synnefo",
+    "snf-common",
+    "snf-webproject",
+    "snf-branding",
+    "snf-cyclades-app",
+    "snf-cyclades-gtools",
+    "snf-admin-app",
+    "snf-astakos-app",
+    "snf-pithos-app",
+    "snf-pithos-backend",
+    "snf-tools",
+    "snf-stats-app",
+    "python-astakosclient",
+    "snf-django-lib",
+    "snf-deploy",
+)
+# snf-* packages with versions of their own, as a 0.18.1 cloud has them and as they were on
+# jessie when 0.19 came out (June 2017), from each project's debian/changelog:
+# grnet/snf-image debian-wheezy / debian-jessie, grnet/snf-vncauthproxy debian / debian-jessie,
+# grnet/snf-network debian / debian-jessie. snf-ui-app and snf-cloudcms come from projects of
+# their own whose sources are not reachable here: their versions are the test bed's, chosen
+# only so that nothing can assume they move with Synnefo's.
+OWN_VERSIONS = {
+    "snf-image": {"wheezy": "0.21-1~wheezy", "jessie": "0.21.1-1~jessie"},
+    "snf-vncauthproxy": {"wheezy": "1.6-1~wheezy", "jessie": "1.7-2~jessie"},
+    "snf-network": {"wheezy": "0.16-1~wheezy", "jessie": "0.16-2~jessie"},
+    "snf-ganeti": GANETI,
+    "snf-ui-app": {"wheezy": "0.18.2-1~wheezy", "jessie": "0.19.1-1~jessie"},
+    "snf-cloudcms": {"wheezy": "0.15-1~wheezy", "jessie": "0.16-1~jessie"},
+}
 ARCHIPELAGO = {"wheezy": "0.4.5-1~wheezy", "jessie": "0.5.0-1~jessie"}
 CEPH = {"wheezy": "0.94.10-1~bpo70+1", "jessie": "0.94.10-1~bpo80+1"}
 SALT_MINION = {"wheezy": "2014.1.13+ds-3~bpo70+1", "jessie": "2014.1.13+ds-3"}
@@ -45,7 +82,8 @@ SYSTEMD = "215-17+deb8u7"
 INIT_TOOLS = ("shutdown", "reboot", "halt", "poweroff", "telinit", "runlevel")
 SUPPORT_VERSION = "1.0"
 
-# The packages each role has installed (the reference's table).
+# The packages each role has installed: upstream's 0.18.1 install guide
+# (docs/install-guide-debian.rst, its apt-get install lines per node) and their dependencies.
 ROLE_PACKAGES = {
     "astakos": [
         "snf-common",
@@ -88,10 +126,10 @@ ROLE_PACKAGES = {
         "snf-common",
         "snf-cyclades-gtools",
         "snf-pithos-backend",
-        "ganeti",
         "archipelago",
         "snf-network",
         "snf-image",
+        "snf-ganeti",
         "nfdhcpd",
         "ceph-common",
     ],
@@ -223,11 +261,13 @@ SYNNEFO_PACKAGES = {
 
 
 def synnefo_packages(codename):
-    version = SYNNEFO[codename]
     django = "python-django (<< 1.5)" if codename == "wheezy" else "python-django (>= 1.7)"
     packages = []
     for name, (internal, extra) in SYNNEFO_PACKAGES.items():
-        depends = [f"{dep} (= {version})" for dep in internal]
+        version = OWN_VERSIONS[name][codename] if name in OWN_VERSIONS else SYNNEFO[codename]
+        # Within Synnefo's source tree the packages depend on each other's exact version;
+        # the others depend on them unversioned.
+        depends = [f"{dep} (= {version})" if name in SYNNEFO_SOURCE_PACKAGES else dep for dep in internal]
         depends += [django if d == "python-django" else d for d in extra]
         files = {path: (text, 0o644) for path, text in _synnefo_conf(codename, name).items()}
         conffiles = [p for p in files if p.startswith("/etc/")]
@@ -372,15 +412,16 @@ def service_packages(codename):
             description="Archipelago (test bed stand-in)",
         )
     )
-    for name in ("snf-network", "snf-image", "nfdhcpd"):
-        packages.append(Package(name, SYNNEFO[codename], "grnet", codename, description=f"{name} (test bed stand-in)"))
+    for name in ("snf-network", "snf-image"):
+        packages.append(Package(name, OWN_VERSIONS[name][codename], "grnet", codename, description=f"{name} (test bed stand-in)"))
+    packages.append(Package("nfdhcpd", SYNNEFO[codename], "grnet", codename, description="nfdhcpd (test bed stand-in)"))
     gnt = {
         f"/usr/sbin/{cmd}": (f'#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbganeti.py {cmd} "$@"\n', 0o755)
         for cmd in ("gnt-node", "gnt-instance", "gnt-cluster", "gnt-job")
     }
     packages.append(
         Package(
-            "ganeti",
+            "snf-ganeti",
             GANETI[codename],
             "grnet",
             codename,

@@ -17,6 +17,7 @@ synnefo-upgrade-orch-preflight-passed:
     - to_version: {{ config.to_version }}
     - from_codename: {{ config.from_codename }}
     - databases: {{ config.databases | json }}
+    - synnefo_packages: {{ config.synnefo_packages | json }}
     - failhard: True
 
 synnefo-upgrade-orch-ganeti-nodes-upgraded:
@@ -26,6 +27,7 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - node_order: {{ orchestration.node_order | json }}
     - reboot_timeout: {{ orchestration.reboot_timeout }}
     - return_master: {{ orchestration.return_master }}
+    - synnefo_packages: {{ config.synnefo_packages | json }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed

@@ -20,4 +20,5 @@ synnefo-upgrade-orch-service-nodes-upgraded:
     - ip_history_minion: {{ config.databases.cyclades.minion | json }}
     - changelog: {{ config.ip_history.changelog | json }}
     - reboot_timeout: {{ config.orchestration.reboot_timeout }}
+    - synnefo_packages: {{ config.synnefo_packages | json }}
     - failhard: True

@@ -11,4 +11,5 @@ synnefo-upgrade-version-checked:
     - name: {{ synnefo_upgrade.version_package }}
     - from_version: {{ synnefo_upgrade.from_version }}
     - to_version: {{ synnefo_upgrade.to_version }}
+    - packages: {{ synnefo_upgrade.synnefo_packages | json }}
     - failhard: True

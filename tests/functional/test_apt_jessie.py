@@ -104,32 +104,33 @@ def test_switch_line(modules, line, expected):
     assert modules.apt_jessie.switch_line(line) == expected
 
 
-def test_backports_source_on_the_hosts_mirror_and_exact_pins(states, apt_dir):
+def test_backports_source_on_the_hosts_mirror_and_release_pins(states, apt_dir):
     states.apt_jessie.sources_switched(name=str(apt_dir))
     os.unlink(apt_dir / "sources.list")  # no jessie-backports line left: one must be added
     (apt_dir / "sources.list").write_text("deb [trusted=yes] http://ftp.gr.debian.org/debian jessie main\n")
-    pins = {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}
+    pins = {"python-gevent": "1.1.1", "python-greenlet": "0.4.10"}
     ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages=pins)
     assert ret.result is True, ret.comment
     source = (apt_dir / "sources.list.d" / "jessie-backports.list").read_text()
     assert "deb [trusted=yes] http://ftp.gr.debian.org/debian jessie-backports main\n" in source
     pin = (apt_dir / "preferences.d" / "synnefo-upgrade-backports").read_text()
     assert "Package: *\nPin: release a=jessie-backports\nPin-Priority: 100\n" in pin
-    assert "Package: python-gevent\nPin: version 1.1.1-2\nPin-Priority: 990\n" in pin
-    assert "Package: python-greenlet\nPin: version 0.4.10-1\nPin-Priority: 990\n" in pin
+    # The release, not a version: backports builds carry a ~bpo8+N suffix no exact pin matches.
+    assert "Package: python-gevent\nPin: release a=jessie-backports\nPin-Priority: 990\n" in pin
+    assert "Package: python-greenlet\nPin: release a=jessie-backports\nPin-Priority: 990\n" in pin
     assert states.apt_jessie.backports_pinned(name=str(apt_dir), packages=pins).changes == {}
 
 
 def test_existing_backports_source_is_reused(states, apt_dir):
     states.apt_jessie.sources_switched(name=str(apt_dir))
-    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1"})
     assert list(ret.changes) == [str(apt_dir / "preferences.d" / "synnefo-upgrade-backports")]
     assert not (apt_dir / "sources.list.d" / "jessie-backports.list").exists()
 
 
 def test_backports_before_the_switch_uses_the_wheezy_lines_mirror(states, apt_dir):
     (apt_dir / "sources.list").write_text("deb http://ftp.gr.debian.org/debian wheezy main\n")
-    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"}, test=True)
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1"}, test=True)
     assert ret.result is None
     assert (
         "+deb http://ftp.gr.debian.org/debian jessie-backports main"
@@ -138,13 +139,13 @@ def test_backports_before_the_switch_uses_the_wheezy_lines_mirror(states, apt_di
 
 
 def test_a_wheezy_backports_line_counts_as_the_backports_source(states, apt_dir):
-    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1"})
     assert list(ret.changes) == [str(apt_dir / "preferences.d" / "synnefo-upgrade-backports")]
 
 
 def test_backports_without_a_debian_mirror_fails_clearly(states, apt_dir):
     (apt_dir / "sources.list").write_text("# only the grnet and ceph repositories in sources.list.d\n")
-    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    ret = states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1"})
     assert ret.result is False
     assert "no 'deb URI jessie main' (or wheezy) source" in ret.comment
     assert os.listdir(apt_dir / "preferences.d") == []
@@ -158,7 +159,7 @@ def test_bad_pin_is_refused(states, apt_dir):
 def test_pin_file_is_understood_by_apt(states, apt_dir, tmp_path):
     """apt-cache reads the written preferences: a syntax error would show here."""
     states.apt_jessie.sources_switched(name=str(apt_dir))
-    states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1-2"})
+    states.apt_jessie.backports_pinned(name=str(apt_dir), packages={"python-gevent": "1.1.1"})
     state = tmp_path / "aptstate"
     (state / "lists" / "partial").mkdir(parents=True)
     (state / "status").write_text("")
@@ -210,16 +211,17 @@ def _archive(root, suites):
         (root / "dists" / suite / "Release").write_text("\n".join(release) + "\n")
 
 
-def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_path):
-    """What apt then decides, read from apt-cache policy: gevent and greenlet at the pinned
-    versions from backports, any other backports package left at jessie's."""
+def test_the_pin_takes_the_backports_builds_whatever_their_suffix(states, tmp_path):
+    """What apt then decides, read from apt-cache policy: gevent and greenlet from backports,
+    with the ~bpo8+N versions backports builds really carry, any other backports package left
+    at jessie's."""
     mirror = tmp_path / "mirror" / "debian"
     _archive(
         mirror,
         {
             "wheezy": {"python-gevent": "0.13.6-1", "python-greenlet": "0.3.1-2", "nginx": "1.2.1-2.2"},
             "jessie": {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.2-1", "nginx": "1.6.2-5"},
-            "jessie-backports": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.9.10-1~bpo8+4"},
+            "jessie-backports": {"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.10-1~bpo8+1", "nginx": "1.9.10-1~bpo8+4"},
         },
     )
     apt = tmp_path / "apt"
@@ -227,7 +229,7 @@ def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_pa
     (apt / "preferences.d").mkdir()
     (apt / "sources.list").write_text(f"deb [trusted=yes] file:{mirror} wheezy main\n")
     assert states.apt_jessie.sources_switched(name=str(apt)).result is True
-    pinned = states.apt_jessie.backports_pinned(name=str(apt), packages={"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"})
+    pinned = states.apt_jessie.backports_pinned(name=str(apt), packages={"python-gevent": "1.1.1", "python-greenlet": "0.4.10"})
     assert pinned.result is True
     state = tmp_path / "aptstate"
     (state / "lists" / "partial").mkdir(parents=True)
@@ -258,7 +260,31 @@ def test_the_pin_takes_exactly_the_pinned_versions_from_backports(states, tmp_pa
             package = line.rstrip(":")
         elif line.strip().startswith("Candidate:"):
             candidates[package] = line.split(":", 1)[1].strip()
-    assert candidates == {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1", "nginx": "1.6.2-5"}
+    assert candidates == {"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.10-1~bpo8+1", "nginx": "1.6.2-5"}
+
+
+def _dpkg_status(tmp_path, monkeypatch, versions):
+    """A private dpkg database (DPKG_ADMINDIR) with these packages installed."""
+    admin = tmp_path / "dpkg"
+    (admin / "info").mkdir(parents=True, exist_ok=True)
+    (admin / "status").write_text(
+        "".join(
+            f"Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: python\n"
+            f"Maintainer: Debian <debian@example.org>\nArchitecture: all\nVersion: {version}\nDescription: {name}\n\n"
+            for name, version in versions.items()
+        )
+    )
+    monkeypatch.setenv("DPKG_ADMINDIR", str(admin))
+
+
+def test_backports_below_names_jessies_own_gevent(modules, tmp_path, monkeypatch):
+    wanted = {"python-gevent": "1.1.1", "python-greenlet": "0.4.10", "python-absent": "1.0"}
+    _dpkg_status(tmp_path, monkeypatch, {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.10-1~bpo8+1"})
+    assert modules.apt_jessie.backports_below(wanted) == {"python-gevent": "1.0.1-2"}
+    # A dry run's versions are judged instead of the installed ones.
+    assert modules.apt_jessie.backports_below(wanted, {"python-gevent": "1.1.1-2~bpo8+1"}) == {}
+    _dpkg_status(tmp_path, monkeypatch, {"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.5-1"})
+    assert modules.apt_jessie.backports_below(wanted) == {"python-greenlet": "0.4.5-1"}
 
 
 # --- policy-rc.d guard ---------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_defaults_reach_the_states(modules):
     assert args == {
         "name": "/etc/apt",
         "suite": "jessie-backports",
-        "packages": {"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"},
+        "packages": {"python-gevent": "1.1.1", "python-greenlet": "0.4.10"},
     }
 
 
