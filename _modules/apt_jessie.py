@@ -250,7 +250,7 @@ def backports_files(name="/etc/apt", packages=None, suite="jessie-backports", mi
         "Pin: release a={}".format(suite),
         "Pin-Priority: 100",
     ]
-    for package, version in sorted(packages.items()):
+    for package in sorted(packages):
         stanzas += ["", "Package: {}".format(package), "Pin: release a={}".format(suite), "Pin-Priority: 990"]
     files[os.path.join(name, "preferences.d", PIN_FILE)] = "\n".join(stanzas) + "\n"
     return files

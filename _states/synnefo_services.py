@@ -204,8 +204,6 @@ def _check(nodes, roles, to_version, ganeti_master):
         raise CommandExecutionError("; ".join(problems))
 
 
-
-
 def _warnings(results):
     return [
         "{}: {}".format(node, warning)
