@@ -2,7 +2,8 @@
 Re-register Cyclades' service definitions with Astakos, without prompts.
 
 Upgrade guide, "Re-register service and resource definitions": 0.19 exposes the ``image``,
-``network`` and ``volume`` endpoints without a version suffix, so cyclades must be registered
+``network`` and ``volume`` endpoints without a version in their URLs (their definitions keep
+``versionId`` and say ``SNF:exposeVersion: False``), so cyclades must be registered
 again on the Astakos node (``snf-component-register cyclades``). That program only asks
 questions; what it runs is usable directly and idempotent::
 
@@ -63,8 +64,12 @@ def listed(manage="snf-manage"):
 def exported(component, base_url, export="snf-service-export"):
     """
     The service definitions the installed Synnefo exports for ``component`` at ``base_url``,
-    as JSON text, refused if the image, network or volume endpoints still carry a version
-    (Synnefo below 0.19 on this host).
+    as JSON text; refused while it is 0.18.1's.
+
+    0.19's export (``snf_service_export.py`` with ``fill_endpoints`` of
+    ``synnefo/lib/services.py``) keeps ``versionId`` on every endpoint and marks each one
+    ``SNF:exposeVersion``: ``False`` on the image, network and volume endpoints, whose
+    ``publicURL`` then carries no version. 0.18.1's has no such key and versions every URL.
 
     CLI Example:
 
@@ -77,13 +82,21 @@ def exported(component, base_url, export="snf-service-export"):
         services = json.loads(text)
     except ValueError as exc:
         raise CommandExecutionError("{} {} printed no JSON: {}".format(export, component, exc))
-    versioned = []
+    if not isinstance(services, dict):
+        raise CommandExecutionError("{} {} printed no service definitions: {}".format(export, component, text[:200]))
+    old = []
     for _name, service in sorted(services.items()):
-        if service.get("type") in UNVERSIONED:
-            versioned += [e["publicURL"] for e in service.get("endpoints", []) if e.get("versionId")]
-    if versioned:
+        if not isinstance(service, dict) or service.get("type") not in UNVERSIONED:
+            continue
+        for endpoint in service.get("endpoints") or []:
+            url = endpoint.get("publicURL") or ""
+            version = endpoint.get("versionId") or ""
+            if endpoint.get("SNF:exposeVersion") is not False or (version and url.rstrip("/").endswith("/" + version)):
+                old.append(url)
+    if old:
         raise CommandExecutionError(
-            "the export still has versioned endpoints ({}): is Synnefo 0.19 installed here?".format(", ".join(versioned))
+            "the export is not 0.19's: the {} endpoints are not marked 'SNF:exposeVersion': False or carry a version ({}): "
+            "is Synnefo 0.19 installed here?".format("/".join(UNVERSIONED), ", ".join(old))
         )
     return text
 

@@ -18,8 +18,9 @@ changelog, if any, is validated); then snf-ganeti-eventd stops on the Ganeti mas
 node applies the formula's per-node upgrade (``synnefo_upgrade``: the guide's services down,
 the dist-upgrade under the policy-rc.d guard, the IP-history fix after the migration,
 the configuration, the database migration on the node pillar names for it, cyclades'
-re-registration on the astakos node pillar names), every node reboots, and the result is checked (services, gunicorn answering HTTP,
-Apache's configuration, snf-ganeti-eventd on the Ganeti master, ``gnt-cluster verify``,
+re-registration on the astakos node pillar names), every node reboots, and the result is checked (services,
+each service's API answering as upstream's does without credentials, Apache's
+configuration, snf-ganeti-eventd on the Ganeti master, ``gnt-cluster verify``,
 Synnefo 0.19 and jessie everywhere). Each node's stage is kept on the node
 (``synnefo_files.progress``) and announced as ``synnefo_upgrade/services/<node>/<step>``;
 every step is safe to run again, so a second run resumes. In test mode nothing changes:
@@ -164,7 +165,41 @@ def _bind(node):
     return _call(node, "gunicorn_wsgi.bind", [config]) or "127.0.0.1:8080"
 
 
-def _check(nodes, roles, to_version, ganeti_master):
+def _host_header(node, bind):
+    """A Host the node's ALLOWED_HOSTS lets through (Django answers 400 to any other): its
+    first host name from pillar (a leading-dot domain stands for itself), or the bound
+    address where it allows any."""
+    for pattern in _call(node, "config.get", ["synnefo_upgrade:settings:allowed_hosts", []]) or []:
+        pattern = "{}".format(pattern).lstrip(".")
+        if pattern and pattern != "*":
+            return pattern
+    return bind
+
+
+def _health_problems(node, roles, health):
+    """Ask the node's gunicorn, as each of its roles' API answers without credentials (pillar
+    ``synnefo_upgrade:health``), for one of the answers that mean the application is up."""
+    problems = []
+    bind = _bind(node)
+    host = _host_header(node, bind)
+    for role in roles:
+        wanted = (health or {}).get(role)
+        if not wanted:
+            continue
+        url = "http://{}{}".format(bind, wanted["path"])
+        answer = _call(node, "http.query", [url], {"status": True, "header_dict": {"Host": host}}, check=False)
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if status not in wanted["ok"]:
+            detail = answer.get("error") if isinstance(answer, dict) else answer
+            problems.append(
+                "{}: {} (Host: {}) answered {}, not {}{}".format(
+                    node, url, host, status, " or ".join("{}".format(c) for c in wanted["ok"]), ": {}".format(detail) if detail else ""
+                )
+            )
+    return problems
+
+
+def _check(nodes, roles, to_version, ganeti_master, health):
     problems = []
     for node in nodes:
         codename = _call(node, "grains.get", ["oscodename"])
@@ -178,12 +213,7 @@ def _check(nodes, roles, to_version, ganeti_master):
         for service in wanted:
             if not _call(node, "service.status", [service]):
                 problems.append("{}: {} is not running".format(node, service))
-        url = "http://{}/".format(_bind(node))
-        answer = _call(node, "http.query", [url], {"status": True}, check=False)
-        if not isinstance(answer, dict) or answer.get("status") != 200:
-            problems.append(
-                "{}: gunicorn does not answer {} ({})".format(node, url, answer.get("error") if isinstance(answer, dict) else answer)
-            )
+        problems += _health_problems(node, roles[node], health)
         try:
             _call(node, "apache_sites.configtest")
             # Every site Apache 2.4 loads (*.conf), and the proxy header gunicorn 19 trusts.
@@ -238,7 +268,14 @@ def _validate_changelog(minion, changelog):
 
 
 def nodes_upgraded(
-    name, to_version="0.19-1~jessie", databases=None, ip_history_minion=None, changelog=None, reboot_timeout=900, synnefo_packages=None
+    name,
+    to_version="0.19-1~jessie",
+    databases=None,
+    ip_history_minion=None,
+    changelog=None,
+    reboot_timeout=900,
+    synnefo_packages=None,
+    health=None,
 ):
     """
     Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
@@ -262,6 +299,11 @@ def nodes_upgraded(
     synnefo_packages
         The packages built from Synnefo's own source tree; the other ``snf-*`` packages are
         reported with their versions before and after (and in the dry run, planned).
+
+    health
+        ``{role: {'path', 'ok': [status]}}`` (pillar ``synnefo_upgrade:health``): what the
+        check after the reboots asks each node's gunicorn, without credentials, with a Host
+        its ALLOWED_HOSTS allows.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     test = __opts__["test"]
@@ -337,7 +379,7 @@ def nodes_upgraded(
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
         if master:
             _call(master, "service.start", ["snf-ganeti-eventd"])
-        phase.step("check", pending, _check, pending, roles, to_version, master)
+        phase.step("check", pending, _check, pending, roles, to_version, master, health)
         _set_progress(pending, "done")
         for node in pending:
             _fire(node, "node", "done")

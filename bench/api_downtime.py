@@ -63,8 +63,8 @@ def sh(host, script):
 def literal_service_phase():
     uri = mirror.uri(netns.MASTER_ADDRESS)
     pin = (
-        "Package: python-gevent\nPin: version 1.1.1-2\nPin-Priority: 1001\n\n"
-        "Package: python-greenlet\nPin: version 0.4.10-1\nPin-Priority: 1001\n"
+        "Package: python-gevent\nPin: release a=jessie-backports\nPin-Priority: 1001\n\n"
+        "Package: python-greenlet\nPin: release a=jessie-backports\nPin-Priority: 1001\n"
     )
     # 1. Change repos to jessie; apt-get update.
     for host in SERVICE_HOSTS:

@@ -67,6 +67,7 @@ APACHE_SITE = """<VirtualHost *:80>
 APACHE_SSL_SITE = """<VirtualHost _default_:443>
     ServerName {host}.example.org
     RequestHeader set X-Forwarded-Protocol "https"
+    ProxyPreserveHost On
     ProxyPass / http://localhost:8080/ retry=0
     ProxyPassReverse / http://localhost:8080/
     SSLEngine on

@@ -21,4 +21,5 @@ synnefo-upgrade-orch-service-nodes-upgraded:
     - changelog: {{ config.ip_history.changelog | json }}
     - reboot_timeout: {{ config.orchestration.reboot_timeout }}
     - synnefo_packages: {{ config.synnefo_packages | json }}
+    - health: {{ config.health | json }}
     - failhard: True

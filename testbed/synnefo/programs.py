@@ -31,23 +31,22 @@ except ImportError:  # on the machine
 SHARED = "/var/lib/synnefo-testbed"
 VERSION_FILE = "/usr/share/synnefo-testbed/version"
 APPS = {"snf-astakos-app": "astakos", "snf-cyclades-app": "cyclades", "snf-pithos-app": "pithos"}
-# What Astakos has registered for cyclades after a 0.18.1 installation: versioned endpoints.
-SERVICES_0181 = {
-    "compute": "compute/v2.0",
-    "image": "image/v1.0",
-    "network": "network/v2.0",
-    "volume": "volume/v2.0",
-    "vmapi": "vmapi/v1.0",
-    "cyclades_ui": "ui",
-}
-SERVICES_019 = {
-    "compute": "compute/v2.0",
-    "image": "image",
-    "network": "network",
-    "volume": "volume",
-    "vmapi": "vmapi/v1.0",
-    "cyclades_ui": "ui",
-}
+# Cyclades' service definitions, as upstream's snf-service-export holds them
+# (grnet/synnefo snf-astakos-app/astakos/scripts/snf_service_export.py, cyclades_services, the
+# same nine at 0.18.1 and 0.19): name, type, prefix, public, versionId, resource names.
+CYCLADES_SERVICES = (
+    ("cyclades_compute", "compute", "compute", True, "v2.0", ("vm", "total_cpu", "cpu", "total_ram", "ram", "disk")),
+    ("cyclades_plankton", "image", "image", True, "v1.0", ()),
+    ("cyclades_network", "network", "network", True, "v2.0", ("network-private", "floating_ip")),
+    ("cyclades_vmapi", "vmapi", "vmapi", True, "v1.0", ()),
+    ("cyclades_helpdesk", "cyclades_helpdesk", "helpdesk", False, "", ()),
+    ("cyclades_userdata", "cyclades_userdata", "userdata", False, "", ()),
+    ("cyclades_ui", "cyclades_ui", "ui", False, "", ()),
+    ("cyclades_admin", "admin", "admin", True, "", ()),
+    ("cyclades_volume", "volume", "volume", True, "v2.0", ()),
+)
+# 0.19 marks these endpoints 'SNF:exposeVersion': False (same file at 0.19).
+HIDDEN_VERSION_019 = ("cyclades_plankton", "cyclades_network", "cyclades_volume")
 
 
 class CommandError(Exception):
@@ -66,20 +65,39 @@ class Store(LockedJson):
         self.shared = shared
 
 
+def _join_urls(*parts):
+    """grnet/synnefo snf-common/synnefo/lib/__init__.py join_urls: one slash between parts."""
+    url = parts[0]
+    for part in parts[1:]:
+        url = url.rstrip("/") + "/" + part.lstrip("/")
+    return url
+
+
 def export(base_url, version):
-    """The service definitions of cyclades as snf-service-export prints them."""
-    table = SERVICES_019 if version.startswith("0.19") else SERVICES_0181
-    base = base_url.rstrip("/")
-    return {
-        f"cyclades_{kind}": {
+    """The service definitions of cyclades as snf-service-export prints them: the public ones
+    only (filter_public), each endpoint's publicURL filled in by fill_endpoints
+    (snf-common/synnefo/lib/services.py). At 0.19 fill_endpoints also sets 'SNF:exposeVersion'
+    (True where the definition has none) and leaves the version out of the URL where it is
+    False; 0.18.1's has no such key and always puts the version in."""
+    services = {}
+    for name, kind, prefix, public, version_id, resources in CYCLADES_SERVICES:
+        if not public:
+            continue
+        endpoint = {"versionId": version_id}
+        expose = True
+        if version.startswith("0.19"):
+            expose = name not in HIDDEN_VERSION_019
+            endpoint["SNF:exposeVersion"] = expose
+        endpoint["publicURL"] = _join_urls(base_url, prefix, version_id if expose else "").rstrip("/")
+        services[name] = {
             "type": kind,
             "component": "cyclades",
-            "prefix": path.split("/")[0],
-            "public": kind != "vmapi",
-            "endpoints": [{"versionId": path.split("/")[1] if "/" in path else "", "publicURL": f"{base}/{path}"}],
+            "prefix": prefix,
+            "public": True,
+            "endpoints": [endpoint],
+            "resources": {r: {"name": f"cyclades.{r}", "service_type": kind, "service_origin": name} for r in resources},
         }
-        for kind, path in table.items()
-    }
+    return services
 
 
 def create(shared, base_url="https://cyclades1.example.org/cyclades", vms=(), log=()):
@@ -302,10 +320,17 @@ def snf_manage(args, shared=SHARED, host=None, out=sys.stdout, stdin=sys.stdin):
 # --- snf-service-export and snf-component-register ----------------------------------------
 
 
-def snf_service_export(args, out=sys.stdout):
-    if len(args) != 2 or args[0] != "cyclades":
-        raise CommandError("Usage: snf-service-export cyclades BASE_URL")
-    out.write(json.dumps(export(args[1], installed_version()), indent=1, sort_keys=True) + "\n")
+def snf_service_export(args, out=sys.stdout, err=sys.stderr):
+    """Upstream's optparse: a wrong argument count is a usage error (exit 2); an unknown
+    component prints "Unrecognized component NAME" (exit 1). The test bed models cyclades'."""
+    if len(args) != 2:
+        err.write("Usage: snf-service-export <component_name> <base_url>\n\nsnf-service-export: error: Wrong number of arguments.\n")
+        return 2
+    if args[0] != "cyclades":
+        err.write(f"Unrecognized component {args[0]}\n")
+        return 1
+    # Upstream prints json.dumps(..., indent=4) of a plain dict: in no particular order.
+    out.write(json.dumps(export(args[1], installed_version()), indent=4) + "\n")
     return 0
 
 

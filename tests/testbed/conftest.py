@@ -5,6 +5,7 @@ salt-minions, driven through the test bed's own CLI and Salt's CLIs.
 
 import contextlib
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,16 @@ class Bed:
 
     def version(self, host, package):
         return self.sh(host, f"dpkg-query -W -f='${{Version}}' {package}").stdout
+
+    def get(self, host, url, host_header=None):
+        """GET ``url`` from inside ``host``, with the Host header its ALLOWED_HOSTS lets through
+        (``<host>.example.org``, the test bed pillar's); the body, failing on any error status."""
+        header = host_header or f"{host}.example.org"
+        script = (
+            "import urllib.request; "
+            f"print(urllib.request.urlopen(urllib.request.Request({url!r}, headers={{'Host': {header!r}}})).read().decode())"
+        )
+        return self.sh(host, "python3 -c " + shlex.quote(script)).stdout
 
     def running(self, host, service):
         return self.sh(host, f"service {service} status", check=False).returncode == 0

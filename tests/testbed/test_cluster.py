@@ -13,7 +13,6 @@ from testbed import packages
 pytestmark = pytest.mark.testbed
 
 WHEEZY, JESSIE = packages.SYNNEFO["wheezy"], packages.SYNNEFO["jessie"]
-GET_443 = "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'"
 
 
 def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
@@ -24,20 +23,18 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     assert grains["gnt2"]["roles"] == ["ganeti"] and grains["pithos1"]["roles"] == ["pithos"]
     for host in grains:
         assert bed.version(host, "snf-common") == WHEEZY
-    assert bed.version("gnt1", "ganeti") == packages.GANETI["wheezy"]
+    assert bed.version("gnt1", "snf-ganeti") == packages.GANETI["wheezy"]
     assert bed.sh("astakos1", "dpkg-query -W snf-cyclades-app", check=False).returncode != 0
     listing = bed.sh("cyclades1", "stat -c '%a %U:%G' /etc/synnefo /etc/synnefo/20-snf-cyclades-app-api.conf").stdout.split("\n")
     assert listing[:2] == ["2750 root:synnefo", "640 root:synnefo"]
     assert "'mode': 'django'" in bed.sh("pithos1", "cat /etc/gunicorn.d/synnefo").stdout
     for service in ("gunicorn", "apache2", "archipelago", "snf-dispatcher"):
         assert bed.running("cyclades1", service), service
-    answer = bed.sh(
-        "cyclades1", "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
-    ).stdout
+    answer = bed.get("cyclades1", "http://127.0.0.1:8080/_testbed/")
     assert '"synnefo": "0.18.1-1~wheezy"' in answer and '"gunicorn": "0.14.5"' in answer
     assert bed.running("gnt1", "snf-ganeti-eventd") and not bed.running("gnt2", "snf-ganeti-eventd")
     # Behind apache, 0.18.1's gunicorn 0.14 sees HTTPS through X-Forwarded-Protocol.
-    assert '"url_scheme": "https"' in bed.sh("pithos1", GET_443).stdout
+    assert '"url_scheme": "https"' in bed.get("pithos1", "http://127.0.0.1:443/_testbed/")
     assert bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split("\n")[:2] == [
         "vm1 gnt1 running",
         "vm2 gnt1 running",
@@ -70,7 +67,7 @@ def test_formula_dry_run_of_a_service_node_predicts_the_upgrade_and_changes_noth
     # With the bytes it would download (the test bed's packages are real .debs).
     assert upgrade["changes"]["snf-cyclades-app"] == {"old": WHEEZY, "new": JESSIE, "size": upgrade["changes"]["snf-cyclades-app"]["size"]}
     assert upgrade["changes"]["snf-cyclades-app"]["size"] > 0
-    assert upgrade["changes"]["python-gevent"]["new"] == "1.1.1-2"  # through the backports pin
+    assert upgrade["changes"]["python-gevent"]["new"] == packages.GEVENT["jessie-backports"]  # through the backports pin
     assert "python-django" in upgrade["changes"] and upgrade["changes"]["python-django"]["new"] == packages.DJANGO["jessie"]
     assert steps["synnefo-upgrade-services-snf-dispatcher-stopped"]["result"] is None
     assert steps["synnefo-upgrade-cyclades-caches-django-format"]["result"] is None
@@ -202,9 +199,7 @@ def test_formula_switches_gunicorn_to_wsgi_in_the_host(bed):
     result = bed.state(host, "gunicorn_wsgi.configured", name="/etc/gunicorn.d/synnefo")
     assert result["result"] is True and "+ 'mode': 'wsgi'," in result["changes"]["diff"]
     bed.sh(host, "service gunicorn start")
-    answer = bed.sh(
-        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
-    ).stdout
+    answer = bed.get(host, "http://127.0.0.1:8080/_testbed/")
     assert '"synnefo": "0.19-1~jessie"' in answer and '"gunicorn": "19.0"' in answer
     # The guide's webserver steps, by hand: apache 2.4 needs .conf names, and gunicorn 19
     # trusts X-Forwarded-Proto, not X-Forwarded-Protocol.
@@ -213,11 +208,11 @@ def test_formula_switches_gunicorn_to_wsgi_in_the_host(bed):
         "cd /etc/apache2 && mv sites-available/synnefo-ssl sites-available/synnefo-ssl.conf && "
         "rm sites-enabled/synnefo-ssl && ln -s ../sites-available/synnefo-ssl.conf sites-enabled/ && service apache2 restart",
     )
-    assert '"url_scheme": "http"' in bed.sh(host, GET_443).stdout
+    assert '"url_scheme": "http"' in bed.get(host, "http://127.0.0.1:443/_testbed/")
     bed.sh(
         host, "sed -i 's/X-Forwarded-Protocol/X-Forwarded-Proto/' /etc/apache2/sites-available/synnefo-ssl.conf && service apache2 restart"
     )
-    assert '"url_scheme": "https"' in bed.sh(host, GET_443).stdout
+    assert '"url_scheme": "https"' in bed.get(host, "http://127.0.0.1:443/_testbed/")
 
 
 def test_without_policy_rc_d_services_start_on_upgrade(bed):
@@ -233,7 +228,7 @@ def test_without_policy_rc_d_services_start_on_upgrade(bed):
         host,
         "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
     )
-    assert bed.version(host, "ganeti") == packages.GANETI["jessie"]
+    assert bed.version(host, "snf-ganeti") == packages.GANETI["jessie"]
     assert bed.running(host, "snf-ganeti-eventd") and bed.running(host, "ganeti")
     assert not bed.running(host, "archipelago")  # not started on install, as upstream
     assert bed.events(since, event="service-start", host=host, service="snf-ganeti-eventd")
@@ -338,14 +333,14 @@ def test_formula_dist_upgraded_reports_a_failed_upgrade_and_refuses_to_go_on(bed
 def test_backports_pin_takes_exactly_gevent_and_greenlet(bed):
     host = "astakos1"
     pinned = bed.state(
-        host, "apt_jessie.backports_pinned", name="/etc/apt", packages={"python-gevent": "1.1.1-2", "python-greenlet": "0.4.10-1"}
+        host, "apt_jessie.backports_pinned", name="/etc/apt", packages={"python-gevent": "1.1.1", "python-greenlet": "0.4.10"}
     )
     assert pinned["result"] is True, pinned["comment"]
     assert "file:/srv/testbed-apt/debian jessie-backports main" in bed.sh(host, "cat /etc/apt/sources.list.d/jessie-backports.list").stdout
     result = bed.state(host, "apt_jessie.dist_upgraded", name="upgrade")
     assert result["result"] is True, result["comment"]
-    assert bed.version(host, "python-gevent") == "1.1.1-2"
-    assert bed.version(host, "python-greenlet") == "0.4.10-1"
+    assert bed.version(host, "python-gevent") == packages.GEVENT["jessie-backports"]
+    assert bed.version(host, "python-greenlet") == packages.GREENLET["jessie-backports"]
     assert bed.version(host, "python-django") == packages.DJANGO["jessie"]  # not the backport
     bed.state(host, "apt_jessie.policy_rc_d_removed", name="/usr/sbin/policy-rc.d")
 

@@ -121,7 +121,7 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
         "synnefo-upgrade-astakos-cyclades-registered-again",
     } <= steps
     assert bed.version(host, "snf-astakos-app") == packages.SYNNEFO["jessie"]
-    assert bed.version(host, "python-gevent") == "1.1.1-2"
+    assert bed.version(host, "python-gevent") == packages.GEVENT["jessie-backports"]
     assert not bed.running(host, "gunicorn")
     assert bed.sh(host, "test -e /usr/sbin/policy-rc.d", check=False).returncode != 0
     since = time.time()
@@ -129,18 +129,14 @@ def test_highstate_upgrades_a_service_node_that_then_boots_into_019(bed):
     assert bed.wait_event(since=since, event="boot", host=host)[0]["init"] == "systemd"
     bed.wait_event(since=since, event="booted", host=host)
     bed.wait_ping(host)
-    answer = bed.sh(
-        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8080/\").read().decode())'"
-    ).stdout
+    answer = bed.get(host, "http://127.0.0.1:8080/_testbed/")
     assert '"synnefo": "0.19-1~jessie"' in answer and '"mode": "wsgi"' in answer and '"gunicorn": "19.0"' in answer
     # Apache 2.4 loads the renamed sites, and its proxy header makes gunicorn 19 see https.
     assert sorted(bed.sh(host, "cat /run/apache2/sites-loaded").stdout.split()) == [
         "/etc/apache2/sites-enabled/synnefo-ssl.conf",
         "/etc/apache2/sites-enabled/synnefo.conf",
     ]
-    proxied = bed.sh(
-        host, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:443/\").read().decode())'"
-    ).stdout
+    proxied = bed.get(host, "http://127.0.0.1:443/_testbed/")
     assert '"url_scheme": "https"' in proxied and '"synnefo": "0.19-1~jessie"' in proxied
     assert "Syntax OK" in bed.sh(host, "apache2ctl configtest").stderr
     # The test bed's pillar gives web1 its ALLOWED_HOSTS, names it for the astakos

@@ -22,10 +22,6 @@ def fingerprint(bed, host):
     ).stdout
 
 
-def get(bed, host, url):
-    return bed.sh(host, f"python3 -c 'import urllib.request; print(urllib.request.urlopen(\"{url}\").read().decode())'").stdout
-
-
 def test_the_dry_run_of_the_whole_upgrade_changes_nothing(bed):
     before = {h: fingerprint(bed, h) for h in ALL}
     events = len(timeline.read(bed.paths.shared))
@@ -120,8 +116,9 @@ def test_the_whole_upgrade(bed):
     # gevent and greenlet at the pinned versions; gunicorn 19 in wsgi mode behind Apache 2.4,
     # which passes X-Forwarded-Proto.
     for host in SERVICE_NODES:
-        assert bed.version(host, "python-gevent") == "1.1.1-2" and bed.version(host, "python-greenlet") == "0.4.10-1"
-        answer = json.loads(get(bed, host, "http://127.0.0.1:443/"))
+        assert bed.version(host, "python-gevent") == packages.GEVENT["jessie-backports"]
+        assert bed.version(host, "python-greenlet") == packages.GREENLET["jessie-backports"]
+        answer = json.loads(bed.get(host, "http://127.0.0.1:443/_testbed/"))
         assert answer["mode"] == "wsgi" and answer["gunicorn"] == "19.0" and answer["url_scheme"] == "https", answer
         assert bed.sh(host, "cat /etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf").stdout.endswith(f"['{host}.example.org']\n")
         assert not bed.sh(host, "test -e /usr/sbin/policy-rc.d", check=False).returncode == 0

@@ -14,7 +14,7 @@ def keys(data, prefix=""):
         path = f"{prefix}{key}"
         found.add(path)
         # Maps whose keys are the operator's own (packages, roles, services, caches) stop here.
-        if isinstance(value, dict) and value and path not in ("apt:backports_pins", "services", "cyclades:caches", "databases"):
+        if isinstance(value, dict) and value and path not in ("apt:backports_pins", "services", "cyclades:caches", "databases", "health"):
             found |= keys(value, path + ":")
     return found
 
