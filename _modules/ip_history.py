@@ -55,6 +55,8 @@ _COMMAND_LOG = re.compile(r"(\d{12})_server-modify_(\d+)\.log\Z")
 _LOGGED = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) - \w+: ?(.*)$")
 _OWNER_CHANGED = re.compile(r"Changed the owner of server '(?P<server>[^']*)' from '(?P<old>[^']*)' to '(?P<new>[^']*)'\.")
 _COMMAND_LINE = re.compile(r"^\s+command: (.*)$")
+# How 0.18.1's VirtualMachine prints itself (snf-cyclades-app synnefo/db/models.py __unicode__).
+_VM_REPR = re.compile(r"<vm:(\d+)@backend:[^>]*>\Z")
 
 
 def __virtual__():
@@ -378,6 +380,29 @@ def _read_command_log(path):
         return handle.read()
 
 
+def _server_id(printed, command):
+    """The VM id of an owner change: from the server as the command printed it
+    (``<vm:42@backend:1>``), else from its command line, where the id is the one positional
+    argument after ``server-modify`` and every option takes a value (``--user UUID``,
+    ``--user=UUID``), in any order. ``''`` when neither tells."""
+    found = _VM_REPR.match(printed)
+    if found:
+        return found.group(1)
+    if printed.isdigit():
+        return printed
+    words = command.split()
+    words = words[words.index("server-modify") + 1 :] if "server-modify" in words else []
+    positional, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = "=" not in word
+        else:
+            positional.append(word)
+    return positional[0] if len(positional) == 1 and positional[0].isdigit() else ""
+
+
 def _owner_change(path, zone):
     """The owner change a server-modify log records, or ``None`` when it records none."""
     text = _read_command_log(path)
@@ -394,12 +419,9 @@ def _owner_change(path, zone):
         # The hour repeated when clocks go back: the log's last write tells which one it was.
         written = os.stat(path).st_mtime
         seconds = min(candidates, key=lambda c: abs(c - written))
-        server = changed.group("server")
-        if not server.isdigit():
-            # The log's own repr of the server; its id is the command line's last argument.
-            server = command.split()[-1] if command.split() and command.split()[-1].isdigit() else ""
+        server = _server_id(changed.group("server"), command)
         if not server:
-            raise CommandExecutionError("no server id in the command line {!r}".format(command))
+            raise CommandExecutionError("no server id in {!r} nor in the command line {!r}".format(changed.group("server"), command))
         utc = datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") + ".{}000".format(logged.group(2))
         return {
             "vm": int(server),

@@ -14,13 +14,14 @@ Ganeti phase (upgrade guide, "Upgrade Service nodes"): every node with a service
         - reboot_timeout: 900
 
 Before the outage every node downloads what its dist-upgrade needs (and the IP-history
-changelog, if any, is validated); then snf-ganeti-eventd stops on the Ganeti master and each
+changelog, if any, is validated); then snf-ganeti-eventd stops on every Ganeti master
+candidate and each
 node applies the formula's per-node upgrade (``synnefo_upgrade``: the guide's services down,
 the dist-upgrade under the policy-rc.d guard, the IP-history fix after the migration,
 the configuration, the database migration on the node pillar names for it, cyclades'
 re-registration on the astakos node pillar names), every node reboots, and the result is checked (services,
 each service's API answering as upstream's does without credentials, Apache's
-configuration, snf-ganeti-eventd on the Ganeti master, ``gnt-cluster verify``,
+configuration, snf-ganeti-eventd on every master candidate, ``gnt-cluster verify``,
 Synnefo 0.19 and jessie everywhere). Each node's stage is kept on the node
 (``synnefo_files.progress``) and announced as ``synnefo_upgrade/services/<node>/<step>``;
 every step is safe to run again, so a second run resumes. In test mode nothing changes:
@@ -199,7 +200,22 @@ def _health_problems(node, roles, health):
     return problems
 
 
-def _check(nodes, roles, to_version, ganeti_master, health):
+def _master_candidates(master):
+    """The Ganeti master candidates (the master among them), as Ganeti lists them."""
+    return sorted(n for n, info in _call(master, "ganeti_rolling.nodes").items() if info["master_candidate"] or info["master"])
+
+
+def _eventd_stop(candidates):
+    """Stop snf-ganeti-eventd on every master candidate where it runs (upgrade guide, "Bring
+    services down": eventd runs on each candidate and acts while its node is the master,
+    grnet/synnefo snf-cyclades-gtools/synnefo/ganeti/eventd.py); return where it ran."""
+    running = [n for n in candidates if _call(n, "service.status", ["snf-ganeti-eventd"])]
+    for node in running:
+        _call(node, "service.stop", ["snf-ganeti-eventd"])
+    return running
+
+
+def _check(nodes, roles, to_version, ganeti_master, health, eventd_nodes=()):
     problems = []
     for node in nodes:
         codename = _call(node, "grains.get", ["oscodename"])
@@ -225,8 +241,10 @@ def _check(nodes, roles, to_version, ganeti_master, health):
         except CommandExecutionError as exc:
             problems.append(exc.error)
     if ganeti_master:
-        if not _call(ganeti_master, "service.status", ["snf-ganeti-eventd"]):
-            problems.append("{}: snf-ganeti-eventd is not running on the Ganeti master".format(ganeti_master))
+        for node in sorted(set(eventd_nodes) | {ganeti_master}):
+            if not _call(node, "service.status", ["snf-ganeti-eventd"]):
+                what = "the Ganeti master" if node == ganeti_master else "a Ganeti master candidate"
+                problems.append("{}: snf-ganeti-eventd is not running on {}".format(node, what))
         verify = _call(ganeti_master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
         if verify.get("retcode") != 0:
             problems.append("{}: gnt-cluster verify failed: {}".format(ganeti_master, verify.get("stdout", "").strip()))
@@ -366,8 +384,8 @@ def nodes_upgraded(
         if ip_history_minion and changelog:
             phase.step("ip-history-check", [ip_history_minion], _validate_changelog, ip_history_minion, changelog)
         master = _ganeti_master(roles)
-        if to_upgrade and master:
-            _call(master, "service.stop", ["snf-ganeti-eventd"])
+        candidates = _master_candidates(master) if master else []
+        eventd_stopped = _eventd_stop(candidates) if to_upgrade else []
         # The per-node upgrade brings the node's services down first (services.stopped), then
         # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
         # after the migration: the API's outage starts here.
@@ -377,9 +395,12 @@ def nodes_upgraded(
                 timeline.append(dict(part, host=entry["host"], parent="upgrade", outcome="done"))
         if to_reboot:
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
-        if master:
-            _call(master, "service.start", ["snf-ganeti-eventd"])
-        phase.step("check", pending, _check, pending, roles, to_version, master, health)
+        # Where it ran, and on every master candidate (where jessie's enabled unit runs it
+        # from boot on, as a resumed run no longer knows where it ran).
+        eventd_nodes = sorted(set(eventd_stopped) | set(candidates))
+        for node in eventd_nodes:
+            _call(node, "service.start", ["snf-ganeti-eventd"])
+        phase.step("check", pending, _check, pending, roles, to_version, master, health, eventd_nodes)
         _set_progress(pending, "done")
         for node in pending:
             _fire(node, "node", "done")

@@ -265,9 +265,21 @@ def server_modify(args, shared, host, out):
     per-command log (``<yymmddHHMMSS>_server-modify_<pid>.log``, local time, 0600) with the
     command line and the output; the change is recorded in the timeline with its UTC time."""
     command = ["/usr/bin/snf-manage", "server-modify"] + list(args)
-    user = _option(args, "--user")
-    ids = [a for a in args if not a.startswith("-")]
-    if not user or not ids:
+    # optparse, as upstream's command has it: options (each takes a value, "--user UUID" or
+    # "--user=UUID") and the one server id, in any order.
+    options, ids, rest = {}, [], list(args)
+    while rest:
+        word = rest.pop(0)
+        if word.startswith("--") and "=" in word:
+            options[word.split("=", 1)[0]] = word.split("=", 1)[1]
+        elif word.startswith("-"):
+            options[word] = rest.pop(0) if rest else ""
+        else:
+            ids.append(word)
+    user = options.get("--user")
+    if len(ids) != 1:
+        raise CommandError("Please provide a server ID")
+    if not user:
         raise CommandError("Usage: snf-manage server-modify --user UUID SERVER_ID")
     server = int(ids[0])
     import sqlite3
@@ -279,8 +291,15 @@ def server_modify(args, shared, host, out):
             raise CommandError(f"Server with ID '{server}' does not exist.")
         db.execute("UPDATE db_virtualmachine SET userid = ? WHERE id = ?", (user, server))
     changed = started + 0.0421
-    message = f"Changed the owner of server '{server}' from '{row[0]}' to '{user}'.\n"
-    out.write(message)
+    # Upstream's lines (snf-cyclades-app synnefo/logic/management/commands/server-modify.py at
+    # 0.18.1), the server printed as its model prints itself (<vm:ID@backend:BACKEND_ID>).
+    printed = f"<vm:{server}@backend:1>"
+    lines = [
+        f"Changed the owner of server '{printed}' from '{row[0]}' to '{user}'.\n",
+        f"Changed the project of server '{printed}' from '{row[0]}' to '{user}'.\n",
+        "WARNING: User quotas should be out of sync now, run `snf-manage reconcile-resources-cyclades' to review and update them.\n",
+    ]
+    out.write("".join(lines))
     logdir = os.path.join(_root(), "var/log/synnefo/commands")
     os.makedirs(logdir, exist_ok=True)
     stamp = time.strftime("%y%m%d%H%M%S", time.localtime(started))
@@ -288,7 +307,8 @@ def server_modify(args, shared, host, out):
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a") as handle:
         handle.write(f"{_asctime(started)} - INFO: \n\tcommand: {' '.join(command)}\n\tpid: {os.getpid()}\n\n\nOutput:\n")
-        handle.write(f"{_asctime(changed)} - INFO: {message}")
+        # Each write to the command's stdout is one record (snf-django-lib's NewlineStreamHandler).
+        handle.write("".join(f"{_asctime(changed)} - INFO: {line}" for line in lines))
     os.utime(path, (changed, changed))
     # To the millisecond, as much as the log's asctime keeps.
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(changed)) + ".%03d000" % int(changed % 1 * 1000)

@@ -320,11 +320,10 @@ def snf_manage(tmp_path, repo_root):
     programs.create(str(shared), vms=[(42, A), (7, C)])
     tool = program(tmp_path / "snf-manage", repo_root, root, shared, "cyclades1", "snf-manage")
 
-    def run(moment, vm, owner, tz="Europe/Athens"):
+    def run(moment, vm, owner, tz="Europe/Athens", argv=None):
         env = dict(os.environ, TZ=tz, SNF_TESTBED_NOW=repr(moment))
-        return subprocess.run(
-            [str(tool), "server-modify", "--user", owner, str(vm)], env=env, check=True, capture_output=True, text=True
-        ).stdout
+        argv = argv or ["--user", owner, str(vm)]
+        return subprocess.run([str(tool), "server-modify", *argv], env=env, check=True, capture_output=True, text=True).stdout
 
     run.logs, run.shared = root / "var/log/synnefo/commands", shared
     return run
@@ -352,6 +351,29 @@ def test_the_changelog_rebuilt_from_logs_equals_the_changes_made_across_both_clo
     assert {e["log"] for e in rebuilt["entries"]} == {str(snf_manage.logs / name) for name in logs}
     assert output.read_text() == rebuilt["changelog"] and oct(output.stat().st_mode & 0o777) == "0o600"
     assert modules.ip_history.validate(str(output))["valid"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["42", "--user", B], [f"--user={B}", "42"], ["--wait", "False", "42", "--user", B], ["--user", B, "--name", "7", "42"]],
+)
+def test_upstreams_logs_are_read_whatever_the_argument_order(modules, snf_manage, argv):
+    """0.18.1 prints the server as its model does (<vm:42@backend:1>) and takes its options
+    in any order: the VM id comes from what was printed, never from the command line's end."""
+    printed = snf_manage(ATHENS_CHANGES[4][0], 42, B, argv=argv)
+    assert "Changed the owner of server '<vm:42@backend:1>'" in printed
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
+    assert rebuilt["changelog"] == made(snf_manage.shared)[0] + "\n" and rebuilt["changelog"].startswith("42|"), rebuilt
+
+
+def test_a_log_without_the_servers_repr_takes_the_id_from_the_command_line(modules, snf_manage):
+    (snf_manage.logs / "161030050000_server-modify_95.log").parent.mkdir(parents=True, exist_ok=True)
+    (snf_manage.logs / "161030050000_server-modify_95.log").write_text(
+        "2016-10-30 05:00:00,000 - INFO: \n\tcommand: /usr/bin/snf-manage server-modify 42 --user=" + C + "\n\tpid: 95\n\n\nOutput:\n"
+        "2016-10-30 05:00:00,042 - INFO: Changed the owner of server 'web' from '" + A + "' to '" + C + "'.\n"
+    )
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
+    assert rebuilt["changelog"] == f"42|{A}|{C}|2016-10-30 03:00:00.042000\n", rebuilt
 
 
 def test_read_in_the_wrong_zone_the_times_are_off_by_the_zone_offset(modules, snf_manage):
