@@ -15,6 +15,13 @@ from __future__ import absolute_import, print_function, unicode_literals
 __virtualname__ = "synnefo_plan"
 
 ORCHESTRATION = "synnefo_upgrade.orch"
+# What a dry run before the upgrade cannot rehearse: everything else the run checks again
+# before it stops the services.
+AFTER_ONLY = (
+    "0.19's service export for cyclades' re-registration (0.18.1's snf-service-export is older)",
+    "the database migrations themselves (snf-manage migrate; a backup runs first)",
+    "each service's answer after the reboot (pillar synnefo_upgrade:health)",
+)
 
 
 def __virtual__():
@@ -82,6 +89,8 @@ def _text(plan):
         for host, path, diff in diffs:
             out.append("  {}: {}".format(host, path))
             out += ["    " + line for line in (diff or "(renamed or created)").splitlines()]
+    out += ["", "Checked only once 0.19 is installed, inside the outage (the old system cannot show them):"]
+    out += ["  - " + what for what in AFTER_ONLY]
     out += ["", "Warnings:"] + (["  - " + w for w in plan["warnings"]] or ["  none"])
     out += ["", "Planned in {:.1f} s. Run it with: salt-run state.orchestrate {}".format(plan["seconds"], ORCHESTRATION)]
     return "\n".join(out)

@@ -54,7 +54,7 @@ def status(to_version="0.19-1~jessie"):
     Return one entry per host that has a role: ``{host: {'stage', 'since', 'error', 'roles',
     'codename', 'synnefo'}}``. Ganeti nodes' stages (from Ganeti's tags): pending, draining,
     upgrading, rebooting, restoring, done, failed; service nodes' (recorded on each host by the
-    service phase): pending, download, ip-history-check, upgrade, ip-history, reboot, check, done,
+    service phase): pending, download, ip-history-check, rehearsal, upgrade, ip-history, reboot, check, done,
     failed. A host that does not answer is ``unreachable`` unless Ganeti's tags say more.
 
     CLI Example:
@@ -217,6 +217,7 @@ COLOURS = {
     "restore": "#50a070",
     "master-failover": "#d07fb0",
     "ip-history-check": "#90a0b0",
+    "rehearsal": "#a0b0c0",
     "check": "#60b0a0",
     "services stopped": "#b08040",
     "dist-upgrade": "#6f5fb0",

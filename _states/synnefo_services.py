@@ -276,6 +276,19 @@ def _ganeti_master(roles):
     return None
 
 
+def _what_is_down(timeline):
+    """After a failure: what the run left down, from its timeline (the API is down from the
+    upgrade step on, until the check passes)."""
+    started = [e["host"] for e in timeline if e["step"] == "upgrade" and not e.get("parent")]
+    if not started:
+        return "; nothing was stopped: the API is up"
+    return (
+        "; THE API MAY BE DOWN: the upgrade of {} began (its first step stops their services; snf-ganeti-eventd was "
+        "stopped on the Ganeti master candidates) and what it stopped stays down until a run finishes; "
+        "see salt-run synnefo_upgrade.status".format(", ".join(sorted(set(started))))
+    )
+
+
 def _validate_changelog(minion, changelog):
     checked = _call(minion, "ip_history.validate", [changelog])
     if not checked["valid"]:
@@ -383,6 +396,11 @@ def nodes_upgraded(
             phase.step("download", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade.apt.download")
         if ip_history_minion and changelog:
             phase.step("ip-history-check", [ip_history_minion], _validate_changelog, ip_history_minion, changelog)
+        if to_upgrade:
+            # The whole per-node upgrade as a dry run, while the API is still up: every check
+            # the old system allows (versions, sources, pins, the simulated dist-upgrade, the
+            # configuration edits parsed, Apache's sites) fails here rather than in the outage.
+            phase.step("rehearsal", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade", True)
         master = _ganeti_master(roles)
         candidates = _master_candidates(master) if master else []
         eventd_stopped = _eventd_stop(candidates) if to_upgrade else []
@@ -429,7 +447,8 @@ def nodes_upgraded(
         ret["comment"] = "service nodes upgraded: {}; {}".format(", ".join(pending), KAMAKI_NOTE)
         return ret
     except StepFailed as exc:
-        return dict(ret, result=False, comment="{} (run the orchestration again to resume)".format(exc.error))
+        down = _what_is_down(ret["changes"].get("timeline", []))
+        return dict(ret, result=False, comment="{}{} (run the orchestration again to resume)".format(exc.error, down))
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=exc.error)
     finally:

@@ -24,6 +24,9 @@ def test_hosts_start_as_wheezy_with_0181_for_their_roles(bed):
     for host in grains:
         assert bed.version(host, "snf-common") == WHEEZY
     assert bed.version("gnt1", "snf-ganeti") == packages.GANETI["wheezy"]
+    # snf-* packages that are not Synnefo's, at versions of their own (upstream's install guide).
+    assert bed.version("gnt1", "snf-image") == packages.OWN_VERSIONS["snf-image"]["wheezy"] == "0.21-1~wheezy"
+    assert bed.version("cyclades1", "snf-vncauthproxy") == "1.6-1~wheezy"
     assert bed.sh("astakos1", "dpkg-query -W snf-cyclades-app", check=False).returncode != 0
     listing = bed.sh("cyclades1", "stat -c '%a %U:%G' /etc/synnefo /etc/synnefo/20-snf-cyclades-app-api.conf").stdout.split("\n")
     assert listing[:2] == ["2750 root:synnefo", "640 root:synnefo"]

@@ -97,12 +97,32 @@ def test_the_whole_upgrade(bed):
         "codename_after": "jessie",
         "snf_common_before": packages.SYNNEFO["wheezy"],
         "snf_common_after": packages.SYNNEFO["jessie"],
+        # Not Synnefo's: a version of its own, listed before and after, never checked.
+        "own_versions_before": {"snf-vncauthproxy": "1.6-1~wheezy"},
+        "own_versions_after": {"snf-vncauthproxy": "1.7-2~jessie"},
     }
+    ganeti = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["changes"]
+    assert ganeti["gnt2"]["own_versions_before"]["snf-image"] == "0.21-1~wheezy"
+    assert ganeti["gnt2"]["own_versions_after"]["snf-image"] == "0.21.1-1~jessie"
+    assert ganeti["gnt2"]["own_versions_after"]["snf-ganeti"] == packages.GANETI["jessie"]
+    # snf-ganeti-eventd down on every master candidate (every node here) before the first
+    # service node's services stopped, and up again on each after the reboots.
+    candidates = sorted(bed.sh("gnt1", "gnt-node list --no-headers -o name,master_candidate").stdout.replace(" Y", "").split())
+    assert candidates == ["gnt1", "gnt2", "gnt3"]
+    stopped = {e["host"]: e["time"] for e in events if e["event"] == "service-stop" and e.get("service") == "snf-ganeti-eventd"}
+    first_gunicorn = min(e["time"] for e in events if e["event"] == "service-stop" and e.get("service") == "gunicorn")
+    assert set(candidates) <= set(stopped) and all(stopped[n] < first_gunicorn for n in candidates), stopped
+    assert all(bed.running(n, "snf-ganeti-eventd") for n in candidates)
+    # Registered again from 0.19's export, as Astakos keeps it: the versionId kept, the URL without.
+    with open(f"{bed.paths.shared}/synnefo/state.json") as handle:
+        registry = json.load(handle)
+    image = registry["components"]["cyclades"]["services"]["cyclades_plankton"]["endpoints"][0]
+    assert image["versionId"] == "v1.0" and image["SNF:exposeVersion"] is False and not image["publicURL"].endswith("v1.0")
     assert report["migrations"] == {"astakos": "astakos1", "cyclades": "cyclades1"}
     assert any("Kamaki >= 0.15" in w for w in report["warnings"])
     # The IP history fixed from the changelog, after the cyclades migration, once: the past
     # owner has vm1's address back for the time before the change.
-    assert report["steps"] == ["download", "ip-history-check", "upgrade", "reboot", "check"]
+    assert report["steps"] == ["download", "ip-history-check", "rehearsal", "upgrade", "reboot", "check"]
     assert previous in ip_history(bed) and "disassociate" in ip_history(bed)
     assert report["ip_history"]["minion"] == "cyclades1" and report["ip_history"]["comment"].startswith("IP history fixed: 2 rows")
     assert bed.sh("cyclades1", 'grep -l \'"outcome": "fixed"\' /var/lib/synnefo_upgrade/ip_history/*.json').stdout.strip()
