@@ -1,7 +1,8 @@
 """Service nodes carrying several roles (astakos and cyclades on web1, a second cyclades host):
-a failure injected into the cyclades database migration stops the run before any service node
-reboots, with no policy-rc.d guard left; once the fault is gone a second run finishes, and
-each database was migrated exactly once, on web1 only."""
+a settings file the rehearsal finds broken stops the run before any service stops; a failure
+injected into the cyclades database migration stops the run before any service node reboots,
+with no policy-rc.d guard left; once the fault is gone a second run finishes, and each
+database was migrated exactly once, on web1 only."""
 
 import json
 import time
@@ -11,6 +12,27 @@ from tests.testbed.test_orchestration_ganeti import orchestrate
 
 TOPOLOGY = "services-multi.yaml"
 SERVICE_NODES = ("web1", "cyc2", "pithos1")
+
+
+BROKEN = "/etc/synnefo/20-snf-cyclades-app-api.conf"
+
+
+def test_what_fails_in_the_rehearsal_fails_with_the_api_up(bed):
+    """A settings file Python cannot read on cyc2: the dry run of the per-node upgrade finds it
+    before any service stops (without the rehearsal the run stopped every service first)."""
+    since = time.time()
+    original = bed.sh("cyc2", f"cat {BROKEN}").stdout
+    bed.sh("cyc2", f'printf "CACHE_BACKEND = \'memcached://\\n" >> {BROKEN}')
+    code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)
+    assert code != 0 and steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["result"] is True
+    failed = steps["synnefo-upgrade-orch-service-nodes-upgraded"]
+    assert "step 'rehearsal' failed" in failed["comment"] and "cyc2" in failed["comment"] and BROKEN in failed["comment"], failed
+    assert "nothing was stopped: the API is up" in failed["comment"]
+    assert [e for e in bed.events(since) if e["event"] == "service-stop" and e["host"] in SERVICE_NODES] == []
+    assert bed.running("gnt1", "snf-ganeti-eventd") and bed.running("gnt2", "snf-ganeti-eventd")
+    for host in SERVICE_NODES:
+        assert bed.running(host, "gunicorn") and bed.version(host, "snf-common") == packages.SYNNEFO["wheezy"], host
+    bed.sh("cyc2", f"cat > {BROKEN} <<'EOF'\n{original}EOF")
 
 
 def test_a_failed_migration_stops_before_the_reboots_and_a_second_run_finishes(bed):
