@@ -105,3 +105,23 @@ def state_dir(minion_root):
 @pytest.fixture
 def backup_dir(minion_root):
     return pathlib.Path(minion_root) / "backups"
+
+
+@pytest.fixture
+def dpkg_installed(tmp_path, monkeypatch):
+    """Make dpkg (and so Salt's pkg module) see these packages installed at these versions:
+    a private database that DPKG_ADMINDIR names. Call it again to replace the set."""
+
+    def install(versions):
+        admin = tmp_path / "dpkg-installed"
+        (admin / "info").mkdir(parents=True, exist_ok=True)
+        (admin / "status").write_text(
+            "".join(
+                f"Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: python\n"
+                f"Maintainer: Debian <debian@example.org>\nArchitecture: all\nVersion: {version}\nDescription: {name}\n\n"
+                for name, version in versions.items()
+            )
+        )
+        monkeypatch.setenv("DPKG_ADMINDIR", str(admin))
+
+    return install

@@ -263,27 +263,13 @@ def test_the_pin_takes_the_backports_builds_whatever_their_suffix(states, tmp_pa
     assert candidates == {"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.10-1~bpo8+1", "nginx": "1.6.2-5"}
 
 
-def _dpkg_status(tmp_path, monkeypatch, versions):
-    """A private dpkg database (DPKG_ADMINDIR) with these packages installed."""
-    admin = tmp_path / "dpkg"
-    (admin / "info").mkdir(parents=True, exist_ok=True)
-    (admin / "status").write_text(
-        "".join(
-            f"Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: python\n"
-            f"Maintainer: Debian <debian@example.org>\nArchitecture: all\nVersion: {version}\nDescription: {name}\n\n"
-            for name, version in versions.items()
-        )
-    )
-    monkeypatch.setenv("DPKG_ADMINDIR", str(admin))
-
-
-def test_backports_below_names_jessies_own_gevent(modules, tmp_path, monkeypatch):
+def test_backports_below_names_jessies_own_gevent(modules, dpkg_installed):
     wanted = {"python-gevent": "1.1.1", "python-greenlet": "0.4.10", "python-absent": "1.0"}
-    _dpkg_status(tmp_path, monkeypatch, {"python-gevent": "1.0.1-2", "python-greenlet": "0.4.10-1~bpo8+1"})
+    dpkg_installed({"python-gevent": "1.0.1-2", "python-greenlet": "0.4.10-1~bpo8+1"})
     assert modules.apt_jessie.backports_below(wanted) == {"python-gevent": "1.0.1-2"}
     # A dry run's versions are judged instead of the installed ones.
     assert modules.apt_jessie.backports_below(wanted, {"python-gevent": "1.1.1-2~bpo8+1"}) == {}
-    _dpkg_status(tmp_path, monkeypatch, {"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.5-1"})
+    dpkg_installed({"python-gevent": "1.1.1-2~bpo8+1", "python-greenlet": "0.4.5-1"})
     assert modules.apt_jessie.backports_below(wanted) == {"python-greenlet": "0.4.5-1"}
 
 

@@ -84,25 +84,6 @@ def test_0181_passes_the_check_and_the_steps_would_run(modules, synnefo_installe
     assert switch["result"] is None and str(tmp_path / "apt" / "sources.list") in switch["changes"]
 
 
-@pytest.fixture
-def installed_set(tmp_path, monkeypatch):
-    """A private dpkg database holding these packages at these versions."""
-
-    def install(versions):
-        admin = tmp_path / "dpkg-set"
-        (admin / "info").mkdir(parents=True, exist_ok=True)
-        (admin / "status").write_text(
-            "".join(
-                f"Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: python\n"
-                f"Maintainer: GRNET <synnefo@grnet.gr>\nArchitecture: all\nVersion: {version}\nDescription: {name}\n\n"
-                for name, version in versions.items()
-            )
-        )
-        monkeypatch.setenv("DPKG_ADMINDIR", str(admin))
-
-    return install
-
-
 # A real 0.18.1 Ganeti node and cyclades host (upstream's 0.18.1 install guide): Synnefo's own
 # packages at 0.18.1, the other snf-* at versions of their own.
 REAL_GANETI_NODE = {
@@ -115,8 +96,8 @@ REAL_GANETI_NODE = {
 }
 
 
-def test_own_versioned_snf_packages_pass_and_are_named(modules, installed_set, site):
-    installed_set(REAL_GANETI_NODE)
+def test_own_versioned_snf_packages_pass_and_are_named(modules, dpkg_installed, site):
+    dpkg_installed(REAL_GANETI_NODE)
     raw = modules.state.sls("synnefo_upgrade.version.check", pillar=site, test=True).raw
     (check,) = raw.values()
     assert check["result"] is True and "may proceed" in check["comment"], check
@@ -124,13 +105,13 @@ def test_own_versioned_snf_packages_pass_and_are_named(modules, installed_set, s
     assert "snf-cyclades-gtools" not in check["comment"]
 
 
-def test_one_of_synnefos_own_packages_at_another_version_is_refused(modules, installed_set, site):
-    installed_set(dict(REAL_GANETI_NODE, **{"snf-pithos-backend": "0.18-1~wheezy"}))
+def test_one_of_synnefos_own_packages_at_another_version_is_refused(modules, dpkg_installed, site):
+    dpkg_installed(dict(REAL_GANETI_NODE, **{"snf-pithos-backend": "0.18-1~wheezy"}))
     (check,) = modules.state.sls("synnefo_upgrade.version.check", pillar=site, test=True).raw.values()
     assert check["result"] is False and "snf-pithos-backend 0.18-1~wheezy" in check["comment"], check
 
 
-def test_a_host_on_exactly_019_passes_a_rerun(modules, installed_set, site):
-    installed_set({"snf-common": "0.19-1~jessie", "snf-cyclades-gtools": "0.19-1~jessie", "snf-image": "0.21.1-1~jessie"})
+def test_a_host_on_exactly_019_passes_a_rerun(modules, dpkg_installed, site):
+    dpkg_installed({"snf-common": "0.19-1~jessie", "snf-cyclades-gtools": "0.19-1~jessie", "snf-image": "0.21.1-1~jessie"})
     (check,) = modules.state.sls("synnefo_upgrade.version.check", pillar=site, test=True).raw.values()
     assert check["result"] is True and "nothing to upgrade" in check["comment"], check

@@ -29,7 +29,7 @@ def test_what_fails_in_the_rehearsal_fails_with_the_api_up(bed):
     assert "step 'rehearsal' failed" in failed["comment"] and "cyc2" in failed["comment"] and BROKEN in failed["comment"], failed
     assert "nothing was stopped: the API is up" in failed["comment"]
     assert [e for e in bed.events(since) if e["event"] == "service-stop" and e["host"] in SERVICE_NODES] == []
-    assert bed.running("gnt1", "snf-ganeti-eventd") and bed.running("gnt2", "snf-ganeti-eventd")
+    assert bed.running("gnt1", "snf-ganeti-eventd")  # on the master: the service phase never stopped it
     for host in SERVICE_NODES:
         assert bed.running(host, "gunicorn") and bed.version(host, "snf-common") == packages.SYNNEFO["wheezy"], host
     bed.sh("cyc2", f"cat > {BROKEN} <<'EOF'\n{original}EOF")
