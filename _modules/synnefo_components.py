@@ -61,6 +61,21 @@ def listed(manage="snf-manage"):
     return dict((row[0], {"base_url": row[1], "ui_url": row[2]}) for row in rows if len(row) == 3)
 
 
+def services(component, manage="snf-manage"):
+    """
+    The names of the services Astakos has registered for ``component``, as ``snf-manage
+    service-list`` prints them.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_components.services cyclades
+    """
+    out = _run([manage, "service-list", "-o", "name,component", "--output-format=csv", "--no-headers"])
+    return sorted(row[0] for row in csv.reader(io.StringIO(out)) if len(row) == 2 and row[1] == component)
+
+
 def exported(component, base_url, export="snf-service-export"):
     """
     The service definitions the installed Synnefo exports for ``component`` at ``base_url``,
@@ -121,7 +136,8 @@ def record(component):
 def register(component, base_url, ui_url, manage="snf-manage", export="snf-service-export"):
     """
     Register ``component`` again with its base and UI URLs and the services the installed
-    Synnefo exports; check with ``component-list``; record it.
+    Synnefo exports; check with ``component-list`` and ``service-list`` (exactly the exported
+    services); record it.
 
     CLI Example:
 
@@ -129,19 +145,27 @@ def register(component, base_url, ui_url, manage="snf-manage", export="snf-servi
 
         salt astakos1 synnefo_components.register cyclades https://c.example.org/cyclades https://c.example.org/cyclades/ui
     """
-    services = exported(component, base_url, export=export)
+    services_text = exported(component, base_url, export=export)
     _run([manage, "component-modify", component, "--base-url", base_url, "--ui-url", ui_url, "--purge-services"])
-    _run([manage, "service-import", "--json", "-"], stdin=services)
+    _run([manage, "service-import", "--json", "-"], stdin=services_text)
     found = listed(manage).get(component)
     if found != {"base_url": base_url, "ui_url": ui_url}:
         raise CommandExecutionError(
             "{} is listed as {} after its registration, not {}".format(component, found, {"base_url": base_url, "ui_url": ui_url})
         )
+    # What Astakos now serves for it: exactly the exported services, none left from 0.18.1.
+    registered = services(component, manage)
+    if registered != sorted(json.loads(services_text)):
+        raise CommandExecutionError(
+            "{}'s services in Astakos after its registration are {}, not the exported {}".format(
+                component, ", ".join(registered) or "none", ", ".join(sorted(json.loads(services_text)))
+            )
+        )
     entry = {
         "component": component,
         "base_url": base_url,
         "ui_url": ui_url,
-        "services": sorted(json.loads(services)),
+        "services": sorted(json.loads(services_text)),
         "registered": datetime.datetime.utcnow().isoformat() + "Z",
     }
     __salt__["synnefo_files.write_record"](_record_path(component), entry)

@@ -184,6 +184,25 @@ def component_list(args, shared, host, out):
     headers = "--no-headers" not in args
     with Store(shared) as store:
         rows = [[name if f == "name" else str(info.get(f, "")) for f in fields] for name, info in sorted(store.state["components"].items())]
+    _write_table(out, fields, rows, output_format, headers)
+    return 0
+
+
+def service_list(args, shared, host, out):
+    """upstream's service-list (astakos/im/management/commands/service-list.py, a ListCommand):
+    fields id, name, component (the component's name), type; csv or pretty."""
+    fields = (_option(args, "-o") or "id,name,component,type").split(",")
+    rows = []
+    with Store(shared) as store:
+        for component, info in sorted(store.state["components"].items()):
+            for name, service in sorted(info.get("services", {}).items()):
+                values = {"id": str(len(rows) + 1), "name": name, "component": component, "type": service.get("type", "")}
+                rows.append([values[f] for f in fields])
+    _write_table(out, fields, rows, _option(args, "--output-format") or "pretty", "--no-headers" not in args)
+    return 0
+
+
+def _write_table(out, fields, rows, output_format, headers):
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -194,7 +213,6 @@ def component_list(args, shared, host, out):
     else:
         for row in ([fields] if headers else []) + rows:
             out.write("  ".join(row) + "\n")
-    return 0
 
 
 def component_modify(args, shared, host, out):
@@ -320,6 +338,7 @@ SNF_MANAGE = {
     "migrate": migrate,
     "component-list": component_list,
     "component-modify": component_modify,
+    "service-list": service_list,
     "backend-modify": backend_modify,
     "server-modify": server_modify,
 }

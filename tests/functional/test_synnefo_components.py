@@ -68,3 +68,14 @@ def test_dry_run_and_refusals_change_nothing(states, astakos):
     assert missing.result is False and "no base_url or ui_url" in missing.comment
     assert endpoints(shared) == before
     assert not [e for e in timeline.read(str(shared)) if e["event"] == "component-modify"]
+
+
+def test_a_service_0181_registered_that_019_no_longer_exports_is_purged_and_checked(states, astakos):
+    on, shared = astakos
+    with programs.Store(str(shared)) as store:
+        store.state["components"]["cyclades"]["services"]["cyclades_retired"] = {"type": "retired", "component": "cyclades"}
+    ret = states.synnefo_components.registered(name="cyclades", base_url=BASE, ui_url=UI, **on("0.19-1~jessie"))
+    assert ret.result is True, ret.comment
+    with programs.Store(str(shared)) as store:
+        names = sorted(store.state["components"]["cyclades"]["services"])
+    assert "cyclades_retired" not in names and names == ret.changes["services"]

@@ -79,3 +79,8 @@ def test_unknown_command_and_component(shared):
         run(shared, "0.19", "frobnicate")
     with pytest.raises(programs.CommandError, match="does not exist"):
         run(shared, "0.19", "component-modify", "nova", "--base-url", "x")
+
+
+def test_service_list_names_each_components_services(shared):
+    code, listing = run(shared, "0.19", "service-list", "-o", "name,component", "--output-format=csv", "--no-headers")
+    assert code == 0 and "cyclades_plankton,cyclades\n" in listing and len(listing.splitlines()) == 6
