@@ -374,7 +374,20 @@ class _Run(object):
             raise CommandExecutionError("the node still holds {}: not touching it".format(", ".join(left)))
         return plan["moves"]
 
+    def running_primaries(self, master):
+        """The running instances whose primary is this node, as Ganeti lists them now."""
+        instances = _call(master, "ganeti_rolling.instances")
+        return sorted(i for i, info in instances.items() if info["pnode"] == self.node and info["status"] == "running")
+
+    def refuse_with_running_primaries(self, master, action):
+        """Right before a dist-upgrade or a reboot, whatever path led here: a running primary
+        on the node would go down with it."""
+        running = self.running_primaries(master)
+        if running:
+            raise CommandExecutionError("still the primary of running {}: not {} it".format(", ".join(running), action))
+
     def upgrade(self, master):
+        self.refuse_with_running_primaries(master, "dist-upgrading")
         if self.resumed_from == "upgrading" and _call(self.node, "apt_jessie.audit"):
             # Resuming an upgrade this orchestration left half done (a maintainer script
             # failed): finish dpkg's work first, as an operator would once the cause is fixed.
@@ -383,6 +396,7 @@ class _Run(object):
         return _sls(self.node, "synnefo_upgrade.apt.dist_upgrade")
 
     def reboot(self, master):
+        self.refuse_with_running_primaries(master, "rebooting")
         _set_stage(master, self.node, "rebooting")
         bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
         try:
@@ -652,6 +666,10 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                         run.step("download", run.download)
                     run.step("drain", run.drain, master)
                     run.step("upgrade", run.upgrade, master)
+                elif run.running_primaries(master):
+                    # Upgraded by a highstate or by hand, not rebooted yet, its VMs still on
+                    # it: they move away before the reboot, as on every other path.
+                    run.step("drain", run.drain, master)
                 run.step("reboot", run.reboot, master)
             run.step("restore", run.restore, master)
             after = _facts(node, synnefo_packages)

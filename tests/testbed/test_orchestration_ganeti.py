@@ -83,6 +83,9 @@ def test_the_ganeti_nodes_are_upgraded_one_at_a_time_with_no_vm_downtime(bed):
             "codename_after": "jessie",
             "snf_common_before": packages.SYNNEFO["wheezy"],
             "snf_common_after": packages.SYNNEFO["jessie"],
+            # The snf-* packages that are not Synnefo's, at versions of their own.
+            "own_versions_before": {p: packages.OWN_VERSIONS[p]["wheezy"] for p in ("snf-ganeti", "snf-image", "snf-network")},
+            "own_versions_after": {p: packages.OWN_VERSIONS[p]["jessie"] for p in ("snf-ganeti", "snf-image", "snf-network")},
         }
     instances = bed.sh("gnt1", "gnt-instance list --no-headers -o name,pnode,status").stdout.split()
     assert dict(zip(instances[0::3], instances[1::3])) == PRIMARIES
