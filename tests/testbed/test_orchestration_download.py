@@ -3,6 +3,7 @@ dist-upgrade needs while its VMs still run: nothing of weight is fetched while i
 
 import time
 
+from testbed import packages
 from tests.testbed.test_orchestration_ganeti import orchestrate
 
 TOPOLOGY = "http.yaml"
@@ -21,10 +22,10 @@ def test_the_hosts_fetch_their_packages_from_the_throttled_mirror(bed):
     bed.sh(
         "gnt2",
         "apt-get download -q -o Dir::Cache::archives=/tmp snf-common=0.18.1-1~wheezy && cd /tmp && "
-        "apt-get download -q ganeti=2.10.7-1~bpo70+1",
+        f"apt-get download -q 'snf-ganeti={packages.GANETI['wheezy']}'",
     )
     fetched = bed.events(began, event="apt-fetch", host="gnt2")
-    assert [e["path"].rsplit("/", 1)[1].split("_")[0] for e in fetched] == ["snf-common", "ganeti"]
+    assert [e["path"].rsplit("/", 1)[1].split("_")[0] for e in fetched] == ["snf-common", "snf-ganeti"]
 
 
 def test_downloads_happen_before_the_drain_and_never_while_drained(bed):
