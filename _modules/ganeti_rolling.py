@@ -23,6 +23,7 @@ states, on the master.
 from __future__ import absolute_import, print_function, unicode_literals
 
 import logging
+import os
 import time
 
 import salt.utils.path
@@ -103,6 +104,52 @@ def instances():
     """
     rows = _table(["gnt-instance", "list"], ["name", "pnode", "be/maxmem", "status"])
     return dict((row["name"], {"pnode": row["pnode"], "memory": _mib(row["be/maxmem"]), "status": row["status"]}) for row in rows)
+
+
+# Where Ganeti's hypervisors keep the instances running on this node (ganeti/ganeti v2.10.7
+# lib/hypervisor/hv_kvm.py _PIDS_DIR, a pid file each; lib/hypervisor/hv_fake.py _ROOT_DIR).
+KVM_PIDS_DIR = "/var/run/ganeti/kvm-hypervisor/pid"
+FAKE_DIR = "/var/run/ganeti/fake-hypervisor"
+
+
+def _hypervisor_running():
+    running = []
+    for name in _listdir(KVM_PIDS_DIR):
+        try:
+            with open(os.path.join(KVM_PIDS_DIR, name)) as handle:
+                os.kill(int(handle.read().strip()), 0)
+        except (IOError, OSError, ValueError):
+            continue
+        running.append(name)
+    return sorted(running + _listdir(FAKE_DIR))
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def running_primaries(node=None):
+    """
+    The running instances whose primary is ``node`` (default: this minion's id, the Ganeti
+    node's name): from ``gnt-instance list`` where Ganeti answers it (on the master), else
+    from this node's hypervisor (the instances it runs).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt2 ganeti_rolling.running_primaries
+    """
+    node = node or __opts__["id"]
+    try:
+        rows = _table(["gnt-instance", "list"], ["name", "pnode", "status"])
+    except CommandExecutionError as exc:
+        log.info("ganeti_rolling: gnt-instance list not answered here (%s): asking the hypervisor", exc)
+        return _hypervisor_running()
+    return sorted(row["name"] for row in rows if row["pnode"] == node and row["status"] == "running")
 
 
 def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):

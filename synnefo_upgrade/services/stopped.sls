@@ -11,8 +11,22 @@
 {%-   endfor %}
 {%- endfor %}
 
+{%- set ganeti = "ganeti" in salt["grains.get"]("roles", []) %}
+
 include:
   - {{ tplroot }}.version.check
+{%- if ganeti %}
+
+{#- Never on a Ganeti node that runs instances: archipelago's stop and the reboot after would
+    take them down. The orchestration moves them away first. #}
+synnefo-upgrade-services-ganeti-node-runs-no-primary:
+  ganeti_node.no_running_primary:
+    - fire_event: synnefo_upgrade/services.stopped
+    - name: {{ grains["id"] }}
+    - failhard: True
+    - require:
+      - sls: {{ tplroot }}.version.check
+{%- endif %}
 
 {%- for service in services %}
 
@@ -22,6 +36,9 @@ synnefo-upgrade-services-{{ service }}-stopped:
     - name: {{ service }}
     - require:
       - sls: {{ tplroot }}.version.check
+{%- if ganeti %}
+      - ganeti_node: synnefo-upgrade-services-ganeti-node-runs-no-primary
+{%- endif %}
 {%- else %}
 
 synnefo-upgrade-services-none-to-stop:
