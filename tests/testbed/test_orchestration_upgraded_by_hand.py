@@ -12,11 +12,11 @@ TOPOLOGY = "small.yaml"
 BY_HAND = (
     "set -e\n"
     "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
-    "apt-mark hold salt-minion salt-common >/dev/null\n"
+    "apt-mark hold salt-minion >/dev/null\n"
     "sed -i 's/wheezy/jessie/g' /etc/apt/sources.list /etc/apt/sources.list.d/*.list\n"
     "apt-get update -q >/dev/null\n"
     "DEBIAN_FRONTEND=noninteractive apt-get dist-upgrade -y -q -o Dpkg::Options::=--force-confold >/dev/null\n"
-    "apt-mark unhold salt-minion salt-common >/dev/null\n"
+    "apt-mark unhold salt-minion >/dev/null\n"
     "rm /usr/sbin/policy-rc.d\n"
 )
 
