@@ -134,8 +134,9 @@ def _listdir(path):
 def running_primaries(node=None):
     """
     The running instances whose primary is ``node`` (default: this minion's id, the Ganeti
-    node's name): from ``gnt-instance list`` where Ganeti answers it (on the master), else
-    from this node's hypervisor (the instances it runs).
+    node's name): from ``gnt-instance list`` where Ganeti answers it (on the master), else,
+    for this node only, from its hypervisor (the instances it runs); another node's question
+    unanswered is an error.
 
     CLI Example:
 
@@ -147,6 +148,8 @@ def running_primaries(node=None):
     try:
         rows = _table(["gnt-instance", "list"], ["name", "pnode", "status"])
     except CommandExecutionError as exc:
+        if node != __opts__["id"]:
+            raise
         log.info("ganeti_rolling: gnt-instance list not answered here (%s): asking the hypervisor", exc)
         return _hypervisor_running()
     return sorted(row["name"] for row in rows if row["pnode"] == node and row["status"] == "running")

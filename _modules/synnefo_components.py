@@ -154,18 +154,19 @@ def register(component, base_url, ui_url, manage="snf-manage", export="snf-servi
             "{} is listed as {} after its registration, not {}".format(component, found, {"base_url": base_url, "ui_url": ui_url})
         )
     # What Astakos now serves for it: exactly the exported services, none left from 0.18.1.
+    names = sorted(json.loads(services_text))
     registered = services(component, manage)
-    if registered != sorted(json.loads(services_text)):
+    if registered != names:
         raise CommandExecutionError(
             "{}'s services in Astakos after its registration are {}, not the exported {}".format(
-                component, ", ".join(registered) or "none", ", ".join(sorted(json.loads(services_text)))
+                component, ", ".join(registered) or "none", ", ".join(names)
             )
         )
     entry = {
         "component": component,
         "base_url": base_url,
         "ui_url": ui_url,
-        "services": sorted(json.loads(services_text)),
+        "services": names,
         "registered": datetime.datetime.utcnow().isoformat() + "Z",
     }
     __salt__["synnefo_files.write_record"](_record_path(component), entry)

@@ -376,8 +376,7 @@ class _Run(object):
 
     def running_primaries(self, master):
         """The running instances whose primary is this node, as Ganeti lists them now."""
-        instances = _call(master, "ganeti_rolling.instances")
-        return sorted(i for i, info in instances.items() if info["pnode"] == self.node and info["status"] == "running")
+        return _call(master, "ganeti_rolling.running_primaries", [self.node])
 
     def refuse_with_running_primaries(self, master, action):
         """Right before a dist-upgrade or a reboot, whatever path led here: a running primary

@@ -208,14 +208,13 @@ def _master_candidates(master):
 def _eventd_stop(candidates):
     """Stop snf-ganeti-eventd on every master candidate where it runs (upgrade guide, "Bring
     services down": eventd runs on each candidate and acts while its node is the master,
-    grnet/synnefo snf-cyclades-gtools/synnefo/ganeti/eventd.py); return where it ran."""
-    running = [n for n in candidates if _call(n, "service.status", ["snf-ganeti-eventd"])]
-    for node in running:
-        _call(node, "service.stop", ["snf-ganeti-eventd"])
-    return running
+    grnet/synnefo snf-cyclades-gtools/synnefo/ganeti/eventd.py)."""
+    for node in candidates:
+        if _call(node, "service.status", ["snf-ganeti-eventd"]):
+            _call(node, "service.stop", ["snf-ganeti-eventd"])
 
 
-def _check(nodes, roles, to_version, ganeti_master, health, eventd_nodes=()):
+def _check(nodes, roles, to_version, ganeti_master, health, candidates=()):
     problems = []
     for node in nodes:
         codename = _call(node, "grains.get", ["oscodename"])
@@ -241,7 +240,7 @@ def _check(nodes, roles, to_version, ganeti_master, health, eventd_nodes=()):
         except CommandExecutionError as exc:
             problems.append(exc.error)
     if ganeti_master:
-        for node in sorted(set(eventd_nodes) | {ganeti_master}):
+        for node in sorted(set(candidates) | {ganeti_master}):
             if not _call(node, "service.status", ["snf-ganeti-eventd"]):
                 what = "the Ganeti master" if node == ganeti_master else "a Ganeti master candidate"
                 problems.append("{}: snf-ganeti-eventd is not running on {}".format(node, what))
@@ -403,7 +402,8 @@ def nodes_upgraded(
             phase.step("rehearsal", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade", True)
         master = _ganeti_master(roles)
         candidates = _master_candidates(master) if master else []
-        eventd_stopped = _eventd_stop(candidates) if to_upgrade else []
+        if to_upgrade:
+            _eventd_stop(candidates)
         # The per-node upgrade brings the node's services down first (services.stopped), then
         # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
         # after the migration: the API's outage starts here.
@@ -413,12 +413,10 @@ def nodes_upgraded(
                 timeline.append(dict(part, host=entry["host"], parent="upgrade", outcome="done"))
         if to_reboot:
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
-        # Where it ran, and on every master candidate (where jessie's enabled unit runs it
-        # from boot on, as a resumed run no longer knows where it ran).
-        eventd_nodes = sorted(set(eventd_stopped) | set(candidates))
-        for node in eventd_nodes:
+        # On every master candidate, as jessie's enabled unit runs it from boot on.
+        for node in candidates:
             _call(node, "service.start", ["snf-ganeti-eventd"])
-        phase.step("check", pending, _check, pending, roles, to_version, master, health, eventd_nodes)
+        phase.step("check", pending, _check, pending, roles, to_version, master, health, candidates)
         _set_progress(pending, "done")
         for node in pending:
             _fire(node, "node", "done")

@@ -58,9 +58,10 @@ def checked(name="snf-common", from_version="0.18.1-1~wheezy", to_version="0.19-
     if not installed:
         ret["comment"] = "{} is not installed: nothing of Synnefo to upgrade here".format(name)
         return ret
+    packages = packages or []
     listed = __salt__["pkg.list_pkgs"]() if packages else {}
-    synnefo = dict((n, v) for n, v in listed.items() if n in packages and n != name) if packages else {}
-    own = dict((n, v) for n, v in listed.items() if n.startswith("snf-") and n not in packages) if packages else {}
+    synnefo = dict((n, v) for n, v in listed.items() if n in packages and n != name)
+    own = __utils__["synnefo_orch.own_versions"](listed, packages)
     aside = "; snf-* packages with versions of their own, not checked: {}".format(_listed(own)) if own else ""
     if __salt__["pkg.version_cmp"](installed, to_version) >= 0:
         # A dist-upgrade that stopped half way is the formula's to finish: named, not refused.

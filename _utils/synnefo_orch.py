@@ -2,7 +2,8 @@
 What the orchestration's states (``ganeti_rolling``, ``synnefo_services``) share on the
 salt-master: calling functions on minions through ``saltutil.cmd`` with their failures turned
 into ``CommandExecutionError``, applying SLS on minions, firing progress events on the
-master's bus, finding the minions by role grain, and the lock that refuses a second run.
+master's bus, finding the minions by role grain, and the lock that refuses a second run;
+and, on the minions too (the version check), which ``snf-*`` packages are not Synnefo's own.
 
 Salt gives utils modules no ``__salt__``: each function takes the caller's as ``functions``.
 """
