@@ -350,11 +350,15 @@ class Daemon:
             memory=self.topology.memory,
             instance_memory=self.topology.instance_memory,
             migration_mib_per_s=self.topology.migration_mib_per_s,
+            specs=self.topology.instance_specs,
+            candidate_pool_size=self.topology.candidate_pool_size,
+            drbd_resync_mib_per_s=self.topology.drbd_resync_mib_per_s,
         )
         for node in nodes:
+            version = self.hosts[node].run(["dpkg-query", "-W", "-f=${Version}", "snf-ganeti"], check=False).stdout.strip()
             for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
-                ganeti.service_changed(node, service, running, shared=self.paths.shared)
+                ganeti.service_changed(node, service, running, shared=self.paths.shared, package_version=version or None)
 
     def wait_minions(self, timeout, nudge_every=30):
         """Wait until every minion answers. A minion still silent after ``nudge_every`` seconds

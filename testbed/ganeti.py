@@ -1,25 +1,42 @@
 """
 The test bed's Ganeti: one cluster state shared by the Ganeti hosts (a JSON file under the
 shared directory, changed under an exclusive lock) and the ``gnt-node``, ``gnt-instance``,
-``gnt-cluster`` and ``gnt-job`` commands, which enforce Ganeti 2.10's rules as the reference
-describes them:
+``gnt-cluster`` and ``gnt-job`` commands. Each rule cites ganeti/ganeti at tag ``v2.10.7``
+(``testbed/UPSTREAM.md`` lists them with their tests); texts and exit codes are Ganeti's, as
+real Ganeti 3.0 prints them here (``../shared/reference/real-ganeti/outputs``):
 
 - commands that change the cluster run on the master node only;
-- no migration to a drained or offline node, nor to a node whose Ganeti or Archipelago
-  services are down, nor to a node without the instance's memory free ("Not enough memory
-  on node ..."); ``--allow-failover`` is accepted and means downtime, as in Ganeti;
+- migrations (``lib/cmdlib/instance_migration.py`` ``TLMigrateInstance.CheckPrereq``): a
+  stopped instance is not migrated ("Can't migrate, please use failover") unless
+  ``--allow-failover``; non-mirrored templates (plain, file, ...) neither migrate nor fail
+  over; ``drbd`` goes only to its secondary (no target, no iallocator) and only while the
+  secondary's replica is in sync; ``be/always_failover`` turns a migration into a failover
+  (the instance is stopped and started: an outage); a drained target is refused; the
+  target's free memory is checked against ``be/minmem`` (between minmem and maxmem the
+  instance is ballooned down);
 - a live migration takes time in proportion to the instance's memory (the topology's
-  ``migration_mib_per_s``);
-- nodes carry tags (``gnt-node add-tags``, ``list-tags``, ``remove-tags``), as in Ganeti 2.x;
-- a node-level migrate submits one job per instance (the parent job only lists them), and the
-  jobs run in the background: a caller must wait on every instance job;
+  ``migration_mib_per_s``); a node-level migrate submits one job per instance;
+- master candidates (``lib/cmdlib/node.py``, ``lib/config.py``): draining a candidate
+  demotes it, refused when fewer than ``candidate_pool_size`` would remain unless
+  ``--auto-promote`` (which promotes others); undraining promotes the node back when the
+  pool is short; ``--master-candidate=yes|no``;
+- DRBD replicas: when a node of a ``drbd`` instance goes down (or loses Ganeti), the replica
+  there falls behind while the instance runs; when the node is back it resynchronises at the
+  topology's ``drbd_resync_mib_per_s``. ``gnt-instance info`` shows it as Ganeti does
+  (``lib/client/gnt_instance.py`` ``_FormatBlockDevInfo``), ``gnt-cluster verify`` reports
+  degraded disks (``lib/cmdlib/cluster.py``);
 - an instance runs only while its primary node is up with Ganeti and Archipelago running:
-  when the node reboots or loses a service, the instance goes down and the outage is recorded
-  on the timeline with its time (``vm-outage``), and when the node is whole again it is
-  restarted (``vm-restored``, with the downtime).
+  when the node reboots or loses a service, the instance goes down (``vm-outage`` on the
+  timeline) and comes back when the node is whole (``vm-restored``, with the downtime), as
+  Ganeti's watcher restarts it; a stopped instance (``ADMIN_down``) stays stopped;
+- ``vm-data-at-risk`` on the timeline when a ``drbd`` instance has no up-to-date replica
+  left on a running node.
 
-Faults: a file ``faults/migrate-fail-INSTANCE`` under the shared directory makes the next
-migration of that instance fail.
+Faults (files under the shared directory's ``faults``): ``migrate-fail-INSTANCE`` aborts the
+next migration of that instance (it stays running where it was, as Ganeti's
+``_AbortMigration`` leaves it); ``migrate-wrongnode-INSTANCE`` makes the next one fail after
+the memory transfer, the instance running on the target while Ganeti's configuration still
+names the source (``ERROR_wrongnode``, until ``gnt-instance migrate --cleanup``).
 
 Inside the hosts this file is /usr/lib/testbed/tbganeti.py and the shared directory is
 /var/lib/synnefo-testbed; the supervisor imports it as ``testbed.ganeti``.
@@ -43,18 +60,48 @@ except ImportError:  # on the machine (also as the job worker, run as a script)
 
 SHARED = "/var/lib/synnefo-testbed"
 SERVICES = ("ganeti", "archipelago")
-# Not needed by the VMs, but Synnefo needs it on the master: it must follow the master role.
 EVENTD = "snf-ganeti-eventd"
 MIGRATION_MIB_PER_S = 4096
+DRBD_RESYNC_MIB_PER_S = 1024
+CANDIDATE_POOL_SIZE = 10  # Ganeti's default (lib/constants.py MASTER_POOL_SIZE_DEFAULT)
 TAG_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+*/:@-_")
+# Templates whose disks live on the nodes (lib/constants.py DTS_INT_MIRROR, DTS_EXT_MIRROR).
+INTERNALLY_MIRRORED = ("drbd",)
+EXTERNALLY_MIRRORED = ("ext", "sharedfile", "blockdev", "rbd", "gluster")
 
 
 class GanetiError(Exception):
-    """A Ganeti failure: printed as ``Failure: ...`` with exit code 1."""
+    """A failure printed as Ganeti's client does (``lib/cli.py`` ``FormatError``), exit 1."""
+
+    def __str__(self):
+        return "Failure: {}".format(self.args[0])
+
+
+class PrereqError(GanetiError):
+    """``OpPrereqError``: ``Failure: prerequisites not met for this operation:`` and the
+    error type (``wrong_state``, ``wrong_input``, ``insufficient_resources``, ...)."""
+
+    def __init__(self, message, kind="wrong_state"):
+        super().__init__(message)
+        self.kind = kind
+
+    def __str__(self):
+        return "Failure: prerequisites not met for this operation:\nerror type: {}, error details:\n{}".format(self.kind, self.args[0])
+
+
+class ExecError(GanetiError):
+    """``OpExecError``: ``Failure: command execution error:`` and the message."""
+
+    def __str__(self):
+        return "Failure: command execution error:\n{}".format(self.args[0])
 
 
 def _dir(shared):
     return os.path.join(shared, "ganeti")
+
+
+def _stamp():
+    return time.strftime("%a %b %d %H:%M:%S %Y")
 
 
 class Cluster(LockedJson):
@@ -67,45 +114,154 @@ class Cluster(LockedJson):
     def event(self, kind, host, **fields):
         timeline.record(kind, host, shared_dir=self.shared, **fields)
 
-    # --- instance health -------------------------------------------------------------------
+    # --- nodes and instances ----------------------------------------------------------------
 
     def node_whole(self, node):
         info = self.state["nodes"][node]
         return info["up"] and all(info["services"].get(s) for s in SERVICES)
 
     def free_memory(self, node):
-        used = sum(i["memory"] for i in self.state["instances"].values() if i["pnode"] == node)
-        return self.state["nodes"][node]["memory"] - used
+        """What the hypervisor has left: instances use memory only where they run."""
+        used = sum(i["oper_ram"] for i in self.state["instances"].values() if i["runs_on"] == node)
+        return max(0, self.state["nodes"][node]["memory"] - used)
+
+    def status(self, name):
+        """Ganeti's instance status (``lib/query.py`` ``_GetInstStatus``)."""
+        instance = self.state["instances"][name]
+        if not self.state["nodes"][instance["pnode"]]["up"] and instance["admin_up"]:
+            return "ERROR_nodedown"
+        if instance["runs_on"] not in (None, instance["pnode"]):
+            return "ERROR_wrongnode"
+        if instance["runs_on"] == instance["pnode"]:
+            return "running" if instance["admin_up"] else "ERROR_up"
+        return "ERROR_down" if instance["admin_up"] else "ADMIN_down"
+
+    def primaries(self, node):
+        return sorted(n for n, i in self.state["instances"].items() if i["pnode"] == node)
+
+    def secondaries(self, node):
+        return sorted(n for n, i in self.state["instances"].items() if i.get("snode") == node)
+
+    def candidate_stats(self, exceptions=()):
+        """``(now, should)`` as ``lib/config.py`` ``_UnlockedGetMasterCandidateStats``."""
+        now = possible = 0
+        for name, node in self.state["nodes"].items():
+            if name in exceptions:
+                continue
+            if not (node["offline"] or node["drained"]):
+                possible += 1
+            if node["master_candidate"]:
+                now += 1
+        return now, min(possible, self.state["candidate_pool_size"])
+
+    def promote_to_pool(self, exceptions=()):
+        """``MaintainCandidatePool``: promote nodes until the pool is full (Ganeti picks at
+        random; the stand-in by name). Return the promoted nodes."""
+        now, should = self.candidate_stats(exceptions)
+        promoted = []
+        for name in sorted(self.state["nodes"]):
+            if now >= should:
+                break
+            node = self.state["nodes"][name]
+            if name in exceptions or node["master_candidate"] or node["drained"] or node["offline"]:
+                continue
+            node["master_candidate"] = True
+            promoted.append(name)
+            now += 1
+        return promoted
+
+    # --- DRBD -------------------------------------------------------------------------------
+
+    def drbd_sync(self, name, now=None):
+        """``{node: 'ok' | 'resyncing' | 'stale' | 'down'}`` for each replica of a drbd
+        instance; a finished resync becomes ``ok``."""
+        now = time.time() if now is None else now
+        instance = self.state["instances"][name]
+        replicas = instance["replicas"]
+        for replica in replicas.values():
+            if replica.get("resync_until") is not None and now >= replica["resync_until"]:
+                replica.pop("resync_until")
+                replica["uptodate"] = True
+        return dict(
+            (
+                node,
+                "down"
+                if not self.node_whole(node)
+                else ("ok" if replica["uptodate"] else ("resyncing" if replica.get("resync_until") else "stale")),
+            )
+            for node, replica in replicas.items()
+        )
+
+    def _settle_drbd(self, name, instance, now, reason):
+        writing = instance["runs_on"] is not None
+        whole = dict((node, self.node_whole(node)) for node in instance["replicas"])
+        for node, replica in instance["replicas"].items():
+            if not whole[node]:
+                replica.pop("resync_until", None)
+                if writing and replica.get("seen"):  # the instance writes on while this replica is away
+                    replica["uptodate"] = False
+                continue
+            replica["seen"] = True
+            if not replica["uptodate"] and replica.get("resync_until") is None and all(whole.values()):
+                replica["resync_until"] = now + instance["disk_mib"] / float(self.state["drbd_resync_mib_per_s"])
+        self.drbd_sync(name, now)
+        live = any(r["uptodate"] and whole[n] for n, r in instance["replicas"].items())
+        if instance.get("live_replica") and not live:
+            self.event("vm-data-at-risk", instance["pnode"], instance=name, reason=reason)
+        instance["live_replica"] = live
 
     def settle(self, reason):
-        """Bring every instance's status in line with its primary node; record outages."""
+        """Bring every instance in line with its nodes; record outages and risks."""
         now = time.time()
         for name, instance in sorted(self.state["instances"].items()):
-            whole = self.node_whole(instance["pnode"])
-            if instance["status"] == "running" and not whole:
-                instance["status"] = "ERROR_down"
+            runs_on = instance["runs_on"]
+            if runs_on is not None and not self.node_whole(runs_on):
+                instance["runs_on"] = None
                 instance["down_since"] = now
-                self.event("vm-outage", instance["pnode"], instance=name, reason=reason)
-            elif instance["status"] == "ERROR_down" and whole:
+                self.event("vm-outage", runs_on, instance=name, reason=reason)
+            elif runs_on is None and instance["admin_up"] and self.node_whole(instance["pnode"]):
+                if instance["disk_template"] in INTERNALLY_MIRRORED and not instance["replicas"][instance["pnode"]]["uptodate"]:
+                    continue  # Ganeti would not start it on a stale replica
                 downtime = round(now - instance.pop("down_since", now), 3)
-                instance["status"] = "running"
+                instance["runs_on"] = instance["pnode"]
+                instance["oper_ram"] = instance["memory"]
                 self.event("vm-restored", instance["pnode"], instance=name, downtime=downtime)
+            if instance["disk_template"] in INTERNALLY_MIRRORED:
+                self._settle_drbd(name, instance, now, reason)
 
 
-def create(shared, nodes, master, instances, memory=None, instance_memory=None, migration_mib_per_s=MIGRATION_MIB_PER_S):
+def create(
+    shared,
+    nodes,
+    master,
+    instances,
+    memory=None,
+    instance_memory=None,
+    migration_mib_per_s=MIGRATION_MIB_PER_S,
+    specs=None,
+    candidate_pool_size=CANDIDATE_POOL_SIZE,
+    drbd_resync_mib_per_s=DRBD_RESYNC_MIB_PER_S,
+):
     """Write a fresh cluster state: ``nodes`` [names], ``instances`` {name: primary},
-    ``memory`` {node: MiB}, ``instance_memory`` {instance: MiB}."""
+    ``memory`` {node: MiB}, ``instance_memory`` {instance: MiB}, ``specs`` {instance:
+    {'status': 'running'|'stopped', 'disk_template', 'secondary', 'disk_mib', 'minmem',
+    'always_failover'}}. The master candidates are the master and then the other nodes by
+    name, up to ``candidate_pool_size``, as ``gnt-node add`` promotes them."""
     memory = memory or {}
     instance_memory = instance_memory or {}
+    specs = specs or {}
     os.makedirs(_dir(shared), exist_ok=True)
     os.makedirs(os.path.join(shared, "faults"), exist_ok=True)
+    candidates = ([master] + sorted(n for n in nodes if n != master))[:candidate_pool_size]
     state = {
         "master": master,
+        "candidate_pool_size": candidate_pool_size,
+        "drbd_resync_mib_per_s": drbd_resync_mib_per_s,
         "nodes": {
             n: {
                 "drained": False,
                 "offline": False,
-                "master_candidate": True,
+                "master_candidate": n in candidates,
                 "up": False,
                 "services": {s: False for s in SERVICES},
                 "memory": memory.get(n, 8192),
@@ -113,20 +269,32 @@ def create(shared, nodes, master, instances, memory=None, instance_memory=None, 
             }
             for n in nodes
         },
-        "instances": {
-            i: {
-                "pnode": p,
-                "disk_template": "ext",
-                "status": "ERROR_down",
-                "down_since": time.time(),
-                "memory": instance_memory.get(i, 1024),
-            }
-            for i, p in instances.items()
-        },
+        "instances": {},
         "migration_mib_per_s": migration_mib_per_s,
         "jobs": {},
         "next_job": 1,
     }
+    for name, pnode in instances.items():
+        spec = specs.get(name, {})
+        template = spec.get("disk_template", "ext")
+        size = instance_memory.get(name, 1024)
+        instance = {
+            "pnode": pnode,
+            "snode": spec.get("secondary") if template in INTERNALLY_MIRRORED else None,
+            "disk_template": template,
+            "disk_mib": spec.get("disk_mib", 10240),
+            "admin_up": spec.get("status", "running") == "running",
+            "runs_on": None,
+            "down_since": time.time(),
+            "memory": size,
+            "minmem": spec.get("minmem", size),
+            "oper_ram": size,
+            "always_failover": bool(spec.get("always_failover", False)),
+            "replicas": {},
+        }
+        if template in INTERNALLY_MIRRORED:
+            instance["replicas"] = {pnode: {"uptodate": True}, instance["snode"]: {"uptodate": True}}
+        state["instances"][name] = instance
     create_state(_dir(shared), "cluster.json", state)
 
 
@@ -138,12 +306,23 @@ def is_node(host, shared=SHARED):
         return host in cluster.state["nodes"]
 
 
-def service_changed(host, service, running, shared=SHARED):
-    """Called when Ganeti or Archipelago starts or stops on a node."""
+def release_version(package_version):
+    """Ganeti's RELEASE_VERSION from a Debian version of its package: the upstream part
+    (``2.10.7+snap1+...-1~wheezy`` -> ``2.10.7``, ``2.10.7.1+grnet2+bpo2-2~jessie`` ->
+    ``2.10.7.1``)."""
+    upstream = package_version.split(":", 1)[-1].rsplit("-", 1)[0]
+    return upstream.split("+", 1)[0].split("~", 1)[0]
+
+
+def service_changed(host, service, running, shared=SHARED, package_version=None):
+    """Called when Ganeti or Archipelago starts or stops on a node (with the node's Ganeti
+    package version, which ``gnt-cluster verify`` compares)."""
     with Cluster(shared) as cluster:
         if host not in cluster.state["nodes"]:
             return
         node = cluster.state["nodes"][host]
+        if service == "ganeti" and running and package_version:
+            node["ganeti_version"] = release_version(package_version)
         node["up"] = True
         node["services"][service] = running
         if service in SERVICES:
@@ -174,61 +353,136 @@ def _new_job(cluster, ops, status="queued", **extra):
 
 def _check_master(cluster, host):
     if cluster.state["master"] != host:
-        raise GanetiError(f"This is not the master node, please connect to node '{cluster.state['master']}' and rerun the command")
+        raise PrereqError(
+            f"This is not the master node, please connect to node '{cluster.state['master']}' and rerun the command", "wrong_input"
+        )
 
 
-def _migration_problem(cluster, instance_name, target, allow_failover=False):
-    instances = cluster.state["instances"]
-    if instance_name not in instances:
-        return f"Instance '{instance_name}' not known"
-    instance = instances[instance_name]
-    if target == instance["pnode"]:
-        return f"Instance {instance_name} is already on node {target}"
-    nodes = cluster.state["nodes"]
-    if target not in nodes:
-        return f"Node '{target}' not known"
-    info = nodes[target]
-    if info["offline"]:
-        return f"Can't migrate instance {instance_name} to node {target}: node is offline"
-    if info["drained"]:
-        return f"Can't migrate instance {instance_name} to node {target}: node is drained"
+def _instance(cluster, name):
+    if name not in cluster.state["instances"]:
+        raise PrereqError(f"Instance '{name}' not known", "unknown_entity")
+    return cluster.state["instances"][name]
+
+
+def _node(cluster, name):
+    if name not in cluster.state["nodes"]:
+        raise PrereqError(f"Node '{name}' not known", "unknown_entity")
+    return cluster.state["nodes"][name]
+
+
+def _move_prereq(cluster, name, target, failover=False, allow_failover=False, iallocator=False):
+    """``TLMigrateInstance.CheckPrereq``: raise Ganeti's error, or return ``(target, failover)``
+    (a migration may turn into a failover)."""
+    instance = _instance(cluster, name)
+    template = instance["disk_template"]
+    if not instance["admin_up"] and not failover and allow_failover:
+        failover = True  # "Instance is marked down or offline, fallback allowed, switching to failover"
+    if template not in INTERNALLY_MIRRORED + EXTERNALLY_MIRRORED:
+        raise PrereqError(f"Instance's disk layout '{template}' does not allow {'failovers' if failover else 'migrations'}")
+    if template in INTERNALLY_MIRRORED:
+        if iallocator or (target and target != instance["snode"]):
+            raise PrereqError(
+                f"Instances with disk template {template} cannot be {'failed over' if failover else 'migrated'} to arbitrary nodes"
+                " (neither an iallocator nor a target node can be passed)",
+                "wrong_input",
+            )
+        target = instance["snode"]
+    else:
+        if target is None:
+            target = _pick_target(cluster, instance["pnode"])
+            if target is None:
+                raise PrereqError(f"Can't find a node to migrate instance {name} to", "insufficient_resources")
+        _node(cluster, target)
+        if target == instance["pnode"]:
+            raise PrereqError(f"Cannot migrate instance {name} to its primary ({instance['pnode']})")
+    if not failover or instance["admin_up"]:
+        free = cluster.free_memory(target)
+        if instance["minmem"] > free:
+            raise PrereqError(
+                f"Not enough memory on node {target} for migrating instance {name}: needed {instance['minmem']} MiB, available {free} MiB",
+                "insufficient_resources",
+            )
+    if instance["always_failover"] and not failover:
+        failover = True  # "Instance configured to always failover; fallback to failover"
+    if cluster.state["nodes"][target]["drained"]:
+        raise PrereqError(f"Can't use drained node {target}")
     if not cluster.node_whole(target):
-        return f"Can't migrate instance {instance_name} to node {target}: node is not reachable or its services are down"
-    free = cluster.free_memory(target)
-    if instance["memory"] > free:
-        return (
-            f"Not enough memory on node {target} for migrating instance {instance_name}: "
-            f"needed {instance['memory']} MiB, available {free} MiB"
-        )
-    if instance["status"] != "running" and not allow_failover:
-        return f"Instance {instance_name} is not running, cannot migrate"
-    return None
+        raise PrereqError(f"Node {target} is not reachable or its services are down", "environment_error")
+    if not failover and instance["runs_on"] is None:
+        raise PrereqError(f"Can't migrate, please use failover: Instance {name} is not running")
+    return target, failover
 
 
-def _run_migration(cluster, job):
-    """Execute one instance migration job (already marked running)."""
+def _run_move(cluster, job):
+    """Execute one migration or failover job (already marked running)."""
     op = job["ops"][0]
-    name, target = op["instance"], op["target"]
-    fault = os.path.join(cluster.shared, "faults", f"migrate-fail-{name}")
-    problem = _migration_problem(cluster, name, target, op.get("allow_failover", False))
-    if problem is None and os.path.exists(fault):
-        os.unlink(fault)
-        problem = (
-            f"Migration of instance {name} to {target} failed: live migration aborted by the hypervisor (injected fault); "
-            f"please run 'gnt-instance migrate --cleanup {name}' before retrying"
+    name = op["instance"]
+    instance = cluster.state["instances"].get(name)
+    source = instance["pnode"] if instance else None
+    try:
+        if op.get("cleanup"):
+            job.update(status="success", result=_cleanup(cluster, name), finished=time.time())
+            return
+        target, failover = _move_prereq(
+            cluster, name, op.get("target"), op.get("failover", False), op.get("allow_failover", False), op.get("iallocator", False)
         )
-    source = cluster.state["instances"].get(name, {}).get("pnode")
-    if problem:
-        job.update(status="error", result=problem, finished=time.time())
-        cluster.event("migration-failed", source or target, instance=name, target=target, job=job["id"], error=problem)
+        if instance["disk_template"] in INTERNALLY_MIRRORED and instance["admin_up"]:
+            if cluster.drbd_sync(name)[target] != "ok":
+                raise ExecError(
+                    "Disk 0 is degraded on target node, aborting failover"
+                    if failover
+                    else "Disk 0 is degraded or not fully synchronized on target node, aborting migration"
+                )
+        for kind, message in (
+            ("fail", f"Could not migrate instance {name}: live migration aborted by the hypervisor (injected fault)"),
+            ("wrongnode", "Could not finalize instance migration: the target did not confirm (injected fault)"),
+        ):
+            fault = os.path.join(cluster.shared, "faults", f"migrate-{kind}-{name}")
+            if not failover and os.path.exists(fault):
+                os.unlink(fault)
+                if kind == "wrongnode":  # the memory went over: it runs on the target now
+                    instance["runs_on"] = target
+                raise ExecError(message)
+    except GanetiError as exc:
+        job.update(status="error", result=str(exc), finished=time.time())
+        cluster.event("migration-failed", source or "?", instance=name, target=op.get("target"), job=job["id"], error=exc.args[0])
         return
-    instance = cluster.state["instances"][name]
-    if instance["status"] != "running":  # --allow-failover of a stopped instance: a restart elsewhere
-        cluster.event("failover", source, instance=name, target=target, job=job["id"])
+    was_running = instance["runs_on"] is not None
+    if failover and was_running:
+        # Shut down on the source, started on the target: downtime (TLMigrateInstance._ExecFailover).
+        instance["runs_on"] = None
+        instance["down_since"] = time.time()
+        cluster.event("vm-outage", source, instance=name, reason=f"failover to {target}")
+    if instance["disk_template"] in INTERNALLY_MIRRORED:
+        instance["snode"] = source
     instance["pnode"] = target
-    job.update(status="success", result=f"migrated {name} to {target}", finished=time.time())
-    cluster.event("migration", source, instance=name, source=source, target=target, job=job["id"])
+    if was_running and not failover:
+        # Between minmem and maxmem, the instance is ballooned to the target's free memory.
+        instance["oper_ram"] = min(instance["memory"], cluster.free_memory(target))
+        instance["runs_on"] = target
+    job.update(status="success", result=f"{'failed over' if failover else 'migrated'} {name} to {target}", finished=time.time())
+    cluster.event("failover" if failover else "migration", source, instance=name, source=source, target=target, job=job["id"])
     cluster.settle(f"{name} moved to {target}")
+
+
+def _cleanup(cluster, name):
+    """``TLMigrateInstance._ExecCleanup``: find where the instance runs and fix the
+    configuration."""
+    instance = cluster.state["instances"][name]
+    runs_on = instance["runs_on"]
+    if runs_on is None:
+        raise ExecError(
+            "Instance does not seem to be running at all; in this case it's safer to repair by running "
+            "'gnt-instance stop' to ensure disk shutdown, and then restarting it"
+        )
+    if runs_on != instance["pnode"]:
+        source = instance["pnode"]
+        if instance["disk_template"] in INTERNALLY_MIRRORED:
+            instance["snode"] = source
+        instance["pnode"] = runs_on
+        cluster.event("migration", source, instance=name, source=source, target=runs_on, job=None, cleanup=True)
+        return f"* instance running on secondary node ({runs_on}), updating config"
+    return f"* instance confirmed to be running on its primary node ({runs_on})"
 
 
 def run_queued_jobs(shared=SHARED):
@@ -240,10 +494,13 @@ def run_queued_jobs(shared=SHARED):
                 return
             job = queued[0]
             job.update(status="running", started=time.time())
-            seconds = cluster.state["instances"].get(job["ops"][0]["instance"], {}).get("memory", 0) / cluster.state["migration_mib_per_s"]
+            op = job["ops"][0]
+            instance = cluster.state["instances"].get(op["instance"], {})
+            moving = instance.get("runs_on") is not None and not op.get("cleanup")
+            seconds = instance.get("memory", 0) / cluster.state["migration_mib_per_s"] if moving else 0
         time.sleep(seconds)
         with Cluster(shared) as cluster:
-            _run_migration(cluster, cluster.state["jobs"][str(job["id"])])
+            _run_move(cluster, cluster.state["jobs"][str(job["id"])])
 
 
 def _start_worker(shared):
@@ -282,20 +539,25 @@ def _yes_no(value):
         return True
     if value in ("no", "False", "false"):
         return False
-    raise GanetiError(f"Invalid boolean value '{value}'")
+    raise PrereqError(f"Invalid boolean value '{value}'", "wrong_input")
 
 
-def _migrate_options(args, usage):
-    """The options of `gnt-node migrate` and `gnt-instance migrate`: (submit, allow_failover,
-    target, the node or instance named last)."""
+def _move_options(args, usage):
+    """The options of the migrate and failover commands: ``{'submit', 'allow_failover',
+    'cleanup', 'target', 'iallocator'}`` and the node or instance named last."""
     _flag(args, "-f")
-    submit = _flag(args, "--submit")
-    allow_failover = _flag(args, "--allow-failover")
-    target = _option(args, "-n")
-    _option(args, "-I")  # an iallocator: the test bed picks the least loaded node
+    options = {
+        "submit": _flag(args, "--submit"),
+        "allow_failover": _flag(args, "--allow-failover"),
+        "cleanup": _flag(args, "--cleanup"),
+        "target": _option(args, "-n") or _option(args, "--target-node"),
+        "iallocator": bool(_option(args, "-I") or _option(args, "--iallocator")),
+    }
+    _option(args, "--shutdown-timeout")
+    _flag(args, "--ignore-consistency")
     if not args:
         raise GanetiError(usage)
-    return submit, allow_failover, target, args[-1]
+    return options, args[-1]
 
 
 def _print_table(rows, fields, headers=True, separator=None):
@@ -319,8 +581,69 @@ def _pick_target(cluster, source, exclude=()):
     ]
     if not candidates:
         return None
-    load = {n: sum(1 for i in cluster.state["instances"].values() if i["pnode"] == n) for n in candidates}
+    load = {n: len(cluster.primaries(n)) for n in candidates}
     return min(candidates, key=lambda n: (load[n], n))
+
+
+def _info(message):
+    print(f"{_stamp()}  - INFO: {message}")
+
+
+def _node_modify(cluster, args, host):
+    """``gnt-node modify --drained=yes|no | --master-candidate=yes|no [--auto-promote] NODE``
+    (``LUNodeSetParams``)."""
+    auto_promote = _flag(args, "--auto-promote")
+    drained = _option(args, "--drained")
+    candidate = _option(args, "--master-candidate") or _option(args, "-C")
+    _flag(args, "--force")
+    if not args or (drained is None and candidate is None):
+        raise GanetiError("Usage: gnt-node modify [--drained=yes|no] [--master-candidate=yes|no] [--auto-promote] NODE")
+    name = args[-1]
+    _check_master(cluster, host)
+    node = _node(cluster, name)
+    drained = None if drained is None else _yes_no(drained)
+    candidate = None if candidate is None else _yes_no(candidate)
+    if name == cluster.state["master"] and (drained or candidate is False):
+        raise PrereqError("The master role can be changed only via master-failover", "wrong_input")
+    demote = drained is True or candidate is False
+    if node["master_candidate"] and demote and not auto_promote:
+        remaining, should = cluster.candidate_stats(exceptions=[name])
+        if remaining < should:
+            raise PrereqError(
+                "Not enough master candidates, please pass auto promote option to allow promotion"
+                " (--auto-promote or RAPI auto_promote=True)"
+            )
+    if candidate and node["drained"]:
+        raise PrereqError(f"Node {name} is drained, cannot be a master candidate", "wrong_input")
+    changes = []
+    if drained is False and node["drained"]:
+        # _DecideSelfPromotion: the node counts again once undrained.
+        now, should = cluster.candidate_stats()
+        if now < min(should + 1, cluster.state["candidate_pool_size"]) and not node["master_candidate"]:
+            _info("Auto-promoting node to master candidate")
+            candidate = True
+    if demote and node["master_candidate"]:
+        node["master_candidate"] = False
+        changes.append(("master_candidate", False))
+    elif candidate and not node["master_candidate"]:
+        node["master_candidate"] = True
+        changes.append(("master_candidate", True))
+    if drained is not None and node["drained"] != drained:
+        node["drained"] = drained
+        changes.append(("drained", drained))
+        cluster.event("drain" if drained else "undrain", name, by=host)
+    if changes and any(c == ("master_candidate", v) for c in changes for v in (True, False)):
+        cluster.event("master-candidate", name, value=node["master_candidate"], by=host)
+    if demote and auto_promote:
+        promoted = cluster.promote_to_pool(exceptions=[name])
+        if promoted:
+            _info(f"Promoted nodes to master candidate role: {', '.join(promoted)}")
+            for other in promoted:
+                cluster.event("master-candidate", other, value=True, by=host)
+    print(f"Modified node {name}")
+    for field, value in changes:
+        print(f" - {field} -> {value}")
+    return 0
 
 
 def gnt_node(args, host, shared):
@@ -330,26 +653,27 @@ def gnt_node(args, host, shared):
         separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pinst_cnt,sinst_cnt,drained").split(",")
         with Cluster(shared) as cluster:
+            cluster.settle("query")
             state = cluster.state
-            names = args or sorted(state["nodes"])
             rows = []
-            for name in names:
-                if name not in state["nodes"]:
-                    raise GanetiError(f"Node '{name}' not known")
-                node = state["nodes"][name]
-                primaries = sorted(n for n, i in state["instances"].items() if i["pnode"] == name)
+            for name in args or sorted(state["nodes"]):
+                node = _node(cluster, name)
+                primaries, secondaries = cluster.primaries(name), cluster.secondaries(name)
+                role = "M" if state["master"] == name else "C" if node["master_candidate"] else "D" if node["drained"] else "R"
                 values = {
                     "name": name,
                     "pinst_cnt": str(len(primaries)),
                     "pinst_list": ",".join(primaries),
+                    "sinst_cnt": str(len(secondaries)),
+                    "sinst_list": ",".join(secondaries),
                     "mtotal": str(node["memory"]),
                     "mfree": str(cluster.free_memory(name)),
-                    "tags": ",".join(node["tags"]),
-                    "sinst_cnt": "0",
+                    "tags": ",".join(sorted(node["tags"])),
                     "drained": "Y" if node["drained"] else "N",
                     "offline": "Y" if node["offline"] else "N",
                     "master_candidate": "Y" if node["master_candidate"] else "N",
-                    "role": "M" if state["master"] == name else ("C" if node["master_candidate"] else "R"),
+                    "master_capable": "Y",
+                    "role": "O" if node["offline"] else role,
                 }
                 rows.append([values.get(f, "?") for f in fields])
         _print_table(rows, fields, not no_headers, separator)
@@ -359,54 +683,39 @@ def gnt_node(args, host, shared):
             raise GanetiError(f"Usage: gnt-node {command} NODE" + (" TAG..." if command != "list-tags" else ""))
         node, names = args[0], args[1:]
         with Cluster(shared) as cluster:
-            if node not in cluster.state["nodes"]:
-                raise GanetiError(f"Node '{node}' not known")
-            tags = cluster.state["nodes"][node]["tags"]
+            tags = _node(cluster, node)["tags"]
             if command == "list-tags":
                 print("\n".join(sorted(tags)) + ("\n" if tags else ""), end="")
                 return 0
             _check_master(cluster, host)
             for name in names:
                 if not name or len(name) > 128 or set(name) - TAG_CHARACTERS:
-                    raise GanetiError(f"Invalid tag name '{name}'")
+                    raise GanetiError(f"invalid tag(s) given:\nInvalid tag name '{name}'")
             if command == "add-tags":
                 tags.extend(n for n in names if n not in tags)
             else:
                 missing = [n for n in names if n not in tags]
                 if missing:
-                    raise GanetiError(f"Tag(s) {', '.join(repr(n) for n in missing)} not found")
+                    raise PrereqError(f"Tag(s) {', '.join(repr(n) for n in missing)} not found", "unknown_entity")
                 tags[:] = [t for t in tags if t not in names]
             cluster.event("node-tags", node, command=command, tags=names)
         return 0
     if command == "modify":
-        drained = _option(args, "--drained")
-        if not args or drained is None:
-            raise GanetiError("Usage: gnt-node modify --drained=yes|no NODE")
-        node = args[-1]
         with Cluster(shared) as cluster:
-            _check_master(cluster, host)
-            if node not in cluster.state["nodes"]:
-                raise GanetiError(f"Node '{node}' not known")
-            value = _yes_no(drained)
-            cluster.state["nodes"][node]["drained"] = value
-            cluster.event("drain" if value else "undrain", node, by=host)
-        print(f"Modified node {node}\n - drained -> {value}")
-        return 0
+            return _node_modify(cluster, args, host)
     if command in ("migrate", "evacuate"):
-        submit, allow_failover, target, node = _migrate_options(
-            args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE"
-        )
+        options, node = _move_options(args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
         with Cluster(shared) as cluster:
             _check_master(cluster, host)
-            if node not in cluster.state["nodes"]:
-                raise GanetiError(f"Node '{node}' not known")
-            primaries = sorted(n for n, i in cluster.state["instances"].items() if i["pnode"] == node)
+            _node(cluster, node)
             children = []
-            for name in primaries:
-                chosen = target or _pick_target(cluster, node)
-                if chosen is None:
-                    raise GanetiError(f"Can't find a node to migrate instance {name} to")
-                op = {"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}
+            for name in cluster.primaries(node):
+                op = {
+                    "op": "OP_INSTANCE_MIGRATE",
+                    "instance": name,
+                    "target": options["target"],
+                    "allow_failover": options["allow_failover"],
+                }
                 children.append((name, _new_job(cluster, [op])))
             parent = _new_job(
                 cluster,
@@ -417,73 +726,180 @@ def gnt_node(args, host, shared):
             )
         if children:
             _start_worker(shared)
-        if submit:
+        if options["submit"]:
             print(f"JobID: {parent}")
             return 0
         if children:
             print("Submitted jobs " + ", ".join(str(j) for _, j in children))
         failed = 0
-        for name, job_id in children:
-            print(f"Waiting for job {job_id} for {name} ...")
+        for _name, job_id in children:
+            print(f"Waiting for job {job_id} ...")
             job = _wait([job_id], shared)[0]
             if job["status"] != "success":
                 failed += 1
-                print(f"Job {job_id} for {name} has failed: {job['result']}", file=sys.stderr)
+                print(f"Job {job_id} has failed: {job['result']}", file=sys.stderr)
+        if not failed:
+            print("All instances migrated successfully.")
         return 1 if failed else 0
     raise GanetiError(f"Unknown command '{command}' for gnt-node")
 
 
+def _instance_move(args, host, shared, failover):
+    usage = "Usage: gnt-instance {} [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE".format("failover" if failover else "migrate")
+    options, name = _move_options(args, usage)
+    with Cluster(shared) as cluster:
+        _check_master(cluster, host)
+        cluster.settle("query")
+        instance = _instance(cluster, name)
+        if options["cleanup"] and options["allow_failover"]:
+            raise PrereqError("Cleanup and allow failover are mutually exclusive", "wrong_input")
+        if not options["cleanup"]:
+            # Prerequisites are checked before the job runs: their failure is the command's.
+            target, turned = _move_prereq(cluster, name, options["target"], failover, options["allow_failover"], options["iallocator"])
+            if turned and not failover and not instance["admin_up"]:
+                _info("Instance is marked down or offline, fallback allowed, switching to failover")
+        op = {
+            "op": "OP_INSTANCE_FAILOVER" if failover else "OP_INSTANCE_MIGRATE",
+            "instance": name,
+            "target": options["target"],
+            "iallocator": options["iallocator"],
+            "failover": failover,
+            "allow_failover": options["allow_failover"],
+            "cleanup": options["cleanup"],
+        }
+        job_id = _new_job(cluster, [op])
+    _start_worker(shared)
+    if options["submit"]:
+        print(f"JobID: {job_id}")
+        return 0
+    job = _wait([job_id], shared)[0]
+    if job["status"] != "success":
+        print(job["result"], file=sys.stderr)
+        return 1
+    print(f"{_stamp()} {job['result']}")
+    return 0
+
+
+def _instance_power(args, host, shared, start):
+    """``gnt-instance startup|shutdown INSTANCE``: the admin state and the instance with it."""
+    _flag(args, "-f")
+    _option(args, "--timeout")
+    if not args:
+        raise GanetiError("Usage: gnt-instance {} INSTANCE".format("startup" if start else "shutdown"))
+    name = args[-1]
+    with Cluster(shared) as cluster:
+        _check_master(cluster, host)
+        instance = _instance(cluster, name)
+        if start:
+            if not cluster.node_whole(instance["pnode"]):
+                raise ExecError(f"Could not start instance {name}: node {instance['pnode']} is not reachable")
+            instance["admin_up"] = True
+            cluster.settle(f"{name} started")
+        else:
+            instance["admin_up"] = False
+            if instance["runs_on"] is not None:
+                instance["runs_on"] = None
+                instance["down_since"] = time.time()
+                cluster.event("vm-outage", instance["pnode"], instance=name, reason="shutdown")
+            cluster.event("vm-shutdown", instance["pnode"], instance=name)
+    return 0
+
+
+def _instance_info(args, shared):
+    """``gnt-instance info INSTANCE...``: the disks part, as ``_FormatBlockDevInfo``."""
+    _flag(args, "--static")
+    with Cluster(shared) as cluster:
+        cluster.settle("query")
+        names = args or sorted(cluster.state["instances"])
+        for name in names:
+            instance = _instance(cluster, name)
+            print(f"Instance name: {name}")
+            configured, actual = "up" if instance["admin_up"] else "down", "up" if instance["runs_on"] else "down"
+            print(f"State: configured to be {configured}, actual state is {actual}")
+            print("  Nodes:")
+            print(f"    - primary: {instance['pnode']}")
+            print(f"    - secondaries: {instance['snode'] or ''}")
+            print(f"  Disk template: {instance['disk_template']}")
+            print("  Disks:")
+            print(f"    - disk/0: {instance['disk_template']}, size {instance['disk_mib'] / 1024.0:.1f}G")
+            if instance["disk_template"] not in INTERNALLY_MIRRORED:
+                continue
+            sync = cluster.drbd_sync(name)
+            now = time.time()
+            for label, node in (("on primary", instance["pnode"]), ("on secondary", instance["snode"])):
+                state = sync[node]
+                if state == "down" or instance["runs_on"] is None:
+                    print(f"      {label}: not active")
+                    continue
+                degraded = any(s != "ok" for s in sync.values())
+                text = "in sync"
+                if state == "resyncing":
+                    replica = instance["replicas"][node]
+                    left = max(0.0, replica["resync_until"] - now)
+                    total = instance["disk_mib"] / float(cluster.state["drbd_resync_mib_per_s"])
+                    text = "*RECOVERING* %5.2f%%, ETA %ss" % (100.0 * (1 - left / total) if total else 100.0, int(left) + 1)
+                print(f"      {label}: /dev/drbd0 (147:0) {text}, status {'*DEGRADED*' if degraded else 'ok'}")
+    return 0
+
+
 def gnt_instance(args, host, shared):
     command = args.pop(0) if args else ""
-    if command == "migrate":
-        cleanup = _flag(args, "--cleanup")
-        submit, allow_failover, target, name = _migrate_options(
-            args, "Usage: gnt-instance migrate [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE"
-        )
-        with Cluster(shared) as cluster:
-            _check_master(cluster, host)
-            if name not in cluster.state["instances"]:
-                raise GanetiError(f"Instance '{name}' not known")
-            if cleanup:  # the stand-in leaves no half-migrated instance behind
-                print(f"Migration cleanup of instance {name}: nothing to clean up")
-                return 0
-            chosen = target or _pick_target(cluster, cluster.state["instances"][name]["pnode"])
-            if chosen is None:
-                raise GanetiError(f"Can't find a node to migrate instance {name} to")
-            job_id = _new_job(
-                cluster, [{"op": "OP_INSTANCE_MIGRATE", "instance": name, "target": chosen, "allow_failover": allow_failover}]
-            )
-        _start_worker(shared)
-        if submit:
-            print(f"JobID: {job_id}")
-            return 0
-        job = _wait([job_id], shared)[0]
-        if job["status"] != "success":
-            raise GanetiError(job["result"])
-        return 0
+    if command in ("migrate", "failover"):
+        return _instance_move(args, host, shared, failover=command == "failover")
+    if command in ("startup", "start", "shutdown", "stop"):
+        return _instance_power(args, host, shared, start=command in ("startup", "start"))
+    if command == "info":
+        return _instance_info(args, shared)
     if command == "list":
         no_headers = _flag(args, "--no-headers")
         separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pnode,status").split(",")
         with Cluster(shared) as cluster:
-            rows = [
-                [
-                    {
-                        "name": n,
-                        "pnode": i["pnode"],
-                        "status": i["status"],
-                        "disk_template": i["disk_template"],
-                        "be/maxmem": str(i["memory"]),
-                        "be/memory": str(i["memory"]),
-                        "oper_ram": str(i["memory"]) if i["status"] == "running" else "-",
-                    }.get(f, "?")
-                    for f in fields
-                ]
-                for n, i in sorted(cluster.state["instances"].items())
-            ]
+            cluster.settle("query")
+            rows = []
+            for n, i in sorted(cluster.state["instances"].items()):
+                values = {
+                    "name": n,
+                    "pnode": i["pnode"],
+                    "snodes": i["snode"] or "",
+                    "status": cluster.status(n),
+                    "admin_state": "up" if i["admin_up"] else "down",
+                    "oper_state": "Y" if i["runs_on"] else "N",
+                    "disk_template": i["disk_template"],
+                    "be/maxmem": str(i["memory"]),
+                    "be/minmem": str(i["minmem"]),
+                    "be/memory": str(i["memory"]),
+                    "be/always_failover": "Y" if i["always_failover"] else "N",
+                    "oper_ram": str(i["oper_ram"]) if i["runs_on"] else "-",
+                }
+                rows.append([values.get(f, "?") for f in fields])
         _print_table(rows, fields, not no_headers, separator)
         return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-instance")
+
+
+def _verify_lines(cluster):
+    """``(level, code, kind, item, message)`` as ``LUClusterVerifyGroup`` reports them."""
+    state = cluster.state
+    lines = []
+    for name in sorted(state["nodes"]):
+        if not cluster.node_whole(name):
+            lines.append(("ERROR", "ENODERPC", "node", name, "while contacting node: node is down or its services are stopped"))
+    versions = dict((n, info.get("ganeti_version")) for n, info in sorted(state["nodes"].items()) if info.get("ganeti_version"))
+    master_version = versions.get(state["master"])
+    for name, version in sorted(versions.items()):
+        if master_version and version != master_version:
+            # lib/cmdlib/cluster.py _VerifyNodeVersion: a warning, not an error.
+            lines.append(("WARNING", "ENODEVERSION", "node", name, f"software version mismatch: master {master_version}, node {version}"))
+    for name, instance in sorted(state["instances"].items()):
+        status = cluster.status(name)
+        if instance["admin_up"] and status != "running":
+            lines.append(("ERROR", "EINSTANCEDOWN", "instance", name, f"instance not running on its primary node {instance['pnode']}"))
+        if instance["disk_template"] in INTERNALLY_MIRRORED and instance["runs_on"]:
+            for node, sync in sorted(cluster.drbd_sync(name).items()):
+                if sync in ("resyncing", "stale") or (sync == "ok" and "down" in cluster.drbd_sync(name).values()):
+                    lines.append(("ERROR", "EINSTANCEFAULTYDISK", "instance", name, f"disk/0 on {node} is degraded"))
+    return lines
 
 
 def gnt_cluster(args, host, shared):
@@ -495,8 +911,9 @@ def gnt_cluster(args, host, shared):
             return 0
         if command == "master-failover":
             if state["master"] == host:
-                raise GanetiError(
-                    f"This commands must be run on the node where you want the new master to be. {host} is already the master"
+                raise PrereqError(
+                    f"This commands must be run on the node where you want the new master to be. {host} is already the master",
+                    "wrong_input",
                 )
             if host not in state["nodes"] or not state["nodes"][host]["master_candidate"]:
                 raise GanetiError(f"This node ({host}) is not a master candidate")
@@ -505,14 +922,21 @@ def gnt_cluster(args, host, shared):
             cluster.event("master-failover", host, old=old, new=host)
             return 0
         if command == "verify":
-            problems = [f"node {n}: down or services stopped" for n in sorted(state["nodes"]) if not cluster.node_whole(n)]
-            if not state["nodes"][state["master"]]["services"].get(EVENTD):
-                problems.append(f"master {state['master']}: {EVENTD} is not running (it must follow the master)")
-            problems += [f"instance {n}: not running" for n, i in sorted(state["instances"].items()) if i["status"] != "running"]
-            for problem in problems:
-                print(f"  - ERROR: {problem}")
-            print("Cluster verify " + ("failed" if problems else "succeeded"))
-            return 1 if problems else 0
+            error_codes = _flag(args, "--error-codes")
+            cluster.settle("query")
+            lines = _verify_lines(cluster)
+            print("Submitted jobs 1, 2")
+            print(f"{_stamp()} * Verifying node status")
+            for level, code, kind, item, message in lines:
+                if error_codes:
+                    print(f"{_stamp()}   - {level}:{code}:{kind}:{item}:{message}")
+                else:
+                    print(f"{_stamp()}   - {level}: {kind} {item}: {message}")
+            return 1 if any(line[0] == "ERROR" for line in lines) else 0
+        if command == "info":
+            print(f"Cluster name: testbed\nMaster node: {state['master']}")
+            print(f"  candidate pool size: {state['candidate_pool_size']}")
+            return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-cluster")
 
 
@@ -548,7 +972,7 @@ def main(program, args, host=None, shared=SHARED):
     try:
         return COMMANDS[program](list(args), host or socket.gethostname(), shared)
     except GanetiError as exc:
-        print(f"Failure: {exc}", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
         return 1
 
 

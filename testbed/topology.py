@@ -7,8 +7,16 @@ The test bed's topology file:
       gnt1: {roles: [ganeti], memory: 8192}     # memory: MiB for VMs (default 8192)
       astakos1: {roles: [astakos]}
     ganeti_master: gnt1
-    instances: {vm1: gnt1, vm2: {node: gnt1, memory: 2048}}   # memory default 1024 MiB
+    instances:                  # each: its primary node, or a mapping
+      vm1: gnt1
+      vm2: {node: gnt1, memory: 2048}                      # memory default 1024 MiB
+      vm3: {node: gnt1, status: stopped}                   # ADMIN_down (default running)
+      vm4: {node: gnt2, disk_template: drbd, secondary: gnt1, disk_mib: 10240}
+      vm5: {node: gnt2, disk_template: plain}              # not migratable
+      vm6: {node: gnt2, always_failover: true, minmem: 512}
     migration_mib_per_s: 4096   # live migration speed (default 4096)
+    candidate_pool_size: 10     # Ganeti's cluster parameter (default 10)
+    drbd_resync_mib_per_s: 1024 # how fast a returned DRBD replica catches up (default 1024)
     salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
     apt: {http: true, rate_kib_s: 4096, payload_kib: 2048}
 
@@ -48,7 +56,21 @@ class Apt:
     payload_kib: int = 0
 
 
-TOP_KEYS = ("hosts", "ganeti_master", "instances", "salt", "migration_mib_per_s", "apt")
+TOP_KEYS = (
+    "hosts",
+    "ganeti_master",
+    "instances",
+    "salt",
+    "migration_mib_per_s",
+    "apt",
+    "candidate_pool_size",
+    "drbd_resync_mib_per_s",
+)
+INSTANCE_KEYS = ("node", "memory", "minmem", "status", "disk_template", "secondary", "disk_mib", "always_failover")
+# Ganeti's disk templates (lib/constants.py DISK_TEMPLATES at v2.10.7).
+DISK_TEMPLATES = ("diskless", "file", "sharedfile", "plain", "blockdev", "drbd", "rbd", "ext", "gluster")
+DEFAULT_CANDIDATE_POOL_SIZE = 10
+DEFAULT_DRBD_RESYNC_RATE = 1024
 
 
 class TopologyError(ValueError):
@@ -63,7 +85,10 @@ class Topology:
     instances: dict = field(default_factory=dict)  # name -> primary node
     memory: dict = field(default_factory=dict)  # host -> MiB for its VMs
     instance_memory: dict = field(default_factory=dict)  # instance -> MiB
+    instance_specs: dict = field(default_factory=dict)  # instance -> {status, disk_template, ...}
     migration_mib_per_s: int = DEFAULT_MIGRATION_RATE
+    candidate_pool_size: int = DEFAULT_CANDIDATE_POOL_SIZE
+    drbd_resync_mib_per_s: int = DEFAULT_DRBD_RESYNC_RATE
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
     apt: Apt = field(default_factory=Apt)
 
@@ -126,6 +151,59 @@ def _apt(path, node):
     return apt
 
 
+def _instance(path, name, spec, ganeti):
+    """``(primary, memory, specs)`` of one entry of ``instances``."""
+    size, specs = DEFAULT_INSTANCE_MEMORY, {}
+    if not isinstance(spec, yaml.MappingNode):
+        node = _scalar(path, spec, f"instance {name}")
+        if node not in ganeti:
+            raise _error(path, spec, f"instance {name}: primary node {node!r} is not a ganeti host")
+        return node, size, specs
+    entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"instance {name}"))
+    for key, (knode, _) in entries.items():
+        if key not in INSTANCE_KEYS:
+            raise _error(path, knode, f"instance {name}: unknown key {key!r} (expected {', '.join(INSTANCE_KEYS)})")
+    if "node" not in entries:
+        raise _error(path, spec, f"instance {name}: no node")
+    node_node = entries["node"][1]
+    node = _scalar(path, node_node, f"instance {name}")
+    if node not in ganeti:
+        raise _error(path, node_node, f"instance {name}: primary node {node!r} is not a ganeti host")
+    if "memory" in entries:
+        size = _mebibytes(path, entries["memory"][1], f"instance {name}: memory")
+    if "minmem" in entries:
+        specs["minmem"] = _mebibytes(path, entries["minmem"][1], f"instance {name}: minmem")
+        if specs["minmem"] > size:
+            raise _error(path, entries["minmem"][1], f"instance {name}: minmem {specs['minmem']} is above its memory {size}")
+    if "disk_mib" in entries:
+        specs["disk_mib"] = _mebibytes(path, entries["disk_mib"][1], f"instance {name}: disk_mib")
+    if "status" in entries:
+        specs["status"] = _scalar(path, entries["status"][1], f"instance {name}: status")
+        if specs["status"] not in ("running", "stopped"):
+            raise _error(path, entries["status"][1], f"instance {name}: status must be running or stopped")
+    if "always_failover" in entries:
+        value = entries["always_failover"][1]
+        if not (isinstance(value, yaml.ScalarNode) and value.tag.endswith(":bool")):
+            raise _error(path, value, f"instance {name}: always_failover must be true or false")
+        specs["always_failover"] = value.value.lower() in ("true", "yes", "on")
+    template = "ext"
+    if "disk_template" in entries:
+        template = _scalar(path, entries["disk_template"][1], f"instance {name}: disk_template")
+        if template not in DISK_TEMPLATES:
+            raise _error(path, entries["disk_template"][1], f"instance {name}: unknown disk_template {template!r}")
+        specs["disk_template"] = template
+    if template == "drbd":
+        if "secondary" not in entries:
+            raise _error(path, spec, f"instance {name}: a drbd instance needs a secondary")
+        secondary = _scalar(path, entries["secondary"][1], f"instance {name}: secondary")
+        if secondary not in ganeti or secondary == node:
+            raise _error(path, entries["secondary"][1], f"instance {name}: secondary {secondary!r} must be another ganeti host")
+        specs["secondary"] = secondary
+    elif "secondary" in entries:
+        raise _error(path, entries["secondary"][1], f"instance {name}: only drbd instances have a secondary")
+    return node, size, specs
+
+
 def load(path=None):
     """Read and validate a topology file; raise TopologyError naming the file and line."""
     path = path or DEFAULT
@@ -179,6 +257,10 @@ def load(path=None):
     topology = Topology(path, hosts, memory=memory)
     if "migration_mib_per_s" in top:
         topology.migration_mib_per_s = _mebibytes(path, top["migration_mib_per_s"][1], "migration_mib_per_s")
+    if "drbd_resync_mib_per_s" in top:
+        topology.drbd_resync_mib_per_s = _mebibytes(path, top["drbd_resync_mib_per_s"][1], "drbd_resync_mib_per_s")
+    if "candidate_pool_size" in top:
+        topology.candidate_pool_size = _mebibytes(path, top["candidate_pool_size"][1], "candidate_pool_size", unit="nodes")
     if "apt" in top:
         topology.apt = _apt(path, top["apt"][1])
     if "salt" in top:
@@ -202,22 +284,5 @@ def load(path=None):
     if "instances" in top:
         for name_node, spec in _mapping(path, top["instances"][1], "instances"):
             name = name_node.value
-            size = DEFAULT_INSTANCE_MEMORY
-            if isinstance(spec, yaml.MappingNode):
-                entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"instance {name}"))
-                for key, (knode, _) in entries.items():
-                    if key not in ("node", "memory"):
-                        raise _error(path, knode, f"instance {name}: unknown key {key!r} (expected node, memory)")
-                if "node" not in entries:
-                    raise _error(path, spec, f"instance {name}: no node")
-                node_node = entries["node"][1]
-                if "memory" in entries:
-                    size = _mebibytes(path, entries["memory"][1], f"instance {name}: memory")
-            else:
-                node_node = spec
-            node = _scalar(path, node_node, f"instance {name}")
-            if node not in ganeti:
-                raise _error(path, node_node, f"instance {name}: primary node {node!r} is not a ganeti host")
-            topology.instances[name] = node
-            topology.instance_memory[name] = size
+            topology.instances[name], topology.instance_memory[name], topology.instance_specs[name] = _instance(path, name, spec, ganeti)
     return topology

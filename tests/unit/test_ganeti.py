@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import time
 
 import pytest
 
@@ -26,7 +27,7 @@ def gnt(shared, host, program, *args):
 
 def instances(shared):
     with ganeti.Cluster(shared) as cluster:
-        return {n: (i["pnode"], i["status"]) for n, i in cluster.state["instances"].items()}
+        return {n: (i["pnode"], cluster.status(n)) for n, i in cluster.state["instances"].items()}
 
 
 def test_instances_start_running_once_their_nodes_are_whole(shared):
@@ -41,14 +42,19 @@ def test_only_the_master_changes_the_cluster(shared):
 def test_no_migration_to_a_drained_node(shared):
     assert gnt(shared, "gnt1", "gnt-node", "modify", "--drained=yes", "gnt2")[0] == 0
     code, _, err = gnt(shared, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt2", "vm1")
-    assert code == 1 and "node is drained" in err
+    assert code == 1 and err.splitlines() == [
+        "Failure: prerequisites not met for this operation:",
+        "error type: wrong_state, error details:",
+        "Can't use drained node gnt2",
+    ]
     assert instances(shared)["vm1"] == ("gnt1", "running")
 
 
 def test_node_migrate_moves_every_primary_in_its_own_job(shared):
     code, out, _ = gnt(shared, "gnt1", "gnt-node", "migrate", "-f", "gnt1")
     assert code == 0 and out.startswith("Submitted jobs ")
-    assert {n: p for n, (p, _) in instances(shared).items() if n in ("vm1", "vm2")} == {"vm1": "gnt3", "vm2": "gnt3"}
+    # Each job picks its target when it runs (as hail does), the least loaded node first.
+    assert {n: p for n, (p, _) in instances(shared).items() if n in ("vm1", "vm2")} == {"vm1": "gnt3", "vm2": "gnt2"}
     moves = [e for e in timeline.read(shared) if e["event"] == "migration"]
     assert sorted(e["instance"] for e in moves) == ["vm1", "vm2"]
     assert len({e["job"] for e in moves}) == 2
@@ -56,7 +62,7 @@ def test_node_migrate_moves_every_primary_in_its_own_job(shared):
 
 def test_a_node_going_down_takes_its_vms_down_until_it_is_whole(shared):
     ganeti.power_changed("gnt2", False, shared=shared)
-    assert instances(shared)["vm3"] == ("gnt2", "ERROR_down")
+    assert instances(shared)["vm3"] == ("gnt2", "ERROR_nodedown")
     ganeti.power_changed("gnt2", True, shared=shared)
     ganeti.service_changed("gnt2", "ganeti", True, shared=shared)
     assert instances(shared)["vm3"] == ("gnt2", "ERROR_down")  # archipelago still down
@@ -134,3 +140,148 @@ def test_node_tags_as_in_ganeti(small):
     assert code == 1 and "not found" in err
     assert gnt(small, "gnt1", "gnt-node", "remove-tags", "gnt2", "synnefo-upgrade:vm:vm3")[0] == 0
     assert gnt(small, "gnt2", "gnt-node", "list-tags", "gnt2")[1] == "synnefo-upgrade:stage:draining\n"
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """Four nodes, a pool of two candidates (gnt1 the master, gnt2); instances of every kind."""
+    shared = str(tmp_path)
+    ganeti.create(
+        shared,
+        ["gnt1", "gnt2", "gnt3", "gnt4"],
+        "gnt1",
+        {"ext1": "gnt2", "off1": "gnt2", "drbd1": "gnt2", "plain1": "gnt3", "af1": "gnt3"},
+        instance_memory={"ext1": 2048},
+        specs={
+            "ext1": {"minmem": 512},
+            "off1": {"status": "stopped"},
+            "drbd1": {"disk_template": "drbd", "secondary": "gnt3", "disk_mib": 2048},
+            "plain1": {"disk_template": "plain"},
+            "af1": {"always_failover": True},
+        },
+        candidate_pool_size=2,
+        drbd_resync_mib_per_s=2048,
+    )
+    for node in ("gnt1", "gnt2", "gnt3", "gnt4"):
+        for service in ganeti.SERVICES:
+            ganeti.service_changed(node, service, True, shared=shared)
+    return shared
+
+
+def failure(err):
+    """The message of a Ganeti failure and its error type (None for an execution error)."""
+    lines = err.splitlines()
+    if lines[0] == "Failure: prerequisites not met for this operation:":
+        return lines[2], lines[1].split()[2].rstrip(",")
+    assert lines[0] == "Failure: command execution error:", err
+    return lines[1], None
+
+
+def test_a_stopped_instance_is_not_migrated_but_fails_over_and_stays_stopped(mixed):
+    code, _, err = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt4", "off1")
+    assert code == 1 and failure(err) == ("Can't migrate, please use failover: Instance off1 is not running", "wrong_state")
+    code, out, _ = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "--allow-failover", "-n", "gnt4", "off1")
+    assert code == 0 and "Instance is marked down or offline, fallback allowed, switching to failover" in out
+    assert instances(mixed)["off1"] == ("gnt4", "ADMIN_down")
+    assert gnt(mixed, "gnt1", "gnt-instance", "failover", "-f", "-n", "gnt2", "off1")[0] == 0
+    assert instances(mixed)["off1"] == ("gnt2", "ADMIN_down")
+    assert not [e for e in timeline.read(mixed) if e["event"] == "vm-outage"]
+
+
+def test_non_mirrored_templates_neither_migrate_nor_fail_over(mixed):
+    for command in (("migrate", "-f", "-n", "gnt4"), ("migrate", "-f", "--allow-failover", "-n", "gnt4"), ("failover", "-f", "-n", "gnt4")):
+        code, _, err = gnt(mixed, "gnt1", "gnt-instance", *command, "plain1")
+        kind = "failovers" if command[0] == "failover" else "migrations"
+        assert code == 1 and failure(err) == (f"Instance's disk layout 'plain' does not allow {kind}", "wrong_state")
+    assert instances(mixed)["plain1"] == ("gnt3", "running")
+
+
+def test_drbd_goes_to_its_secondary_only(mixed):
+    code, _, err = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt4", "drbd1")
+    assert code == 1 and failure(err) == (
+        "Instances with disk template drbd cannot be migrated to arbitrary nodes (neither an iallocator nor a target node can be passed)",
+        "wrong_input",
+    )
+    assert gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "drbd1")[0] == 0
+    assert instances(mixed)["drbd1"] == ("gnt3", "running")
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "list", "--no-headers", "--separator=|", "-o", "name,pnode,snodes,disk_template")
+    assert "drbd1|gnt3|gnt2|drbd" in out.splitlines()
+
+
+def test_a_rebooted_drbd_secondary_resyncs_and_meanwhile_cannot_take_the_instance(mixed):
+    since = time.time()
+    ganeti.power_changed("gnt3", False, shared=mixed)
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
+    assert "on secondary: not active" in out and "status *DEGRADED*" in out
+    ganeti.power_changed("gnt3", True, shared=mixed)
+    for service in ganeti.SERVICES:
+        ganeti.service_changed("gnt3", service, True, shared=mixed)
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
+    assert "on secondary: /dev/drbd0 (147:0) *RECOVERING*" in out
+    code, out, _ = gnt(mixed, "gnt1", "gnt-cluster", "verify")
+    assert code == 1 and "ERROR: instance drbd1: disk/0 on gnt3 is degraded" in out
+    code, _, err = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "drbd1")
+    assert code == 1 and failure(err) == ("Disk 0 is degraded or not fully synchronized on target node, aborting migration", None)
+    time.sleep(1.1)  # 2048 MiB at 2048 MiB/s
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
+    assert out.count("in sync, status ok") == 2
+    assert gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "drbd1")[0] == 0
+    assert not [e for e in timeline.read(mixed) if e["time"] >= since and e["event"] == "vm-data-at-risk"]
+
+
+def test_losing_the_only_up_to_date_replica_puts_data_at_risk(mixed):
+    ganeti.power_changed("gnt3", False, shared=mixed)  # the secondary falls behind
+    ganeti.power_changed("gnt3", True, shared=mixed)
+    for service in ganeti.SERVICES:
+        ganeti.service_changed("gnt3", service, True, shared=mixed)
+    assert not [e for e in timeline.read(mixed) if e["event"] == "vm-data-at-risk"]
+    ganeti.power_changed("gnt2", False, shared=mixed)  # the primary, while gnt3 resyncs
+    (risk,) = [e for e in timeline.read(mixed) if e["event"] == "vm-data-at-risk"]
+    assert risk["instance"] == "drbd1"
+
+
+def test_always_failover_turns_a_migration_into_a_failover_with_an_outage(mixed):
+    assert gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt4", "af1")[0] == 0
+    assert instances(mixed)["af1"] == ("gnt4", "running")
+    assert [e["instance"] for e in timeline.read(mixed) if e["event"] == "vm-outage"] == ["af1"]
+
+
+def test_memory_is_checked_against_minmem_and_the_instance_ballooned(mixed):
+    with ganeti.Cluster(mixed) as cluster:
+        cluster.state["nodes"]["gnt4"]["memory"] = 1024
+    assert gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt4", "ext1")[0] == 0
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "list", "--no-headers", "--separator=|", "-o", "name,be/minmem,be/maxmem,oper_ram")
+    assert "ext1|512|2048|1024" in out.splitlines()
+
+
+def test_draining_a_candidate_needs_auto_promote_when_the_pool_runs_short(mixed):
+    code, _, err = gnt(mixed, "gnt1", "gnt-node", "modify", "--drained=yes", "gnt2")
+    assert code == 1 and failure(err)[0].startswith("Not enough master candidates, please pass auto promote option")
+    code, out, _ = gnt(mixed, "gnt1", "gnt-node", "modify", "--drained=yes", "--auto-promote", "gnt2")
+    assert code == 0 and "Promoted nodes to master candidate role: gnt3" in out
+    assert out.splitlines()[-2:] == [" - master_candidate -> False", " - drained -> True"]
+    _, out, _ = gnt(mixed, "gnt1", "gnt-node", "list", "--no-headers", "--separator=|", "-o", "name,role")
+    assert out.splitlines() == ["gnt1|M", "gnt2|D", "gnt3|C", "gnt4|R"]
+    code, out, _ = gnt(mixed, "gnt1", "gnt-node", "modify", "--drained=no", "gnt2")
+    assert "Auto-promoting" not in out  # the pool is full again: gnt2 comes back a regular node
+    code, _, err = gnt(mixed, "gnt1", "gnt-node", "modify", "--drained=yes", "gnt1")
+    assert failure(err) == ("The master role can be changed only via master-failover", "wrong_input")
+
+
+def test_a_failed_migration_can_leave_the_instance_on_the_wrong_node_until_a_cleanup(mixed):
+    open(f"{mixed}/faults/migrate-wrongnode-ext1", "w").close()
+    code, _, err = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "-n", "gnt4", "ext1")
+    assert code == 1 and "--cleanup" not in err  # Ganeti 2.10 never names it
+    assert instances(mixed)["ext1"] == ("gnt2", "ERROR_wrongnode")
+    code, out, _ = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "--cleanup", "ext1")
+    assert code == 0 and instances(mixed)["ext1"] == ("gnt4", "running")
+
+
+def test_verify_warns_of_mixed_ganeti_versions_and_reports_error_codes(mixed):
+    ganeti.service_changed("gnt4", "ganeti", True, shared=mixed, package_version="2.10.7.1+grnet2+bpo2-2~jessie")
+    ganeti.service_changed("gnt1", "ganeti", True, shared=mixed, package_version="2.10.7+snap1+b64v1-1~wheezy")
+    code, out, _ = gnt(mixed, "gnt1", "gnt-cluster", "verify", "--error-codes")
+    assert code == 0
+    assert [line.split("   - ", 1)[1] for line in out.splitlines() if "   - " in line] == [
+        "WARNING:ENODEVERSION:node:gnt4:software version mismatch: master 2.10.7, node 2.10.7.1"
+    ]
