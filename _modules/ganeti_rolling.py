@@ -7,14 +7,17 @@ Run on a Ganeti node (the commands that change the cluster must run on the maste
 
 - :py:func:`nodes` and :py:func:`instances`: the cluster as ``gnt-node list`` and
   ``gnt-instance list`` show it (memory included);
-- :py:func:`plan_evacuation`: where each primary instance of a node goes so that it fits in
-  the other nodes' free memory (largest first, each to the node with the most room), or why
-  it cannot;
+- :py:func:`plan_evacuation`: how each primary instance of a node leaves it (live migration;
+  failover for a stopped one; ``drbd`` to its secondary) so that it fits in the other nodes'
+  free memory, or why it cannot (disks on the node only: downtime, allowed or refused);
 - :py:func:`tags`, :py:func:`add_tags`, :py:func:`remove_tags`: the node tags in which the
   upgrade keeps its progress, in Ganeti itself, so that a crash of the orchestration loses
   nothing (as GRNET's clustertool does);
-- :py:func:`migrate`: one live migration (``gnt-instance migrate -f -n TARGET``), retried once,
-  with ``--cleanup`` first when Ganeti asks for it; never ``--allow-failover``.
+- :py:func:`migrate`: one live migration, judged after a failure by the instance's state in
+  Ganeti (cleanup, one retry, or stop); never ``--allow-failover``; :py:func:`failover` for
+  stopped instances only; :py:func:`shutdown`, :py:func:`startup` for allowed downtime;
+- :py:func:`disks_out_of_sync`: the ``drbd`` disks not in sync (``gnt-instance info``);
+- :py:func:`verify`: ``gnt-cluster verify --error-codes``, its errors and warnings parsed.
 
 The orchestration (``synnefo_upgrade.orch``) calls these through the ``ganeti_rolling``
 states, on the master.
@@ -24,6 +27,7 @@ from __future__ import absolute_import, print_function, unicode_literals
 
 import logging
 import os
+import re
 import time
 
 import salt.utils.path
@@ -66,7 +70,7 @@ def _mib(value):
 def nodes():
     """
     Return the cluster's nodes: ``{name: {'mtotal', 'mfree' (MiB), 'primaries': [...],
-    'drained', 'offline', 'master_candidate', 'master'}}``.
+    'secondaries': [...], 'drained', 'offline', 'master_candidate', 'master'}}``.
 
     CLI Example:
 
@@ -74,14 +78,17 @@ def nodes():
 
         salt gnt1 ganeti_rolling.nodes
     """
-    rows = _table(["gnt-node", "list"], ["name", "mtotal", "mfree", "pinst_list", "drained", "offline", "master_candidate", "role"])
+    rows = _table(
+        ["gnt-node", "list"], ["name", "mtotal", "mfree", "pinst_list", "sinst_list", "drained", "offline", "master_candidate", "role"]
+    )
     return dict(
         (
             row["name"],
             {
                 "mtotal": _mib(row["mtotal"]),
                 "mfree": _mib(row["mfree"]),
-                "primaries": sorted(p for p in row["pinst_list"].split(",") if p),
+                "primaries": _names(row["pinst_list"]),
+                "secondaries": _names(row["sinst_list"]),
                 "drained": row["drained"] == "Y",
                 "offline": row["offline"] == "Y",
                 "master_candidate": row["master_candidate"] == "Y",
@@ -92,9 +99,23 @@ def nodes():
     )
 
 
+def _names(field):
+    return sorted(p for p in field.split(",") if p)
+
+
+# Ganeti's disk templates that can move (lib/constants.py at v2.10.7: DTS_INT_MIRROR goes only
+# to the instance's secondary, DTS_EXT_MIRROR anywhere); the others cannot move at all.
+INTERNALLY_MIRRORED = ("drbd",)
+EXTERNALLY_MIRRORED = ("ext", "sharedfile", "blockdev", "rbd", "gluster")
+
+
 def instances():
     """
-    Return the cluster's instances: ``{name: {'pnode', 'memory' (MiB), 'status'}}``.
+    Return the cluster's instances: ``{name: {'pnode', 'snode' (or None), 'memory' (be/maxmem,
+    MiB), 'minmem', 'status', 'disk_template', 'always_failover', 'how'}}``, where ``how``
+    says how the instance can leave its node without downtime: ``migrate`` (running, on
+    mirrored disks), ``failover`` (stopped: it stays stopped), or ``downtime`` (disks on the
+    node only, or ``be/always_failover``: Ganeti would stop it to move it).
 
     CLI Example:
 
@@ -102,8 +123,32 @@ def instances():
 
         salt gnt1 ganeti_rolling.instances
     """
-    rows = _table(["gnt-instance", "list"], ["name", "pnode", "be/maxmem", "status"])
-    return dict((row["name"], {"pnode": row["pnode"], "memory": _mib(row["be/maxmem"]), "status": row["status"]}) for row in rows)
+    fields = ["name", "pnode", "snodes", "be/maxmem", "be/minmem", "status", "disk_template", "be/always_failover"]
+    result = {}
+    for row in _table(["gnt-instance", "list"], fields):
+        info = {
+            "pnode": row["pnode"],
+            "snode": (_names(row["snodes"]) or [None])[0],
+            "memory": _mib(row["be/maxmem"]),
+            "minmem": _mib(row["be/minmem"]),
+            "status": row["status"],
+            "disk_template": row["disk_template"],
+            "always_failover": row["be/always_failover"] == "Y",
+        }
+        info["how"] = how_to_move(info)
+        result[row["name"]] = info
+    return result
+
+
+def how_to_move(info):
+    """``migrate``, ``failover`` or ``downtime`` for an instance of :py:func:`instances`."""
+    if info["disk_template"] not in INTERNALLY_MIRRORED + EXTERNALLY_MIRRORED:
+        return "downtime"
+    if info["status"] == "ADMIN_down":
+        return "failover"
+    if info["always_failover"]:
+        return "downtime"
+    return "migrate"
 
 
 # Where Ganeti's hypervisors keep the instances running on this node (ganeti/ganeti v2.10.7
@@ -155,12 +200,19 @@ def running_primaries(node=None):
     return sorted(row["name"] for row in rows if row["pnode"] == node and row["status"] == "running")
 
 
-def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
+def plan_evacuation(node, cluster_nodes=None, cluster_instances=None, allow_downtime=None):
     """
-    Plan where each primary instance of ``node`` migrates: ``{'moves': {instance: target},
-    'missing': {instance: MiB short}, 'free': {target: MiB free before}}``. Targets are the
-    other nodes that are neither drained nor offline, each instance (largest first) to the
-    node with the most free memory left.
+    Plan how each primary instance of ``node`` leaves it: ``{'moves': {instance: target},
+    'methods': {instance: 'migrate'|'failover'}, 'downtime': {instance: why},
+    'refused': {instance: why}, 'missing': {instance: MiB short}, 'free': {target: MiB free
+    before}, 'memory_figure': 'be/maxmem'}``.
+
+    Running instances on mirrored disks live-migrate: ``drbd`` ones to their secondary, the
+    others (largest first) each to the node with the most free memory left, counting
+    ``be/maxmem`` (stricter than Ganeti, which checks ``be/minmem`` and balloons). Stopped
+    ones fail over and stay stopped (no memory needed). Instances that cannot move without
+    downtime stay on the node: listed under ``downtime`` when in ``allow_downtime``, else
+    under ``refused``. Targets are the other nodes that are neither drained nor offline.
 
     CLI Example:
 
@@ -170,21 +222,39 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None):
     """
     cluster_nodes = cluster_nodes if cluster_nodes is not None else nodes()
     cluster_instances = cluster_instances if cluster_instances is not None else instances()
+    allow_downtime = allow_downtime or []
     room = dict(
         (name, info["mfree"]) for name, info in cluster_nodes.items() if name != node and not info["drained"] and not info["offline"]
     )
     free = dict(room)
     primaries = [name for name, info in cluster_instances.items() if info["pnode"] == node]
-    moves, missing = {}, {}
+    plan = {"moves": {}, "methods": {}, "downtime": {}, "refused": {}, "missing": {}, "free": free, "memory_figure": "be/maxmem"}
     for instance in sorted(primaries, key=lambda name: (-cluster_instances[name]["memory"], name)):
-        need = cluster_instances[instance]["memory"]
-        best = max(sorted(room), key=lambda name: room[name]) if room else None
-        if best is None or room[best] < need:
-            missing[instance] = need - (room[best] if best else 0)
+        info = cluster_instances[instance]
+        how = info.get("how") or how_to_move(info)
+        if how == "downtime":
+            why = (
+                "be/always_failover: Ganeti stops it to move it"
+                if info["disk_template"] in INTERNALLY_MIRRORED + EXTERNALLY_MIRRORED
+                else "disk template {}: its disks are on {} only".format(info["disk_template"], node)
+            )
+            plan["downtime" if instance in allow_downtime else "refused"][instance] = why
             continue
-        room[best] -= need
-        moves[instance] = best
-    return {"moves": moves, "missing": missing, "free": free}
+        need = info["memory"] if how == "migrate" else 0
+        if info["disk_template"] in INTERNALLY_MIRRORED:
+            target = info.get("snode")
+            if target not in room:
+                plan["refused"][instance] = "its secondary {} is drained, offline or unknown".format(target)
+                continue
+        else:
+            target = max(sorted(room), key=lambda name: room[name]) if room else None
+        if target is None or room[target] < need:
+            plan["missing"][instance] = need - (room[target] if target else 0)
+            continue
+        room[target] -= need
+        plan["moves"][instance] = target
+        plan["methods"][instance] = how
+    return plan
 
 
 def tags(node):
@@ -254,11 +324,24 @@ def set_stage(node, stage=None):
     return tags(node)
 
 
+def _instance_now(instance):
+    return instances().get(instance) or {}
+
+
 def migrate(instance, target):
     """
-    Live-migrate ``instance`` to ``target`` and wait for its job; retry once when it fails,
-    after ``gnt-instance migrate --cleanup`` when Ganeti asks for it. Never fails an instance
-    over (that is downtime). Return the attempts' messages.
+    Live-migrate ``instance`` to ``target`` (its secondary for ``drbd``: no target is given
+    to Ganeti then) and wait for its job. A failed migration is judged by what Ganeti shows
+    of the instance afterwards, since Ganeti 2.10's messages do not say what to do:
+
+    - running on ``target``: it moved (the failure came after the memory transfer);
+    - ``ERROR_wrongnode`` (running where Ganeti's configuration does not put it): run
+      ``gnt-instance migrate --cleanup``, which finds where it runs and fixes the
+      configuration, then judge again;
+    - running where it was: retry once;
+    - anything else (down, unknown): stop, saying what Ganeti shows and what to check.
+
+    Never fails an instance over (that is downtime). Return the attempts' messages.
 
     CLI Example:
 
@@ -267,16 +350,152 @@ def migrate(instance, target):
         salt gnt1 ganeti_rolling.migrate vm1 gnt2
     """
     attempts = []
+    before = _instance_now(instance)
+    source = before.get("pnode")
+    command = ["gnt-instance", "migrate", "-f"]
+    if before.get("disk_template") not in INTERNALLY_MIRRORED:
+        command += ["-n", target]
     for attempt in (1, 2):
-        result = __salt__["cmd.run_all"](
-            ["gnt-instance", "migrate", "-f", "-n", target, instance], python_shell=False, ignore_retcode=True, output_loglevel="debug"
-        )
+        result = __salt__["cmd.run_all"](command + [instance], python_shell=False, ignore_retcode=True, output_loglevel="debug")
         if result["retcode"] == 0:
             log.info("ganeti_rolling: %s migrated to %s (attempt %d)", instance, target, attempt)
             return attempts + ["migrated to {}".format(target)]
-        message = (result["stderr"] or result["stdout"]).strip()
+        message = " ".join((result["stderr"] or result["stdout"]).split())
         attempts.append(message)
         log.warning("ganeti_rolling: migrating %s to %s failed: %s", instance, target, message)
-        if "--cleanup" in message:
-            _gnt(["gnt-instance", "migrate", "-f", "--cleanup", instance])
-    raise CommandExecutionError("migrating {} to {} failed twice: {}".format(instance, target, " | ".join(attempts)))
+        now = _instance_now(instance)
+        if now.get("status") == "ERROR_wrongnode":
+            cleanup = _gnt(["gnt-instance", "migrate", "-f", "--cleanup", instance])
+            attempts.append("cleanup: " + " ".join(cleanup["stdout"].split()))
+            now = _instance_now(instance)
+        if now.get("status") == "running" and now.get("pnode") == target:
+            return attempts + ["migrated to {}".format(target)]
+        if not (now.get("status") == "running" and now.get("pnode") == source):
+            raise CommandExecutionError(
+                "migrating {} to {} failed ({}); Ganeti now shows it {} on {}: check it (gnt-instance info {}, "
+                "gnt-cluster verify) before running the orchestration again".format(
+                    instance, target, message, now.get("status", "unknown"), now.get("pnode", "?"), instance
+                )
+            )
+    raise CommandExecutionError(
+        "migrating {} to {} failed twice, the instance running on {} as before: {}".format(instance, target, source, " | ".join(attempts))
+    )
+
+
+def failover(instance, target=None):
+    """
+    Move a stopped ``instance`` to ``target`` (its secondary for ``drbd``) with
+    ``gnt-instance failover``; it stays stopped. Refuses a running instance: its failover
+    would be downtime.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.failover vm2 gnt3
+    """
+    info = _instance_now(instance)
+    if info.get("status") != "ADMIN_down":
+        raise CommandExecutionError(
+            "{} is {}, not stopped: it is not failed over (that would stop it)".format(instance, info.get("status"))
+        )
+    command = ["gnt-instance", "failover", "-f"]
+    if info.get("disk_template") not in INTERNALLY_MIRRORED and target:
+        command += ["-n", target]
+    _gnt(command + [instance])
+    after = _instance_now(instance)
+    if after.get("status") != "ADMIN_down" or (target and after.get("pnode") != target):
+        raise CommandExecutionError("{} after its failover: {} on {}".format(instance, after.get("status"), after.get("pnode")))
+    return ["failed over to {}".format(after.get("pnode"))]
+
+
+def shutdown(instance):
+    """
+    Stop ``instance`` (``gnt-instance shutdown``): for an instance whose node is upgraded and
+    that cannot move (pillar ``allow_downtime``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.shutdown vm4
+    """
+    _gnt(["gnt-instance", "shutdown", instance])
+    return _instance_now(instance).get("status")
+
+
+def startup(instance):
+    """
+    Start ``instance`` (``gnt-instance startup``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.startup vm4
+    """
+    _gnt(["gnt-instance", "startup", instance])
+    return _instance_now(instance).get("status")
+
+
+def disks_out_of_sync(node=None):
+    """
+    The running ``drbd`` instances (with a replica on ``node``, when given) whose disks are
+    not in sync on both nodes, as ``gnt-instance info`` shows them: ``{instance: [its disk
+    lines]}`` (``*RECOVERING*``, ``*DEGRADED*``, ``not active``). Empty when all are in sync.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.disks_out_of_sync
+    """
+    mirrored = dict(
+        (name, info)
+        for name, info in instances().items()
+        if info["disk_template"] in INTERNALLY_MIRRORED and info["status"] == "running" and node in (None, info["pnode"], info["snode"])
+    )
+    if not mirrored:
+        return {}
+    out = _gnt(["gnt-instance", "info"] + sorted(mirrored))["stdout"]
+    lines, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("Instance name:"):
+            current = line.split(":", 1)[1].strip()
+            lines[current] = []
+        elif current and line.strip().startswith(("on primary:", "on secondary:")):
+            lines[current].append(line.strip())
+    return dict(
+        (name, found)
+        for name, found in sorted(lines.items())
+        if name in mirrored and (len(found) < 2 or not all(" in sync, status ok" in line for line in found))
+    )
+
+
+# gnt-cluster verify --error-codes: "  - ERROR:ENODEOS:node:gnt2:message" (lib/cmdlib/cluster.py _Error)
+_VERIFY_LINE = re.compile(r"^\s*(?:\S+ \S+ +\d+ [\d:]+ \d+ )?\s*- (ERROR|WARNING):([A-Z0-9]+):([a-z]+):([^:]*):(.*)$")
+
+
+def verify():
+    """
+    Run ``gnt-cluster verify --error-codes`` and return ``{'retcode', 'errors', 'warnings'}``,
+    each problem as ``{'code', 'kind', 'item', 'message'}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.verify
+    """
+    result = __salt__["cmd.run_all"](
+        ["gnt-cluster", "verify", "--error-codes"], python_shell=False, ignore_retcode=True, output_loglevel="debug"
+    )
+    found = {"retcode": result["retcode"], "errors": [], "warnings": []}
+    for line in result["stdout"].splitlines():
+        match = _VERIFY_LINE.match(line)
+        if match:
+            level, code, kind, item, message = match.groups()
+            found["errors" if level == "ERROR" else "warnings"].append({"code": code, "kind": kind, "item": item, "message": message})
+    if result["retcode"] != 0 and not found["errors"]:
+        found["errors"].append({"code": "", "kind": "", "item": "", "message": (result["stderr"] or result["stdout"]).strip()[-500:]})
+    return found

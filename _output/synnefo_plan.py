@@ -37,10 +37,22 @@ def _node_lines(node, info, free=None):
     lines = []
     if info.get("services"):
         lines.append("stop " + ", ".join(info["services"]))
+    figure = info.get("memory_figure", "be/maxmem")
     for instance, target in sorted(info.get("moves", {}).items()):
-        lines.append("live-migrate {} to {} ({} MiB free there before the evacuation)".format(instance, target, free.get(target, "?")))
+        if info.get("methods", {}).get(instance) == "failover":
+            lines.append("fail over stopped {} to {} (it stays stopped)".format(instance, target))
+        else:
+            lines.append(
+                "live-migrate {} to {} ({} MiB free there before the evacuation, counting {})".format(
+                    instance, target, free.get(target, "?"), figure
+                )
+            )
+    for instance, why in sorted(info.get("downtime", {}).items()):
+        lines.append("DOWNTIME: shut down {} before the upgrade, start it after the reboot ({}; allow_downtime)".format(instance, why))
+    for instance, why in sorted(info.get("refused", {}).items()):
+        lines.append("CANNOT MOVE {}: {}".format(instance, why))
     for instance, short in sorted(info.get("missing", {}).items()):
-        lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node".format(instance, short))
+        lines.append("CANNOT MOVE {}: {} MiB of memory short on every other node (counting {})".format(instance, short, figure))
     lines.append("upgrade {} packages, {} to download".format(len(info.get("packages", {})), _mib(info.get("download_bytes", 0))))
     own = info.get("own_versions") or {}
     if own:

@@ -30,6 +30,7 @@ where, the files it would change and the packages it would upgrade.
 from __future__ import absolute_import, print_function, unicode_literals
 
 import logging
+import re
 import time
 
 import salt.utils.event
@@ -121,10 +122,17 @@ def _tags(master, node):
     return _call(master, "ganeti_rolling.tags", [node])
 
 
+# What a node's tags keep of the instances it held when its upgrade began, and what brings
+# each back: a running instance migrates back, a stopped one fails over back (stopped), one
+# shut down for the upgrade (pillar allow_downtime) starts again.
+RECORD_KINDS = ("vm", "stopped", "down")
+
+
 def _progress(tags):
     """A node's tags of an unfinished upgrade (its stage, the instances to bring back, the
     step that failed)."""
-    return [t for t in tags if t.startswith((TAG + ":stage:", TAG + ":since:", TAG + ":vm:", TAG + ":failed:"))]
+    prefixes = tuple("{}:{}:".format(TAG, kind) for kind in ("stage", "since", "failed") + RECORD_KINDS)
+    return [t for t in tags if t.startswith(prefixes)]
 
 
 def _stage(tags):
@@ -134,8 +142,18 @@ def _stage(tags):
     return None
 
 
+def _recorded(tags):
+    """``{instance: 'vm' | 'stopped' | 'down'}`` from a node's tags."""
+    found = {}
+    for tag in tags:
+        parts = tag.split(":", 2)
+        if len(parts) == 3 and parts[0] == TAG and parts[1] in RECORD_KINDS:
+            found[parts[2]] = parts[1]
+    return found
+
+
 def _recorded_instances(tags):
-    return sorted(tag.split(":", 2)[2] for tag in tags if tag.startswith(TAG + ":vm:"))
+    return sorted(_recorded(tags))
 
 
 def _set_stage(master, node, stage):
@@ -160,41 +178,91 @@ def _as_restored(cluster, instances, resuming):
     return cluster, instances
 
 
-def _ganeti_problems(nodes, to_version, services_in_progress=False):
+def _codenames(nodes):
+    """Each Ganeti node's Debian codename, as its minion reports it (None when silent)."""
+    answered = __salt__["saltutil.cmd"](nodes, "grains.get", arg=["oscodename"], tgt_type="list", timeout=30)
+    return dict((n, (answered.get(n) or {}).get("ret") if isinstance(answered.get(n), dict) else None) for n in nodes)
+
+
+# What a half-upgraded cluster shows in gnt-cluster verify and that is no fault (ganeti/ganeti
+# v2.10.7 lib/cmdlib/cluster.py): Ganeti's own version and DRBD's differ between wheezy and
+# jessie nodes (warnings), and an OS definition may differ between the two builds of its
+# package (ENODEOS "differs from reference node", an error).
+_MIXED_WARNINGS = ("software version mismatch", "DRBD version mismatch")
+_OS_DIFFERS = re.compile(r"differs from reference node (\S+?):")
+
+
+def _judge_verify(found, codenames, resuming=()):
+    """``(problems, tolerated)`` from :py:func:`ganeti_rolling.verify`'s answer: each
+    difference a half-upgraded cluster must have is tolerated (with why) while its nodes run
+    different codenames, and is a problem once they all run the same; what an interrupted
+    run left on its own node is tolerated while it resumes; every other error is a problem."""
+    problems, tolerated = [], []
+    mixed = len(set(c for c in codenames.values() if c)) > 1
+    for level, entries in (("ERROR", found["errors"]), ("WARNING", found["warnings"])):
+        for entry in entries:
+            text = "{} {} {}: {}".format(level, entry["kind"], entry["item"], entry["message"]).strip()
+            reference = _OS_DIFFERS.search(entry["message"])
+            if entry["kind"] == "node" and entry["item"] in resuming:
+                tolerated.append("{} (its node is the interrupted run's, being resumed)".format(text))
+            elif entry["code"] == "ENODEOS" and reference and codenames.get(entry["item"]) != codenames.get(reference.group(1)):
+                tolerated.append(
+                    "{} (a {} node against a {} one: the OS definition's two builds)".format(
+                        text, codenames.get(entry["item"]), codenames.get(reference.group(1))
+                    )
+                )
+            elif any(w in entry["message"] for w in _MIXED_WARNINGS):
+                if mixed:
+                    tolerated.append("{} (wheezy and jessie nodes side by side during the rolling upgrade)".format(text))
+                else:
+                    problems.append("{} (every node runs {} now: the versions must agree)".format(text, next(iter(codenames.values()))))
+            elif level == "ERROR":
+                problems.append(text)
+    return problems, tolerated
+
+
+def _verify_problems(master, nodes, resuming=()):
+    found = _call(master, "ganeti_rolling.verify")
+    return _judge_verify(found, _codenames(nodes), resuming)
+
+
+def _ganeti_problems(nodes, to_version, allow_downtime=()):
     problems = []
     master = _ganeti_master(nodes)
     resuming = dict((n, _progress(_tags(master, n))) for n in nodes)
     resuming = dict((n, tags) for n, tags in resuming.items() if tags)
-    verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
-    if verify["retcode"] != 0:
-        # What an interrupted run left on its node (drained, services down) is expected; so
-        # is snf-ganeti-eventd down while an interrupted service phase has the services down.
-        errors = [
-            line.strip()
-            for line in verify["stdout"].splitlines()
-            if "ERROR" in line
-            and not any("node {}:".format(n) in line for n in resuming)
-            and not (services_in_progress and "snf-ganeti-eventd" in line)
-        ]
-        if errors or not (resuming or services_in_progress):
-            problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors) or verify["stdout"].strip()))
+    errors, _tolerated = _verify_problems(master, nodes, resuming)
+    if errors:
+        problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors)))
     cluster = _call(master, "ganeti_rolling.nodes")
     if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
         problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
     cluster, instances = _as_restored(cluster, _call(master, "ganeti_rolling.instances"), resuming)
     for node in sorted(n for n in cluster if n not in resuming and not _packages_upgraded(n, to_version)):
-        plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"cluster_nodes": cluster, "cluster_instances": instances})
+        plan = _call(
+            master,
+            "ganeti_rolling.plan_evacuation",
+            [node],
+            {"cluster_nodes": cluster, "cluster_instances": instances, "allow_downtime": list(allow_downtime)},
+        )
+        for instance, why in sorted(plan["refused"].items()):
+            problems.append(
+                "{}: {} ({}) cannot leave it without downtime: {}; list it under "
+                "synnefo_upgrade:orchestration:allow_downtime to have it shut down during its node's upgrade".format(
+                    node, instance, instances[instance]["disk_template"], why
+                )
+            )
         if plan["missing"]:
             short = ", ".join("{} {} MiB short".format(i, m) for i, m in sorted(plan["missing"].items()))
             problems.append(
-                "{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({})".format(
-                    node, sum(plan["missing"].values()), short
+                "{}: its VMs do not fit on the other nodes while it is drained: {} MiB missing ({}; counting {})".format(
+                    node, sum(plan["missing"].values()), short, plan["memory_figure"]
                 )
             )
     return problems, resuming
 
 
-def _preflight_problems(from_version, to_version, from_codename, synnefo_packages):
+def _preflight_problems(from_version, to_version, from_codename, synnefo_packages, allow_downtime=()):
     problems = []
     # The formula's execution modules on every minion, as a state run would sync them.
     __salt__["saltutil.cmd"]("*", "saltutil.sync_modules", timeout=60)
@@ -214,7 +282,7 @@ def _preflight_problems(from_version, to_version, from_codename, synnefo_package
         and answer["ret"].get("phase") == "services"
         and answer["ret"].get("stage") != "done"
     )
-    ganeti_problems, resuming = _ganeti_problems(nodes, to_version, bool(in_progress)) if nodes else ([], {})
+    ganeti_problems, resuming = _ganeti_problems(nodes, to_version, allow_downtime) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
     checked = sorted(m for m in expected if m in answered and m not in resuming and m not in in_progress)
@@ -249,7 +317,13 @@ def _preflight_problems(from_version, to_version, from_codename, synnefo_package
 
 
 def preflight_passed(
-    name, from_version="0.18.1-1~wheezy", to_version="0.19-1~jessie", from_codename="wheezy", databases=None, synnefo_packages=None
+    name,
+    from_version="0.18.1-1~wheezy",
+    to_version="0.19-1~jessie",
+    from_codename="wheezy",
+    databases=None,
+    synnefo_packages=None,
+    allow_downtime=None,
 ):
     """
     Check, changing nothing, that the cloud can be upgraded: every minion with a role answers,
@@ -270,6 +344,11 @@ def preflight_passed(
     databases
         The formula's ``synnefo_upgrade:databases``: a service migrated without a backup
         command is reported as a warning.
+
+    allow_downtime
+        Instances that may be shut down during their node's upgrade (pillar
+        ``synnefo_upgrade:orchestration:allow_downtime``): those whose disks cannot move
+        (``plain``, ``file``...) or that Ganeti always fails over.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     warnings = [
@@ -278,7 +357,9 @@ def preflight_passed(
         if d.get("minion") and not d.get("backup")
     ]
     try:
-        problems, upgraded, total = _preflight_problems(from_version, to_version, from_codename, synnefo_packages or ["snf-common"])
+        problems, upgraded, total = _preflight_problems(
+            from_version, to_version, from_codename, synnefo_packages or ["snf-common"], allow_downtime or []
+        )
     except CommandExecutionError as exc:
         problems, upgraded, total = ["preflight could not run: {}".format(exc)], 0, 0
     if problems:
@@ -296,13 +377,17 @@ class _Run(object):
     """One node's upgrade, step by step, each step skipped when Ganeti's tags and the node
     show it done."""
 
-    def __init__(self, node, nodes, to_version, reboot_timeout, timeline):
+    def __init__(self, node, nodes, to_version, reboot_timeout, timeline, allow_downtime=(), drbd_sync_timeout=3600):
         self.node = node
         self.nodes = nodes
         self.to_version = to_version
         self.reboot_timeout = reboot_timeout
         self.timeline = timeline  # every step of the phase, with its times (the report's picture)
+        self.allow_downtime = list(allow_downtime)
+        self.drbd_sync_timeout = drbd_sync_timeout
         self.done = []
+        self.tolerated = []  # what gnt-cluster verify showed that a half-upgraded cluster must
+        self.downtime = {}  # instance: seconds it was shut down (allowed downtime)
         self.resumed_from = None  # the stage an interrupted run left the node in
 
     def others(self):
@@ -349,6 +434,35 @@ class _Run(object):
         entry = {"step": "migrate {} to {}".format(instance, target), "parent": parent}
         self._timed(entry, _call, master, "ganeti_rolling.migrate", [instance, target])
 
+    def failover(self, master, instance, target, parent):
+        """A stopped instance moved (it stays stopped), under its step in the timeline."""
+        entry = {"step": "fail over stopped {} to {}".format(instance, target), "parent": parent}
+        self._timed(entry, _call, master, "ganeti_rolling.failover", [instance, target])
+
+    def wait_in_sync(self, master, parent, node=None):
+        """Wait until every running drbd instance (with a replica on ``node``, when given) is
+        in sync on both its nodes: a replica that is behind must not lose its peer. The wait
+        is a step of its own in the timeline when there is one."""
+        late = _call(master, "ganeti_rolling.disks_out_of_sync", [node] if node else [])
+        if not late:
+            return
+        entry = {"step": "wait for DRBD resync of {}".format(", ".join(sorted(late))), "parent": parent}
+
+        def wait(late):
+            deadline = time.time() + self.drbd_sync_timeout
+            while late:
+                if time.time() > deadline:
+                    raise CommandExecutionError(
+                        "DRBD disks still not in sync after {} s: {}; see gnt-instance info and /proc/drbd on their nodes, "
+                        "then run the orchestration again (pillar synnefo_upgrade:orchestration:drbd_sync_timeout)".format(
+                            self.drbd_sync_timeout, "; ".join("{}: {}".format(i, " / ".join(lines)) for i, lines in sorted(late.items()))
+                        )
+                    )
+                time.sleep(2)
+                late = _call(master, "ganeti_rolling.disks_out_of_sync", [node] if node else [])
+
+        self._timed(entry, wait, late)
+
     # the steps
 
     def download(self):
@@ -358,18 +472,33 @@ class _Run(object):
         # The stage first: the instances are recorded before anything moves all the same.
         tags = _set_stage(master, self.node, "draining")
         cluster = _call(master, "ganeti_rolling.nodes")
-        if not _recorded_instances(tags):
-            primaries = cluster[self.node]["primaries"]
-            if primaries:
-                _call(master, "ganeti_rolling.add_tags", [self.node] + ["{}:vm:{}".format(TAG, p) for p in primaries])
+        instances = _call(master, "ganeti_rolling.instances")
+        if not _recorded(tags):
+            record = []
+            for name in cluster[self.node]["primaries"]:
+                info = instances[name]
+                kind = "stopped" if info["status"] == "ADMIN_down" else "vm"
+                if info["how"] == "downtime":
+                    kind = "down" if info["status"] == "running" else "stopped"
+                record.append("{}:{}:{}".format(TAG, kind, name))
+            if record:
+                _call(master, "ganeti_rolling.add_tags", [self.node] + record)
+        self.wait_in_sync(master, "drain")
         if not cluster[self.node]["drained"]:
-            _run(master, ["gnt-node", "modify", "--drained=yes", self.node])
-        plan = _call(master, "ganeti_rolling.plan_evacuation", [self.node])
-        if plan["missing"]:
-            raise CommandExecutionError("no room for {} on the other nodes".format(", ".join(sorted(plan["missing"]))))
+            # A master candidate drained is demoted; Ganeti promotes another one when the pool
+            # would run short (the set is put back as it was at the end of the phase).
+            _run(master, ["gnt-node", "modify", "--drained=yes", "--auto-promote", self.node])
+        plan = _call(master, "ganeti_rolling.plan_evacuation", [self.node], {"allow_downtime": self.allow_downtime})
+        if plan["missing"] or plan["refused"]:
+            reasons = ["{} ({} MiB short)".format(i, m) for i, m in sorted(plan["missing"].items())]
+            reasons += ["{} ({})".format(i, why) for i, why in sorted(plan["refused"].items())]
+            raise CommandExecutionError("cannot move {} off the node: not touching it".format(", ".join(reasons)))
         for instance, target in sorted(plan["moves"].items()):
-            self.migrate(master, instance, target, "drain")
-        left = _call(master, "ganeti_rolling.nodes")[self.node]["primaries"]
+            if plan["methods"][instance] == "failover":
+                self.failover(master, instance, target, "drain")
+            else:
+                self.migrate(master, instance, target, "drain")
+        left = [i for i in _call(master, "ganeti_rolling.nodes")[self.node]["primaries"] if i not in plan["downtime"]]
         if left:
             raise CommandExecutionError("the node still holds {}: not touching it".format(", ".join(left)))
         return plan["moves"]
@@ -380,12 +509,25 @@ class _Run(object):
 
     def refuse_with_running_primaries(self, master, action):
         """Right before a dist-upgrade or a reboot, whatever path led here: a running primary
-        on the node would go down with it."""
+        on the node would go down with it, and so would the only up-to-date replica of a drbd
+        disk whose other replica is still behind."""
         running = self.running_primaries(master)
         if running:
             raise CommandExecutionError("still the primary of running {}: not {} it".format(", ".join(running), action))
+        self.wait_in_sync(master, action.split()[0], self.node)
+
+    def shut_down_for_upgrade(self, master):
+        """The instances allowed downtime (pillar allow_downtime) stop right before their
+        node's dist-upgrade; they start again after its reboot."""
+        recorded = _recorded(_tags(master, self.node))
+        instances = _call(master, "ganeti_rolling.instances")
+        for name in sorted(n for n, kind in recorded.items() if kind == "down"):
+            if instances.get(name, {}).get("status") == "running":
+                entry = {"step": "shut down {} (allowed downtime)".format(name), "parent": "upgrade"}
+                self._timed(entry, _call, master, "ganeti_rolling.shutdown", [name])
 
     def upgrade(self, master):
+        self.shut_down_for_upgrade(master)
         self.refuse_with_running_primaries(master, "dist-upgrading")
         if self.resumed_from == "upgrading" and _call(self.node, "apt_jessie.audit"):
             # Resuming an upgrade this orchestration left half done (a maintainer script
@@ -395,6 +537,7 @@ class _Run(object):
         return _sls(self.node, "synnefo_upgrade.apt.dist_upgrade")
 
     def reboot(self, master):
+        self.shut_down_for_upgrade(master)
         self.refuse_with_running_primaries(master, "rebooting")
         _set_stage(master, self.node, "rebooting")
         bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
@@ -425,19 +568,46 @@ class _Run(object):
         for service in ("ganeti", "archipelago"):
             if not _call(self.node, "service.status", [service]):
                 raise CommandExecutionError("{} is not running after the reboot".format(service))
-        _verify(master)
+        self.tolerated += _verify(master, self.nodes)
         _run(master, ["gnt-node", "modify", "--drained=no", self.node])
-        recorded = _recorded_instances(tags)
+        recorded = _recorded(tags)
         instances = _call(master, "ganeti_rolling.instances")
-        for instance in recorded:
-            if instance in instances and instances[instance]["pnode"] != self.node:
-                self.migrate(master, instance, self.node, "restore")
+        for name, kind in sorted(recorded.items()):
+            info = instances.get(name)
+            if info is None or info["pnode"] == self.node:
+                continue
+            if kind == "stopped":
+                self.failover(master, name, self.node, "restore")
+            else:
+                # A drbd instance comes back to a replica that was away: in sync first.
+                self.wait_in_sync(master, "restore", self.node)
+                self.migrate(master, name, self.node, "restore")
+        for name in sorted(n for n, kind in recorded.items() if kind == "down"):
+            if instances.get(name, {}).get("status") != "running":
+                started = _started_after_downtime(self.timeline, name)
+                entry = {"step": "start {} (allowed downtime)".format(name), "parent": "restore"}
+                self._timed(entry, _call, master, "ganeti_rolling.startup", [name])
+                if started is not None:
+                    self.downtime[name] = round(time.time() - started, 1)
         instances = _call(master, "ganeti_rolling.instances")
-        misplaced = [i for i in recorded if i in instances and (instances[i]["pnode"] != self.node or instances[i]["status"] != "running")]
+        wanted = {"vm": "running", "down": "running", "stopped": "ADMIN_down"}
+        misplaced = [
+            "{} ({} on {})".format(n, instances[n]["status"], instances[n]["pnode"])
+            for n, kind in sorted(recorded.items())
+            if n in instances and (instances[n]["pnode"] != self.node or instances[n]["status"] != wanted[kind])
+        ]
         if misplaced:
-            raise CommandExecutionError("not back and running on it: {}".format(", ".join(misplaced)))
+            raise CommandExecutionError("not back on it as they were: {}".format(", ".join(misplaced)))
         _call(master, "ganeti_rolling.remove_tags", [self.node] + _progress(_tags(master, self.node)))
-        return recorded
+        return sorted(recorded)
+
+
+def _started_after_downtime(timeline, instance):
+    """When the instance's allowed shutdown began (from the timeline), or None."""
+    for entry in timeline:
+        if entry.get("step") == "shut down {} (allowed downtime)".format(instance):
+            return entry["start"]
+    return None
 
 
 def _wait_idle(node, timeout=1800):
@@ -456,11 +626,15 @@ def _wait_idle(node, timeout=1800):
         time.sleep(5)
 
 
-def _verify(master):
-    verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
-    if verify["retcode"] != 0:
-        errors = [line.strip() for line in verify["stdout"].splitlines() if "ERROR" in line]
-        raise CommandExecutionError("gnt-cluster verify failed: {}".format(" | ".join(errors) or verify["stdout"].strip()))
+def _verify(master, nodes):
+    """``gnt-cluster verify`` judged by :py:func:`_judge_verify`: fail on any problem, return
+    what was tolerated (and why)."""
+    problems, tolerated = _verify_problems(master, nodes)
+    if problems:
+        raise CommandExecutionError("gnt-cluster verify failed: {}".format(" | ".join(problems)))
+    for line in tolerated:
+        log.info("ganeti_rolling: gnt-cluster verify: tolerated %s", line)
+    return tolerated
 
 
 EVENTD_DEFAULTS = "/etc/default/snf-ganeti-eventd"
@@ -524,10 +698,63 @@ def _move_master(new, old):
     _fire(new, "master-failover", "done", old=old)
 
 
+CANDIDATE_TAG = TAG + ":was-candidate"
+NOT_CANDIDATE_TAG = TAG + ":was-not-candidate"
+
+
+def _record_candidates(master, nodes):
+    """Once per upgrade, the master candidate set as it was before anything changed, in each
+    node's tags (a resumed run keeps the first record)."""
+    cluster = _call(master, "ganeti_rolling.nodes")
+    if any(t in (CANDIDATE_TAG, NOT_CANDIDATE_TAG) for n in nodes for t in _tags(master, n)):
+        return
+    for node in nodes:
+        _call(master, "ganeti_rolling.add_tags", [node, CANDIDATE_TAG if cluster[node]["master_candidate"] else NOT_CANDIDATE_TAG])
+
+
+def _restore_candidates(master, nodes):
+    """Put the master candidate set back as recorded (draining demoted nodes, Ganeti promoted
+    others): promote first, then demote, so that the pool never runs short. Return what was
+    done and what could not be, with why."""
+    tags = dict((n, _tags(master, n)) for n in nodes)
+    wanted = dict((n, CANDIDATE_TAG in t) for n, t in tags.items() if CANDIDATE_TAG in t or NOT_CANDIDATE_TAG in t)
+    cluster = _call(master, "ganeti_rolling.nodes")
+    done, failed = [], []
+    changes = [(n, True) for n in sorted(wanted) if wanted[n] and not cluster[n]["master_candidate"]]
+    changes += [(n, False) for n in sorted(wanted) if not wanted[n] and cluster[n]["master_candidate"] and not cluster[n]["master"]]
+    for node, value in changes:
+        try:
+            _run(master, ["gnt-node", "modify", "--master-candidate={}".format("yes" if value else "no"), node])
+            done.append("{} {}".format(node, "promoted back to master candidate" if value else "demoted back to a regular node"))
+        except CommandExecutionError as exc:
+            failed.append("{}: could not be {}: {}".format(node, "promoted" if value else "demoted", exc.error))
+    for node, node_tags in tags.items():
+        recorded = [t for t in node_tags if t in (CANDIDATE_TAG, NOT_CANDIDATE_TAG)]
+        if recorded:
+            _call(master, "ganeti_rolling.remove_tags", [node] + recorded)
+    return done, failed
+
+
+def _failover_target(master, done):
+    """The upgraded node the master role goes to: a master candidate (Ganeti wants one),
+    promoted first when none of them is."""
+    cluster = _call(master, "ganeti_rolling.nodes")
+    candidates = [n for n in done if cluster[n]["master_candidate"]]
+    if candidates:
+        return candidates[0]
+    _run(master, ["gnt-node", "modify", "--master-candidate=yes", done[0]])
+    return done[0]
+
+
 def _finish_master(nodes, home, return_master, ret):
     """The master role back home (unless asked to leave it), snf-ganeti-eventd on the master,
-    and the home tag gone."""
+    the candidate set as it was, the home tag gone, and a clean verify."""
     master = _ganeti_master(nodes)
+    # The candidates first: the role returns only to a master candidate, which the home
+    # node was (draining it demoted it).
+    done, failed = _restore_candidates(master, nodes)
+    if done or failed:
+        ret["changes"]["master_candidates"] = {"restored": done, "not_restored": failed}
     if return_master and master != home:
         _move_master(home, master)
         ret["changes"]["master"] = "returned to {}".format(home)
@@ -536,7 +763,9 @@ def _finish_master(nodes, home, return_master, ret):
         _eventd_enabled(master, True)
         _call(master, "service.start", ["snf-ganeti-eventd"])
     _call(master, "ganeti_rolling.remove_tags", [home, "{}:master-home".format(TAG)])
-    _verify(master)
+    # Every node upgraded: no difference is tolerated any more.
+    _verify(master, nodes)
+    return failed
 
 
 def _order(nodes, master, wanted):
@@ -549,16 +778,23 @@ def _lock():
     return __utils__["synnefo_orch.lock"](__opts__, "orchestration")
 
 
-def _predict(nodes, master, synnefo_packages):
+def _predict(nodes, master, synnefo_packages, allow_downtime=()):
     """Each node's evacuation plan (with the targets' free memory), its dist-upgrade's dry run
     (on all the nodes in one job) and its own-versioned snf-* packages before and after."""
     dry_runs = __utils__["synnefo_orch.sls_on_each"](__salt__, nodes, "synnefo_upgrade.apt.dist_upgrade", test=True)
     installed = __utils__["synnefo_orch.call_each"](__salt__, nodes, "pkg.list_pkgs")
     predicted = {}
     for node in nodes:
-        plan = _call(master, "ganeti_rolling.plan_evacuation", [node])
+        plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"allow_downtime": list(allow_downtime)})
         predicted[node] = dict(
-            __utils__["synnefo_orch.predicted"](dry_runs[node]), moves=plan["moves"], missing=plan["missing"], free_mib=plan["free"]
+            __utils__["synnefo_orch.predicted"](dry_runs[node]),
+            moves=plan["moves"],
+            methods=plan["methods"],
+            downtime=plan["downtime"],
+            refused=plan["refused"],
+            missing=plan["missing"],
+            free_mib=plan["free"],
+            memory_figure=plan["memory_figure"],
         )
         predicted[node]["own_versions"] = __utils__["synnefo_orch.own_versions_planned"](
             installed[node], predicted[node]["packages"], synnefo_packages
@@ -566,16 +802,30 @@ def _predict(nodes, master, synnefo_packages):
     return predicted
 
 
-def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_timeout=900, return_master=True, synnefo_packages=None):
+def nodes_upgraded(
+    name,
+    to_version="0.19-1~jessie",
+    node_order=None,
+    reboot_timeout=900,
+    return_master=True,
+    synnefo_packages=None,
+    allow_downtime=None,
+    drbd_sync_timeout=3600,
+):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
     ``synnefo_upgrade:orchestration:node_order``, else by name; the Ganeti master last, after
-    a master failover to an upgraded candidate): download the packages while its VMs still
-    run, record its primaries in its tags, drain it, live-migrate its primaries away, stop
-    archipelago and dist-upgrade it (``synnefo_upgrade.apt.dist_upgrade``), reboot it and wait
-    for its minion, check it, undrain it and migrate its VMs back. Stops at the first failure,
-    naming the node and the step; a node left drained keeps its VMs running elsewhere. Run
-    again, it skips finished nodes and resumes the interrupted one.
+    a master failover to an upgraded master candidate): download the packages while its VMs
+    still run, record its primaries in its tags, wait for every DRBD disk to be in sync, drain
+    it (``--auto-promote``), live-migrate its running primaries away (``drbd`` ones to their
+    secondary) and fail its stopped ones over (they stay stopped), shut down the instances
+    allowed downtime, stop archipelago and dist-upgrade it (``synnefo_upgrade.apt.dist_upgrade``),
+    reboot it and wait for its minion, check it, undrain it and bring every instance back as it
+    was. Never dist-upgrades or reboots a node holding a running primary, or the only
+    up-to-date replica of a DRBD disk. At the end the master candidate set is put back as it
+    was and ``gnt-cluster verify`` must be clean. Stops at the first failure, naming the node
+    and the step; a node left drained keeps its VMs running elsewhere. Run again, it skips
+    finished nodes and resumes the interrupted one.
 
     name
         A label for the step.
@@ -592,9 +842,18 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
     synnefo_packages
         The packages built from Synnefo's own source tree; the other ``snf-*`` packages are
         reported with their versions before and after (and in the dry run, planned).
+
+    allow_downtime
+        Instances that cannot leave their node without downtime (disks on the node only, or
+        ``be/always_failover``) and may be shut down during its upgrade.
+
+    drbd_sync_timeout
+        Seconds to wait for DRBD disks to be in sync before a node is touched.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     reboot_timeout = int(reboot_timeout)
+    allow_downtime = list(allow_downtime or [])
+    drbd_sync_timeout = int(drbd_sync_timeout)
     synnefo_packages = synnefo_packages or ["snf-common"]
     test = __opts__["test"]
     try:
@@ -619,11 +878,18 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
         if test:
             master = original_master
-            predicted = _predict(pending, master, synnefo_packages)
+            predicted = _predict(pending, master, synnefo_packages, allow_downtime)
             lines = [
                 "{}: move {}; change {}; upgrade {} packages".format(
                     node,
-                    ", ".join("{} -> {}".format(i, t) for i, t in sorted(p["moves"].items())) or "nothing",
+                    ", ".join(
+                        [
+                            "{} -> {}{}".format(i, t, " (stopped: failover)" if p["methods"].get(i) == "failover" else "")
+                            for i, t in sorted(p["moves"].items())
+                        ]
+                        + ["{} stays, shut down during the upgrade".format(i) for i in sorted(p["downtime"])]
+                    )
+                    or "nothing",
                     ", ".join(p["files"]) or "no file",
                     len(p["packages"]),
                 )
@@ -644,9 +910,10 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
             )
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
+        _record_candidates(current_master, nodes)
         ret["changes"]["timeline"] = timeline = []
         for node in pending:
-            run = _Run(node, nodes, to_version, reboot_timeout, timeline)
+            run = _Run(node, nodes, to_version, reboot_timeout, timeline, allow_downtime, drbd_sync_timeout)
             before = _facts(node, synnefo_packages)
             master = _ganeti_master(nodes)
             if node == master:
@@ -654,8 +921,9 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 done += [n for n in order if n != node and n in pending and _upgraded(n, to_version) and not _progress(_tags(master, n))]
                 if not done:
                     raise StepFailed("{}: no upgraded master candidate to fail the master role over to".format(node))
-                run.step("master-failover", _move_master, done[0], node)
-                master = done[0]
+                target = _failover_target(master, done)
+                run.step("master-failover", _move_master, target, node)
+                master = target
             run.resumed_from = _stage(_tags(master, node))
             if run.resumed_from is not None:
                 _wait_idle(node)
@@ -681,9 +949,15 @@ def nodes_upgraded(name, to_version="0.19-1~jessie", node_order=None, reboot_tim
                 "own_versions_before": before["own_versions"],
                 "own_versions_after": after["own_versions"],
             }
+            if run.tolerated:
+                ret["changes"][node]["verify_tolerated"] = run.tolerated
+            if run.downtime:
+                ret["changes"][node]["downtime_seconds"] = run.downtime
             _fire(node, "node", "done")
-        _finish_master(nodes, original_master, return_master, ret)
+        not_restored = _finish_master(nodes, original_master, return_master, ret)
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
+        if not_restored:
+            ret["comment"] += "; the master candidate set is not as it was: " + "; ".join(not_restored)
         return ret
     except StepFailed as exc:
         # What was done stays in ``changes``, the failed step's times and error with it.

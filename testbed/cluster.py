@@ -356,9 +356,10 @@ class Daemon:
         )
         for node in nodes:
             version = self.hosts[node].run(["dpkg-query", "-W", "-f=${Version}", "snf-ganeti"], check=False).stdout.strip()
+            oses = json.loads(self.hosts[node].run(["python3", "/usr/lib/testbed/tbganeti.py", "os-definitions"]).stdout)
             for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
-                ganeti.service_changed(node, service, running, shared=self.paths.shared, package_version=version or None)
+                ganeti.service_changed(node, service, running, shared=self.paths.shared, package_version=version or None, oses=oses)
 
     def wait_minions(self, timeout, nudge_every=30):
         """Wait until every minion answers. A minion still silent after ``nudge_every`` seconds

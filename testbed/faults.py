@@ -6,7 +6,11 @@ component concerned checks at the moment it matters:
 - ``refuse-stop HOST SERVICE``: the service ignores SIGTERM, so ``service X stop`` fails
   (after the init script's 5 s of retries);
 - ``fail-upgrade HOST PACKAGE``: the package's postinst fails on that host (a failed upgrade);
-- ``fail-migration INSTANCE``: the next migration job of that instance fails;
+- ``fail-migration INSTANCE``: the next migration job of that instance is aborted (the
+  instance keeps running where it was);
+- ``fail-migration-wrongnode INSTANCE``: the next migration of that instance fails after the
+  memory transfer, leaving it running on the target while Ganeti names the source
+  (``ERROR_wrongnode``);
 - ``fail-db-migrate SERVICE``: ``snf-manage migrate`` fails for that service's database (on
   any host), applying nothing, as a migration that hits an error does.
 """
@@ -18,6 +22,7 @@ KINDS = {
     "refuse-stop": ("HOST", "SERVICE"),
     "fail-upgrade": ("HOST", "PACKAGE"),
     "fail-migration": ("INSTANCE",),
+    "fail-migration-wrongnode": ("INSTANCE",),
     "fail-db-migrate": ("SERVICE",),
 }
 
@@ -40,6 +45,8 @@ def path(shared, kind, *args):
         return os.path.join(base, args[0], f"fail-configure-{args[1]}")
     if kind == "fail-db-migrate":
         return os.path.join(base, f"db-migrate-fail-{args[0]}")
+    if kind == "fail-migration-wrongnode":
+        return os.path.join(base, f"migrate-wrongnode-{args[0]}")
     return os.path.join(base, f"migrate-fail-{args[0]}")
 
 

@@ -314,15 +314,52 @@ def release_version(package_version):
     return upstream.split("+", 1)[0].split("~", 1)[0]
 
 
-def service_changed(host, service, running, shared=SHARED, package_version=None):
+# Where Ganeti looks for OS definitions (Debian's build: --with-os-search-path; snf-image
+# installs into DATADIR/ganeti/os, grnet/snf-image snf-image-host/configure.ac).
+OS_SEARCH_PATH = ("/srv/ganeti/os", "/usr/local/lib/ganeti/os", "/usr/lib/ganeti/os", "/usr/share/ganeti/os")
+
+
+def os_definitions(search_path=OS_SEARCH_PATH):
+    """The node's OS definitions as its noded reports them to verify (``lib/backend.py``
+    ``DiagnoseOS``): ``{os: {'api': [...], 'variants': [...], 'parameters': [[name, doc]]}}``,
+    the first directory of the search path that has an OS winning."""
+    found = {}
+    for directory in search_path:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            if name in found:
+                continue
+            base = os.path.join(directory, name)
+
+            def lines(file, base=base):
+                try:
+                    with open(os.path.join(base, file)) as handle:
+                        return [line.strip() for line in handle if line.strip()]
+                except OSError:
+                    return []
+
+            found[name] = {
+                "api": lines("ganeti_api_version"),
+                "variants": lines("variants.list"),
+                "parameters": [(line.split(None, 1) + [""])[:2] for line in lines("parameters.list")],
+            }
+    return found
+
+
+def service_changed(host, service, running, shared=SHARED, package_version=None, oses=None):
     """Called when Ganeti or Archipelago starts or stops on a node (with the node's Ganeti
-    package version, which ``gnt-cluster verify`` compares)."""
+    package version and its OS definitions, which ``gnt-cluster verify`` compares)."""
     with Cluster(shared) as cluster:
         if host not in cluster.state["nodes"]:
             return
         node = cluster.state["nodes"][host]
         if service == "ganeti" and running and package_version:
             node["ganeti_version"] = release_version(package_version)
+        if service == "ganeti" and running and oses is not None:
+            node["oses"] = oses
         node["up"] = True
         node["services"][service] = running
         if service in SERVICES:
@@ -408,7 +445,8 @@ def _move_prereq(cluster, name, target, failover=False, allow_failover=False, ia
         raise PrereqError(f"Can't use drained node {target}")
     if not cluster.node_whole(target):
         raise PrereqError(f"Node {target} is not reachable or its services are down", "environment_error")
-    if not failover and instance["runs_on"] is None:
+    if not failover and instance["runs_on"] != instance["pnode"]:
+        # call_instance_migratable asks the primary's hypervisor, which does not run it.
         raise PrereqError(f"Can't migrate, please use failover: Instance {name} is not running")
     return target, failover
 
@@ -891,6 +929,7 @@ def _verify_lines(cluster):
         if master_version and version != master_version:
             # lib/cmdlib/cluster.py _VerifyNodeVersion: a warning, not an error.
             lines.append(("WARNING", "ENODEVERSION", "node", name, f"software version mismatch: master {master_version}, node {version}"))
+    lines += _verify_oses(cluster)
     for name, instance in sorted(state["instances"].items()):
         status = cluster.status(name)
         if instance["admin_up"] and status != "running":
@@ -899,6 +938,48 @@ def _verify_lines(cluster):
             for node, sync in sorted(cluster.drbd_sync(name).items()):
                 if sync in ("resyncing", "stale") or (sync == "ok" and "down" in cluster.drbd_sync(name).values()):
                     lines.append(("ERROR", "EINSTANCEFAULTYDISK", "instance", name, f"disk/0 on {node} is degraded"))
+    return lines
+
+
+def _verify_oses(cluster):
+    """``LUClusterVerifyGroup._VerifyNodeOS``: every node's OS definitions against the first
+    node's (by name) that reported some."""
+    nodes = [(n, info["oses"]) for n, info in sorted(cluster.state["nodes"].items()) if cluster.node_whole(n) and "oses" in info]
+    if not nodes:
+        return []
+    reference, base = nodes[0]
+    lines = []
+    for name, oses in nodes[1:]:
+        for os_name, data in sorted(oses.items()):
+            if os_name not in base:
+                lines.append(("ERROR", "ENODEOS", "node", name, f"Extra OS {os_name} not present on reference node ({reference})"))
+                continue
+            for kind, key in (("API version", "api"), ("variants list", "variants"), ("parameters", "parameters")):
+                mine, theirs = data[key], base[os_name][key]
+                if key == "parameters":
+                    mine, theirs = [f"{k}: {v}" for k, v in mine], [f"{k}: {v}" for k, v in theirs]
+                if mine != theirs:
+                    lines.append(
+                        (
+                            "ERROR",
+                            "ENODEOS",
+                            "node",
+                            name,
+                            f"OS {kind} for {os_name} differs from reference node {reference}:"
+                            f" [{', '.join(sorted(mine))}] vs. [{', '.join(sorted(theirs))}]",
+                        )
+                    )
+        missing = sorted(set(base) - set(oses))
+        if missing:
+            lines.append(
+                (
+                    "ERROR",
+                    "ENODEOS",
+                    "node",
+                    name,
+                    f"OSes present on reference node {reference} but missing on this node: {', '.join(missing)}",
+                )
+            )
     return lines
 
 
@@ -979,5 +1060,7 @@ def main(program, args, host=None, shared=SHARED):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run-jobs"]:
         run_queued_jobs(*sys.argv[2:3])
+    elif sys.argv[1:2] == ["os-definitions"]:
+        print(json.dumps(os_definitions()))
     else:
         sys.exit(main(os.path.basename(sys.argv[1]), sys.argv[2:]))

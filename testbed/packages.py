@@ -412,8 +412,20 @@ def service_packages(codename):
             description="Archipelago (test bed stand-in)",
         )
     )
-    for name in ("snf-network", "snf-image"):
-        packages.append(Package(name, OWN_VERSIONS[name][codename], "grnet", codename, description=f"{name} (test bed stand-in)"))
+    packages.append(
+        Package("snf-network", OWN_VERSIONS["snf-network"][codename], "grnet", codename, description="snf-network (test bed stand-in)")
+    )
+    packages.append(
+        Package(
+            "snf-image",
+            OWN_VERSIONS["snf-image"][codename],
+            "grnet",
+            codename,
+            [],
+            dict((f"{SNF_IMAGE_OS_DIR}/{name}", (text, 0o644)) for name, text in SNF_IMAGE_OS.items()),
+            description="snf-image (test bed stand-in: its Ganeti OS definition)",
+        )
+    )
     packages.append(Package("nfdhcpd", SYNNEFO[codename], "grnet", codename, description="nfdhcpd (test bed stand-in)"))
     gnt = {
         f"/usr/sbin/{cmd}": (f'#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbganeti.py {cmd} "$@"\n', 0o755)
@@ -439,6 +451,29 @@ def service_packages(codename):
     )
     packages.append(Package("python-greenlet", GREENLET[codename], "debian", codename, description="greenlet (test bed stand-in)"))
     return packages
+
+
+# snf-image's Ganeti OS definition, the same at 0.21 (wheezy) and 0.21.1 (jessie): grnet/snf-image
+# snf-image-host/{ganeti_api_version,variants.list,parameters.list} at tags 0.21, 0.21.1,
+# debian/0.21-1wheezy and debian/0.21.1-1jessie; installed under DATADIR/ganeti/os
+# (snf-image-host/configure.ac --with-os-dir default).
+SNF_IMAGE_OS_DIR = "/usr/share/ganeti/os/snf-image"
+SNF_IMAGE_OS = {
+    "ganeti_api_version": "20\n",
+    "variants.list": "default\n",
+    "parameters.list": (
+        "img_id The id of the image to be installed (the id will be the image's file name prefix)\n"
+        "img_format The format of the image to be installed\n"
+        "img_passwd The password to be assigned to the user accounts\n"
+        "img_passwd_hash Hashed version of the password to be assigned to the user accounts (conflicts with img_passwd)\n"
+        "img_properties The image properties that are used to customize the image (json.dumps format)\n"
+        "img_personality The files to be injected into the image (base64 encoded in a json.dumps format)\n"
+        "auth_keys Keys to append to the users' authorized keys files for remote log in\n"
+        "os_product_key A product key to be used to license a Windows deployment (windows-only)\n"
+        "os_answer_file An answer file used by Windows to automate the setup process (windows-only)\n"
+        "config_url The URL to download configuration data from\n"
+    ),
+}
 
 
 def support_package(codename):

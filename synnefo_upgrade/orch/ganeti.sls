@@ -18,6 +18,7 @@ synnefo-upgrade-orch-preflight-passed:
     - from_codename: {{ config.from_codename }}
     - databases: {{ config.databases | json }}
     - synnefo_packages: {{ config.synnefo_packages | json }}
+    - allow_downtime: {{ orchestration.allow_downtime | json }}
     - failhard: True
 
 synnefo-upgrade-orch-ganeti-nodes-upgraded:
@@ -28,6 +29,8 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - reboot_timeout: {{ orchestration.reboot_timeout }}
     - return_master: {{ orchestration.return_master }}
     - synnefo_packages: {{ config.synnefo_packages | json }}
+    - allow_downtime: {{ orchestration.allow_downtime | json }}
+    - drbd_sync_timeout: {{ orchestration.drbd_sync_timeout }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed
