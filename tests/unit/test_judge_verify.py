@@ -5,32 +5,23 @@ other error is a fault. The lines are the Ganeti stand-in's, which prints them a
 2.10's lib/cmdlib/cluster.py does."""
 
 import contextlib
-import importlib.util
 import io
-import pathlib
 import re
 
 import pytest
 
 from testbed import ganeti
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.formula import load
 
 
 @pytest.fixture(scope="module")
 def states():
-    spec = importlib.util.spec_from_file_location("ganeti_rolling_states", ROOT / "_states" / "ganeti_rolling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("_states/ganeti_rolling.py")
 
 
 @pytest.fixture(scope="module")
 def modules():
-    spec = importlib.util.spec_from_file_location("ganeti_rolling_modules", ROOT / "_modules" / "ganeti_rolling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("_modules/ganeti_rolling.py")
 
 
 @pytest.fixture

@@ -2,20 +2,14 @@
 free memory and by Ganeti 2.10's rules for each disk template and status. A pure function of
 the cluster it is given (the module itself needs Ganeti's commands to load)."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.formula import load
 
 
 @pytest.fixture(scope="module")
 def rolling():
-    spec = importlib.util.spec_from_file_location("ganeti_rolling", ROOT / "_modules" / "ganeti_rolling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("_modules/ganeti_rolling.py")
 
 
 def node(mfree, drained=False, offline=False):
