@@ -16,7 +16,8 @@ Run on a Ganeti node (the commands that change the cluster must run on the maste
 - :py:func:`migrate`: one live migration, judged after a failure by the instance's state in
   Ganeti (cleanup, one retry, or stop); never ``--allow-failover``; :py:func:`failover` for
   stopped instances only; :py:func:`shutdown`, :py:func:`startup` for allowed downtime;
-- :py:func:`disks_out_of_sync`: the ``drbd`` disks not in sync (``gnt-instance info``);
+- :py:func:`disks_out_of_sync`, :py:func:`replicas_at_risk`: the ``drbd`` disks not in sync,
+  and those whose only up-to-date replica is on a node (``gnt-instance info``);
 - :py:func:`verify`: ``gnt-cluster verify --error-codes``, its errors and warnings parsed.
 
 The orchestration (``synnefo_upgrade.orch``) calls these through the ``ganeti_rolling``
@@ -438,18 +439,11 @@ def startup(instance):
     return _instance_now(instance).get("status")
 
 
-def disks_out_of_sync(node=None):
-    """
-    The running ``drbd`` instances (with a replica on ``node``, when given) whose disks are
-    not in sync on both nodes, as ``gnt-instance info`` shows them: ``{instance: [its disk
-    lines]}`` (``*RECOVERING*``, ``*DEGRADED*``, ``not active``). Empty when all are in sync.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt gnt1 ganeti_rolling.disks_out_of_sync
-    """
+def _drbd_disks(node=None):
+    """``{instance: {replica node: its disk line}}`` of the running drbd instances (with a
+    replica on ``node``, when given), from ``gnt-instance info``
+    (``on primary: /dev/drbd0 (147:0) in sync, status ok``, ``*RECOVERING* 42.00%, ETA 12s``,
+    ``*DEGRADED*``, ``*UNCERTAIN STATE*`` when that replica is not up to date, ``not active``)."""
     mirrored = dict(
         (name, info)
         for name, info in instances().items()
@@ -458,18 +452,56 @@ def disks_out_of_sync(node=None):
     if not mirrored:
         return {}
     out = _gnt(["gnt-instance", "info"] + sorted(mirrored))["stdout"]
-    lines, current = {}, None
+    disks, current = {}, None
     for line in out.splitlines():
         if line.startswith("Instance name:"):
             current = line.split(":", 1)[1].strip()
-            lines[current] = []
-        elif current and line.strip().startswith(("on primary:", "on secondary:")):
-            lines[current].append(line.strip())
+        elif current in mirrored and line.strip().startswith(("on primary:", "on secondary:")):
+            which = "pnode" if line.strip().startswith("on primary:") else "snode"
+            disks.setdefault(current, {})[mirrored[current][which]] = line.strip()
+    return dict((name, disks.get(name, {})) for name in mirrored)
+
+
+def _up_to_date(line):
+    return bool(line) and "not active" not in line and "*UNCERTAIN STATE*" not in line and "*MISSING DISK*" not in line
+
+
+def disks_out_of_sync(node=None):
+    """
+    The running ``drbd`` instances (with a replica on ``node``, when given) whose disks are
+    not in sync on both nodes: ``{instance: [its disk lines]}``. Empty when all are in sync.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.disks_out_of_sync
+    """
     return dict(
-        (name, found)
-        for name, found in sorted(lines.items())
-        if name in mirrored and (len(found) < 2 or not all(" in sync, status ok" in line for line in found))
+        (name, [lines[n] for n in sorted(lines)])
+        for name, lines in sorted(_drbd_disks(node).items())
+        if len(lines) < 2 or not all(" in sync, status ok" in line for line in lines.values())
     )
+
+
+def replicas_at_risk(node):
+    """
+    The running ``drbd`` instances with a replica on ``node`` whose other replica is not up
+    to date (behind, resyncing, or its node away): ``{instance: the other replica's line}``.
+    Taking ``node`` down now would leave such an instance without an up-to-date replica.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.replicas_at_risk gnt2
+    """
+    risky = {}
+    for name, lines in sorted(_drbd_disks(node).items()):
+        others = dict((n, line) for n, line in lines.items() if n != node)
+        if not others or not all(_up_to_date(line) for line in others.values()):
+            risky[name] = " / ".join("{}: {}".format(n, line) for n, line in sorted(others.items())) or "no other replica answered"
+    return risky
 
 
 # gnt-cluster verify --error-codes: "  - ERROR:ENODEOS:node:gnt2:message" (lib/cmdlib/cluster.py _Error)

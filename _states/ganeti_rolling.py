@@ -441,12 +441,19 @@ class _Run(object):
 
     def wait_in_sync(self, master, parent, node=None):
         """Wait until every running drbd instance (with a replica on ``node``, when given) is
-        in sync on both its nodes: a replica that is behind must not lose its peer. The wait
-        is a step of its own in the timeline when there is one."""
-        late = _call(master, "ganeti_rolling.disks_out_of_sync", [node] if node else [])
+        in sync on both its nodes. The wait is a step of its own in the timeline."""
+        self._wait_disks(master, parent, "ganeti_rolling.disks_out_of_sync", [node] if node else [], "DRBD resync of {}")
+
+    def wait_replicas_safe(self, master, parent):
+        """Wait until no running drbd instance with a replica on this node has its other
+        replica behind: this node must not take the only up-to-date copy down with it."""
+        self._wait_disks(master, parent, "ganeti_rolling.replicas_at_risk", [self.node], "the other replica of {} to be up to date")
+
+    def _wait_disks(self, master, parent, fun, args, what):
+        late = _call(master, fun, args)
         if not late:
             return
-        entry = {"step": "wait for DRBD resync of {}".format(", ".join(sorted(late))), "parent": parent}
+        entry = {"step": "wait for " + what.format(", ".join(sorted(late))), "parent": parent}
 
         def wait(late):
             deadline = time.time() + self.drbd_sync_timeout
@@ -455,11 +462,15 @@ class _Run(object):
                     raise CommandExecutionError(
                         "DRBD disks still not in sync after {} s: {}; see gnt-instance info and /proc/drbd on their nodes, "
                         "then run the orchestration again (pillar synnefo_upgrade:orchestration:drbd_sync_timeout)".format(
-                            self.drbd_sync_timeout, "; ".join("{}: {}".format(i, " / ".join(lines)) for i, lines in sorted(late.items()))
+                            self.drbd_sync_timeout,
+                            "; ".join(
+                                "{}: {}".format(i, lines if isinstance(lines, str) else " / ".join(lines))
+                                for i, lines in sorted(late.items())
+                            ),
                         )
                     )
                 time.sleep(2)
-                late = _call(master, "ganeti_rolling.disks_out_of_sync", [node] if node else [])
+                late = _call(master, fun, args)
 
         self._timed(entry, wait, late)
 
@@ -514,7 +525,7 @@ class _Run(object):
         running = self.running_primaries(master)
         if running:
             raise CommandExecutionError("still the primary of running {}: not {} it".format(", ".join(running), action))
-        self.wait_in_sync(master, action.split()[0], self.node)
+        self.wait_replicas_safe(master, action.split()[0])
 
     def shut_down_for_upgrade(self, master):
         """The instances allowed downtime (pillar allow_downtime) stop right before their

@@ -869,14 +869,17 @@ def _instance_info(args, shared):
                 if state == "down" or instance["runs_on"] is None:
                     print(f"      {label}: not active")
                     continue
+                # DRBD8 GetSyncStatus (lib/block/drbd.py): degraded unless connected and in
+                # sync; a replica whose own disk is not UpToDate has an uncertain local state.
                 degraded = any(s != "ok" for s in sync.values())
                 text = "in sync"
-                if state == "resyncing":
-                    replica = instance["replicas"][node]
-                    left = max(0.0, replica["resync_until"] - now)
+                resyncing = [r for r in instance["replicas"].values() if r.get("resync_until")]
+                if resyncing:
+                    left = max(0.0, resyncing[0]["resync_until"] - now)
                     total = instance["disk_mib"] / float(cluster.state["drbd_resync_mib_per_s"])
                     text = "*RECOVERING* %5.2f%%, ETA %ss" % (100.0 * (1 - left / total) if total else 100.0, int(left) + 1)
-                print(f"      {label}: /dev/drbd0 (147:0) {text}, status {'*DEGRADED*' if degraded else 'ok'}")
+                local = "" if instance["replicas"][node]["uptodate"] else " *UNCERTAIN STATE*"
+                print(f"      {label}: /dev/drbd0 (147:0) {text}, status {'*DEGRADED*' if degraded else 'ok'}{local}")
     return 0
 
 

@@ -31,6 +31,10 @@ MACHINE_APT_DIRS = ("apt/sources.list.d", "apt/preferences.d")
 # Salt's own directories on the machine (its config, keys, cached modules) belong to the
 # machine: each host's minion starts from nothing, as on a fresh host.
 MACHINE_FILES_MASKED = ("/usr/sbin/policy-rc.d", "/etc/salt", "/var/cache/salt", "/var/log/salt", "/srv/salt")
+# What the formula keeps on a host (its records, its backups, the policy-rc.d it saved): masked
+# whether or not the machine has them yet, so that nothing the formula left on the machine
+# (a test's run through Salt's loaders, a demo) shows through into a fresh host.
+FORMULA_DIRS_MASKED = ("/var/lib/synnefo_upgrade", "/var/backups/synnefo_upgrade")
 
 
 # A wheezy host runs sysvinit: none of the machine's systemd (with a systemctl, Salt would take
@@ -99,6 +103,8 @@ class Host:
         for path in SYSTEMD_MASKED:
             if os.path.lexists(path):
                 self.whiteout(path)
+        for path in FORMULA_DIRS_MASKED:
+            self.whiteout(path)
         for path in DPKG_EMPTY_FILES:
             self.put(path, "", 0o644)
         for path in DPKG_EMPTY_DIRS:

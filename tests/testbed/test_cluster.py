@@ -4,6 +4,7 @@ outages, upgrades by hand and the formula's APT states behave for real in it. Th
 in file order on one cluster; each leaves the hosts it used in a state the next ones expect.
 """
 
+import os
 import time
 
 import pytest
@@ -104,10 +105,32 @@ def test_timeline_and_status_commands(bed):
 def test_hosts_are_isolated_from_each_other_and_the_machine(bed):
     bed.sh("astakos1", "echo mine > /etc/astakos-only")
     assert bed.sh("pithos1", "test -e /etc/astakos-only", check=False).returncode != 0
-    import os
-
     assert not os.path.exists("/etc/astakos-only")
     assert bed.sh("gnt1", "ip -4 -o addr show eth0").stdout.split()[3] == "10.200.0.11/24"
+
+
+def test_what_the_formula_left_on_the_machine_never_shows_in_a_host(bed):
+    """Records and backups a run of the formula left on the machine itself (a functional
+    test, a demo) would make a fix look done inside every host."""
+    planted = []
+    for directory in ("/var/lib/synnefo_upgrade", "/var/backups/synnefo_upgrade"):
+        existed = os.path.isdir(directory)
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"testbed-planted-{os.getpid()}")
+        with open(path, "w") as handle:
+            handle.write('{"phase": "services", "stage": "done"}\n')
+        planted.append((path, directory, existed))
+    try:
+        for host in ("gnt1", "astakos1"):
+            for path, directory, _ in planted:
+                assert bed.sh(host, f"test -e {path} || test -e {directory}/progress.json", check=False).returncode != 0, (host, path)
+        progress = bed.salt("gnt1", "synnefo_files.progress")["gnt1"]
+        assert progress is None, progress
+    finally:
+        for path, directory, existed in planted:
+            os.unlink(path)
+            if not existed:
+                os.rmdir(directory)
 
 
 def test_migration_to_a_drained_node_fails(bed):
