@@ -317,12 +317,30 @@ def _report_data(jid, states):
         "rows": rows,
         "failures": failures,
         "versions": versions,
+        "ganeti_notes": ganeti_notes(ganeti),
         "warnings": services.get("warnings", []),
         "migrations": services.get("migrations", {}),
         "api_down": window,
         "api_still_down": still_down,
         "ok": not failures and all(s.get("result") is not False for s in states.values()),
     }
+
+
+def ganeti_notes(changes):
+    """What the Ganeti phase did beyond its steps, one line each: the downtime it was allowed
+    (per instance), what ``gnt-cluster verify`` showed that a half-upgraded cluster must show
+    (with why), and the master candidate set put back (or why not)."""
+    notes = []
+    for node, info in sorted(changes.items()):
+        if not isinstance(info, dict):
+            continue
+        for instance, seconds in sorted((info.get("downtime_seconds") or {}).items()):
+            notes.append("{}: {} was down {} s (allow_downtime)".format(node, instance, seconds))
+        notes += ["{}: gnt-cluster verify: tolerated {}".format(node, line) for line in info.get("verify_tolerated") or []]
+    candidates = changes.get("master_candidates") or {}
+    notes += ["master candidates: {}".format(line) for line in candidates.get("restored", [])]
+    notes += ["master candidates NOT as before: {}".format(line) for line in candidates.get("not_restored", [])]
+    return notes
 
 
 def own_versions_text(before, after):
@@ -444,7 +462,9 @@ def _html(data):
                 ]
             )
         )
-    out += ["</table>", "<h2>Database migrations</h2>", "<ul>"]
+    out += ["</table>", "<h2>Ganeti</h2>", "<ul>"]
+    out += ["<li>{}</li>".format(_escape(n)) for n in data.get("ganeti_notes") or ["every VM kept running; nothing to note"]] + ["</ul>"]
+    out += ["<h2>Database migrations</h2>", "<ul>"]
     out += ["<li>{} on {}</li>".format(_escape(s), _escape(m)) for s, m in sorted(data["migrations"].items())] + ["</ul>"]
     out += ["<h2>Warnings</h2>", "<ul>"] + ["<li>{}</li>".format(_escape(w)) for w in data["warnings"]] + ["</ul>", "</body></html>"]
     return "\n".join(out) + "\n"

@@ -119,3 +119,33 @@ def test_the_plan_text_names_order_moves_warnings_and_diffs(outputter):
     assert "+deb x jessie main" in text and "  - web1: warning: custom allocator" in text and "cyclades: on web1" in text
     assert "Warnings:\n  none" in outputter.output(dict(plan, warnings=[]))
     assert outputter.output("plan failed: no minion") == "plan failed: no minion"
+
+
+def test_the_plan_says_how_each_instance_leaves_and_which_figure_it_counted(outputter):
+    node = {
+        "moves": {"ext1": "gnt2", "off1": "gnt3"},
+        "methods": {"ext1": "migrate", "off1": "failover"},
+        "downtime": {"plain1": "disk template plain: its disks are on gnt1 only"},
+        "refused": {"af1": "be/always_failover: Ganeti stops it to move it"},
+        "free_mib": {"gnt2": 3072},
+        "memory_figure": "be/maxmem",
+    }
+    lines = outputter._node_lines("gnt1", node, node["free_mib"])
+    assert "live-migrate ext1 to gnt2 (3072 MiB free there before the evacuation, counting be/maxmem)" in lines[0]
+    assert any("fail over stopped off1 to gnt3 (it stays stopped)" in line for line in lines)
+    assert any("DOWNTIME: shut down plain1 before the upgrade, start it after the reboot" in line for line in lines)
+    assert any("CANNOT MOVE af1: be/always_failover" in line for line in lines)
+
+
+def test_the_report_names_allowed_downtime_tolerated_verify_lines_and_the_candidates(runner):
+    data = states(runner)
+    data[runner.GANETI_PHASE]["changes"].update(
+        gnt3={"snf_common_after": "0.19", "downtime_seconds": {"plain1": 41.5}, "verify_tolerated": ["WARNING node gnt3: mismatch (why)"]},
+        master_candidates={"restored": ["gnt2 promoted back to master candidate"], "not_restored": ["gnt3: could not be demoted: x<y"]},
+    )
+    page = runner._html(runner._report_data("44", data))
+    assert "<li>gnt3: plain1 was down 41.5 s (allow_downtime)</li>" in page
+    assert "gnt3: gnt-cluster verify: tolerated WARNING node gnt3: mismatch (why)" in page
+    assert "master candidates: gnt2 promoted back to master candidate" in page
+    assert "master candidates NOT as before: gnt3: could not be demoted: x&lt;y" in page
+    assert "nothing to note" in runner._html(runner._report_data("42", states(runner)))
