@@ -579,6 +579,9 @@ class _Run(object):
         for service in ("ganeti", "archipelago"):
             if not _call(self.node, "service.status", [service]):
                 raise CommandExecutionError("{} is not running after the reboot".format(service))
+        # The node's DRBD replicas catch up now that it is back: verify would call them
+        # degraded until they have.
+        self.wait_in_sync(master, "restore", self.node)
         self.tolerated += _verify(master, self.nodes)
         _run(master, ["gnt-node", "modify", "--drained=no", self.node])
         recorded = _recorded(tags)
@@ -590,8 +593,6 @@ class _Run(object):
             if kind == "stopped":
                 self.failover(master, name, self.node, "restore")
             else:
-                # A drbd instance comes back to a replica that was away: in sync first.
-                self.wait_in_sync(master, "restore", self.node)
                 self.migrate(master, name, self.node, "restore")
         for name in sorted(n for n, kind in recorded.items() if kind == "down"):
             if instances.get(name, {}).get("status") != "running":

@@ -8,7 +8,12 @@ node's time from its first APT fetch to its last progress tag, less the dist-upg
 stage to its last package configured), the reboot (reboot to booted) and its migrations
 (Ganeti's job times) and the download (first index to last package fetched).
 
-    .venv/bin/python bench/ganeti_phase.py [NODES...]      # default: 2 3 4
+    .venv/bin/python bench/ganeti_phase.py [--drbd] [NODES...]      # default: 2 3 4
+
+With ``--drbd`` every VM is a DRBD instance whose secondary is the next node (2 GiB disks
+resynchronising at 1 GiB/s after their node returns): the phase then waits for each returned
+replica before the next node is touched, and the time it waited (the "resync wait") is printed
+per node beside the overhead, which excludes it.
 
 The APT repository is served over HTTP from the bridge at 4 MiB/s shared by all hosts,
 every jessie package weighing 2 MiB more than its stand-in (the test bed's ``apt`` topology
@@ -38,10 +43,22 @@ RATE_KIB_S = 4096
 PAYLOAD_KIB = 2048
 
 
-def topology(nodes):
+DRBD_DISK_MIB = 2048
+DRBD_RESYNC_MIB_S = 1024
+
+
+def topology(nodes, drbd=False):
     names = [f"gnt{i}" for i in range(1, nodes + 1)]
     lines = ["hosts:"] + [f"  {n}: {{roles: [ganeti]}}" for n in names] + ["ganeti_master: gnt1", "instances:"]
-    lines += [f"  vm{2 * i + k + 1}: {n}" for i, n in enumerate(names) for k in range(2)]
+    for i, n in enumerate(names):
+        for k in range(2):
+            if drbd:
+                secondary = names[(i + 1) % len(names)]
+                lines.append(f"  vm{2 * i + k + 1}: {{node: {n}, disk_template: drbd, secondary: {secondary}, disk_mib: {DRBD_DISK_MIB}}}")
+            else:
+                lines.append(f"  vm{2 * i + k + 1}: {n}")
+    if drbd:
+        lines.append(f"drbd_resync_mib_per_s: {DRBD_RESYNC_MIB_S}")
     lines += [f"apt: {{http: true, rate_kib_s: {RATE_KIB_S}, payload_kib: {PAYLOAD_KIB}}}"]
     handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     handle.write("\n".join(lines) + "\n")
@@ -54,7 +71,7 @@ def salt(*args):
     return subprocess.run(command, capture_output=True, text=True)
 
 
-def node_figures(node, events, jobs):
+def node_figures(node, events, jobs, waits):
     mine = sorted((e for e in events if e["host"] == node), key=lambda e: e["time"])
     progress = (":stage:", ":vm:", ":since:", ":failed:")  # not the master's home tag, set at the run's start
     tags = [e for e in mine if e["event"] == "node-tags" and any(p in t for t in e["tags"] for p in progress)]
@@ -67,7 +84,7 @@ def node_figures(node, events, jobs):
     migrations = sum(
         j["finished"] - j["started"]
         for j in jobs
-        if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j["ops"][0]["target"])
+        if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j.get("target"))
     )
     apt, rebooting = configured - upgrading, booted - reboot
     debs = [e for e in mine if e["event"] == "apt-fetch" and e["path"].endswith(".deb")]
@@ -84,21 +101,37 @@ def node_figures(node, events, jobs):
         "apt": apt,
         "reboot": rebooting,
         "migrations": migrations,
-        "overhead": total - apt - rebooting - migrations - download,
+        "resync_wait": waits.get(node, 0.0),
+        "overhead": total - apt - rebooting - migrations - download - waits.get(node, 0.0),
         "download": download,
         "downloaded": sum(e["bytes"] for e in debs),
         "while_drained": while_drained,
     }
 
 
-def run(nodes):
-    path, names = topology(nodes)
+def resync_waits(stdout):
+    """Seconds each node's steps waited for DRBD replicas, from the orchestration's return."""
+    waits = {}
+    try:
+        data = json.loads(stdout)["data"]
+    except (ValueError, KeyError):
+        return waits
+    for steps in data.values():
+        for result in steps.values():
+            for entry in ((result.get("changes") or {}).get("timeline") or []) if isinstance(result, dict) else []:
+                if entry["step"].startswith("wait for") and "end" in entry:
+                    waits[entry["host"]] = waits.get(entry["host"], 0.0) + entry["end"] - entry["start"]
+    return waits
+
+
+def run(nodes, drbd=False):
+    path, names = topology(nodes, drbd)
     try:
         cluster.up(path)
         salt("salt", "*", "saltutil.sync_all")
         salt("salt-run", "saltutil.sync_all")
         began = time.perf_counter()
-        result = salt("salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti")
+        result = salt("salt-run", "state.orchestrate", "synnefo_upgrade.orch.ganeti", "--out=json")
         wall = time.perf_counter() - began
         if result.returncode != 0:
             raise SystemExit(f"{nodes} nodes: the orchestration failed:\n{result.stdout[-2000:]}")
@@ -110,32 +143,41 @@ def run(nodes):
         for job in jobs:  # where each migrated instance came from, from the timeline
             done = [e for e in events if e["event"] == "migration" and e.get("job") == job["id"]]
             job["source"] = done[0]["source"] if done else None
+            job["target"] = done[0]["target"] if done else None
         outages = len([e for e in events if e["event"] == "vm-outage"])
-        return wall, {n: node_figures(n, events, jobs) for n in names}, outages
+        risks = len([e for e in events if e["event"] == "vm-data-at-risk"])
+        waits = resync_waits(result.stdout)
+        return wall, {n: node_figures(n, events, jobs, waits) for n in names}, outages, risks
     finally:
         cluster.down()
         os.unlink(path)
 
 
 def main():
-    sizes = [int(a) for a in sys.argv[1:]] or [2, 3, 4]
+    args = sys.argv[1:]
+    drbd = "--drbd" in args
+    sizes = [int(a) for a in args if a != "--drbd"] or [2, 3, 4]
+    kind = f"DRBD ({DRBD_DISK_MIB} MiB disks, resync {DRBD_RESYNC_MIB_S} MiB/s)" if drbd else "shared storage (ext)"
     print(
-        f"Ganeti phase, two 1 GiB VMs per node, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
+        f"Ganeti phase, two 1 GiB VMs per node on {kind}, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
         f"APT over HTTP at {RATE_KIB_S} KiB/s with {PAYLOAD_KIB} KiB a package:"
     )
     walls = {}
     for nodes in sizes:
-        wall, figures, outages = run(nodes)
+        wall, figures, outages, risks = run(nodes, drbd)
         walls[nodes] = wall
         overhead = [f["overhead"] for f in figures.values()]
         drained = [f["drained"] for f in figures.values()]
-        print(f"  {nodes} nodes: {wall:.1f} s in all ({wall / nodes:.1f} s a node), VM outages {outages}")
+        waited = [f["resync_wait"] for f in figures.values()]
+        print(f"  {nodes} nodes: {wall:.1f} s in all ({wall / nodes:.1f} s a node), VM outages {outages}, data at risk {risks}")
+        print(f"    resync wait per node: median {statistics.median(waited):.1f} s, max {max(waited):.1f} s")
         print(f"    drained per node: median {statistics.median(drained):.1f} s, max {max(drained):.1f} s")
         print(f"    orchestration overhead per node: median {statistics.median(overhead):.1f} s, max {max(overhead):.1f} s")
         for node, f in sorted(figures.items()):
             print(
                 f"      {node}: total {f['total']:.1f} s = download {f['download']:.1f} + apt {f['apt']:.1f} "
-                f"+ reboot {f['reboot']:.1f} + migrations {f['migrations']:.1f} + overhead {f['overhead']:.1f}; "
+                f"+ reboot {f['reboot']:.1f} + migrations {f['migrations']:.1f} + resync wait {f['resync_wait']:.1f} "
+                f"+ overhead {f['overhead']:.1f}; "
                 f"drained {f['drained']:.1f} s; downloaded {f['downloaded'] / 2**20:.1f} MiB, "
                 f"{f['while_drained'] / 2**20:.2f} MiB of it while drained"
             )
