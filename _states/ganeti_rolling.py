@@ -203,7 +203,9 @@ def _judge_verify(found, codenames, resuming=()):
         for entry in entries:
             text = "{} {} {}: {}".format(level, entry["kind"], entry["item"], entry["message"]).strip()
             reference = _OS_DIFFERS.search(entry["message"])
-            if entry["kind"] == "node" and entry["item"] in resuming:
+            if (entry["kind"] == "node" and entry["item"] in resuming) or (
+                entry["code"] == "EINSTANCEFAULTYDISK" and any(" on {} ".format(n) in entry["message"] + " " for n in resuming)
+            ):
                 tolerated.append("{} (its node is the interrupted run's, being resumed)".format(text))
             elif entry["code"] == "ENODEOS" and reference and codenames.get(entry["item"]) != codenames.get(reference.group(1)):
                 tolerated.append(

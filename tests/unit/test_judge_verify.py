@@ -94,3 +94,14 @@ def test_any_other_error_is_a_fault_and_a_resumed_nodes_own_is_tolerated(states,
     assert problems and all("gnt3" in p for p in problems)
     problems, tolerated = states._judge_verify(found, dict.fromkeys(("gnt1", "gnt2", "gnt3"), "wheezy"), resuming=["gnt3"])
     assert problems == [] and "interrupted run" in tolerated[0]
+
+
+def test_a_degraded_replica_on_the_node_being_resumed_is_tolerated(states):
+    found = {
+        "retcode": 1,
+        "errors": [{"code": "EINSTANCEFAULTYDISK", "kind": "instance", "item": "vm3", "message": "disk/0 on gnt2 is degraded"}],
+        "warnings": [],
+    }
+    codenames = dict.fromkeys(("gnt1", "gnt2"), "wheezy")
+    assert states._judge_verify(found, codenames, resuming=["gnt2"])[0] == []
+    assert states._judge_verify(found, codenames, resuming=["gnt1"])[0] == ["ERROR instance vm3: disk/0 on gnt2 is degraded"]
