@@ -6,13 +6,13 @@ PY      = $(VENV)/bin/python
 # repository, unshare/nsenter build the private roots, ip builds their networks; patchelf and
 # gcc build the Salt 2019.2 on Python 2.7 stack (Debian 11's Python, PyYAML and pycrypto).
 DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:iproute2 \
-            start-stop-daemon:dpkg apt-get:apt patchelf:patchelf gcc:gcc
+            start-stop-daemon:dpkg apt-get:apt patchelf:patchelf gcc:gcc debootstrap:debootstrap
 # Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
 SALT_LOADED = _modules _states _utils _runners _output
 
-.PHONY: test lint demo demo-down deps venv salt-2019.2 python-range bench clean
+.PHONY: test lint demo demo-down deps venv salt-2019.2 real-ganeti python-range bench clean
 
-test: deps venv salt-2019.2 python-range lint
+test: deps venv salt-2019.2 real-ganeti python-range lint
 	$(PY) -m pytest tests
 
 # The linters, pinned in requirements.txt (the same as .pre-commit-config.yaml runs):
@@ -29,6 +29,11 @@ lint: venv
 # Salt 2019.2.8 on Python 2.7 (a wheezy cloud's Salt), built once and cached.
 salt-2019.2: deps venv
 	$(PY) -m testbed build-salt
+
+# Debian 12's real Ganeti 3.0 in a bookworm root (debootstrap), built once and cached: the
+# stand-in is checked against it (tests/testbed/test_ganeti_differential.py).
+real-ganeti: deps venv
+	$(PY) -m testbed build-ganeti
 
 python-range: venv
 	$(VENV)/bin/vermin --no-tips -t=2.7- -t=3.5- --violations $(SALT_LOADED)

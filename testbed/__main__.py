@@ -11,6 +11,7 @@ The test bed's command line, run from the repository root with the project's vir
     python -m testbed restart-master         stop the salt-master and start it again
     python -m testbed down                   stop it and remove every trace
     python -m testbed build-salt             build (once) the Salt 2019.2 on Python 2.7 stack
+    python -m testbed build-ganeti           build (once) the bookworm root with real Ganeti 3.0
 """
 
 import json
@@ -34,6 +35,11 @@ def main(argv):
             return 0
         if command == "build-salt":
             saltstack.build_legacy()
+            return 0
+        if command == "build-ganeti":
+            from testbed import realganeti
+
+            print(realganeti.build())
             return 0
         if command == "restart-master":
             cluster.restart_master()

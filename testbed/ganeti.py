@@ -726,9 +726,13 @@ def gnt_node(args, host, shared):
                 print("\n".join(sorted(tags)) + ("\n" if tags else ""), end="")
                 return 0
             _check_master(cluster, host)
-            for name in names:
-                if not name or len(name) > 128 or set(name) - TAG_CHARACTERS:
-                    raise GanetiError(f"invalid tag(s) given:\nInvalid tag name '{name}'")
+            for name in names:  # lib/objects.py TaggableObject.ValidateTag
+                if len(name) > 128:
+                    raise GanetiError("invalid tag(s) given:\nTag too long (>128 characters)")
+                if not name:
+                    raise GanetiError("invalid tag(s) given:\nTags cannot be empty")
+                if set(name) - TAG_CHARACTERS:
+                    raise GanetiError("invalid tag(s) given:\nTag contains invalid characters")
             if command == "add-tags":
                 tags.extend(n for n in names if n not in tags)
             else:
@@ -791,11 +795,6 @@ def _instance_move(args, host, shared, failover):
         instance = _instance(cluster, name)
         if options["cleanup"] and options["allow_failover"]:
             raise PrereqError("Cleanup and allow failover are mutually exclusive", "wrong_input")
-        if not options["cleanup"]:
-            # Prerequisites are checked before the job runs: their failure is the command's.
-            target, turned = _move_prereq(cluster, name, options["target"], failover, options["allow_failover"], options["iallocator"])
-            if turned and not failover and not instance["admin_up"]:
-                _info("Instance is marked down or offline, fallback allowed, switching to failover")
         op = {
             "op": "OP_INSTANCE_FAILOVER" if failover else "OP_INSTANCE_MIGRATE",
             "instance": name,
@@ -806,6 +805,29 @@ def _instance_move(args, host, shared, failover):
             "cleanup": options["cleanup"],
         }
         job_id = _new_job(cluster, [op])
+        if options["cleanup"]:
+            # A cleanup checks no target's memory; without -n, shared storage asks hail for one.
+            if instance["disk_template"] in EXTERNALLY_MIRRORED and not options["target"]:
+                chosen = _pick_target(cluster, instance["pnode"])
+                if chosen:
+                    _info(f"Selected nodes for instance {name} via iallocator hail: {chosen}")
+            _info("Not checking memory on the secondary node as instance will not be started")
+        else:
+            # The job's CheckPrereq, run at once: its failure is the job's and the command's.
+            try:
+                _target, turned = _move_prereq(cluster, name, options["target"], failover, options["allow_failover"], options["iallocator"])
+            except GanetiError as exc:
+                job = cluster.state["jobs"][str(job_id)]
+                job.update(status="error", result=str(exc), finished=time.time())
+                cluster.event("migration-failed", instance["pnode"], instance=name, target=options["target"], job=job_id, error=exc.args[0])
+                raise
+            # The job's feedback, as TLMigrateInstance.CheckPrereq logs it.
+            if turned and not failover and not instance["admin_up"]:
+                _info("Instance is marked down or offline, fallback allowed, switching to failover")
+            if (turned or failover) and not instance["admin_up"]:
+                _info("Not checking memory on the secondary node as instance will not be started")
+            if turned and instance["admin_up"] and instance["always_failover"] and not failover:
+                _info("Instance configured to always failover; fallback to failover")
     _start_worker(shared)
     if options["submit"]:
         print(f"JobID: {job_id}")
@@ -1007,8 +1029,17 @@ def gnt_cluster(args, host, shared):
             return 0
         if command == "verify":
             error_codes = _flag(args, "--error-codes")
+            ignored = set()
+            while True:  # -I CODE: that error reported as a warning (LUClusterVerifyGroup._Error)
+                code = _option(args, "-I") or _option(args, "--ignore-errors")
+                if code is None:
+                    break
+                ignored.add(code)
             cluster.settle("query")
-            lines = _verify_lines(cluster)
+            lines = [
+                ("WARNING" if code in ignored else level, code, kind, item, message)
+                for level, code, kind, item, message in _verify_lines(cluster)
+            ]
             print("Submitted jobs 1, 2")
             print(f"{_stamp()} * Verifying node status")
             for level, code, kind, item, message in lines:

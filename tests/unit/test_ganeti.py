@@ -135,7 +135,7 @@ def test_node_tags_as_in_ganeti(small):
     code, _, err = gnt(small, "gnt2", "gnt-node", "add-tags", "gnt2", "x")
     assert code == 1 and "not the master" in err
     code, _, err = gnt(small, "gnt1", "gnt-node", "add-tags", "gnt2", "bad tag")
-    assert code == 1 and "Invalid tag name" in err
+    assert code == 1 and err.splitlines() == ["Failure: invalid tag(s) given:", "Tag contains invalid characters"]
     code, _, err = gnt(small, "gnt1", "gnt-node", "remove-tags", "gnt2", "synnefo-upgrade:nope")
     assert code == 1 and "not found" in err
     assert gnt(small, "gnt1", "gnt-node", "remove-tags", "gnt2", "synnefo-upgrade:vm:vm3")[0] == 0
