@@ -231,13 +231,15 @@ def _verify_problems(master, nodes, resuming=()):
 def _ganeti_problems(nodes, to_version, allow_downtime=()):
     problems = []
     master = _ganeti_master(nodes)
-    resuming = dict((n, _progress(_tags(master, n))) for n in nodes)
+    all_tags = dict((n, _tags(master, n)) for n in nodes)
+    resuming = dict((n, _progress(tags)) for n, tags in all_tags.items())
     resuming = dict((n, tags) for n, tags in resuming.items() if tags)
     errors, _tolerated = _verify_problems(master, nodes, resuming)
     if errors:
         problems.append("{}: gnt-cluster verify is not clean: {}".format(master, " | ".join(errors)))
     cluster = _call(master, "ganeti_rolling.nodes")
-    if not [n for n, info in cluster.items() if info["master_candidate"] and not info["master"]]:
+    # A candidate an interrupted run drained (Ganeti demoted it) is one again at the end.
+    if not [n for n, info in cluster.items() if (info["master_candidate"] or CANDIDATE_TAG in all_tags[n]) and not info["master"]]:
         problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
     cluster, instances = _as_restored(cluster, _call(master, "ganeti_rolling.instances"), resuming)
     for node in sorted(n for n in cluster if n not in resuming and not _packages_upgraded(n, to_version)):
