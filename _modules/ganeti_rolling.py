@@ -136,12 +136,12 @@ def instances():
             "disk_template": row["disk_template"],
             "always_failover": row["be/always_failover"] == "Y",
         }
-        info["how"] = how_to_move(info)
+        info["how"] = _how_to_move(info)
         result[row["name"]] = info
     return result
 
 
-def how_to_move(info):
+def _how_to_move(info):
     """``migrate``, ``failover`` or ``downtime`` for an instance of :py:func:`instances`."""
     if info["disk_template"] not in INTERNALLY_MIRRORED + EXTERNALLY_MIRRORED:
         return "downtime"
@@ -232,7 +232,7 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None, allow_down
     plan = {"moves": {}, "methods": {}, "downtime": {}, "refused": {}, "missing": {}, "free": free, "memory_figure": "be/maxmem"}
     for instance in sorted(primaries, key=lambda name: (-cluster_instances[name]["memory"], name)):
         info = cluster_instances[instance]
-        how = info.get("how") or how_to_move(info)
+        how = info.get("how") or _how_to_move(info)
         if how == "downtime":
             why = (
                 "be/always_failover: Ganeti stops it to move it"
