@@ -439,14 +439,14 @@ def startup(instance):
     return _instance_now(instance).get("status")
 
 
-def _drbd_disks(node=None):
+def _drbd_disks(node=None, cluster_instances=None):
     """``{instance: {replica node: its disk line}}`` of the running drbd instances (with a
     replica on ``node``, when given), from ``gnt-instance info``
     (``on primary: /dev/drbd0 (147:0) in sync, status ok``, ``*RECOVERING* 42.00%, ETA 12s``,
     ``*DEGRADED*``, ``*UNCERTAIN STATE*`` when that replica is not up to date, ``not active``)."""
     mirrored = dict(
         (name, info)
-        for name, info in instances().items()
+        for name, info in (cluster_instances if cluster_instances is not None else instances()).items()
         if info["disk_template"] in INTERNALLY_MIRRORED and info["status"] == "running" and node in (None, info["pnode"], info["snode"])
     )
     if not mirrored:
@@ -484,7 +484,24 @@ def disks_out_of_sync(node=None):
     )
 
 
-def replicas_at_risk(node):
+def stop_blockers(node):
+    """
+    What forbids taking ``node`` down now (a dist-upgrade, a reboot), in one look at the
+    cluster: ``{'running_primaries': [...], 'replicas_at_risk': {instance: the other
+    replica's line}}`` (see :py:func:`running_primaries`, :py:func:`replicas_at_risk`).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.stop_blockers gnt2
+    """
+    cluster_instances = instances()
+    running = sorted(n for n, i in cluster_instances.items() if i["pnode"] == node and i["status"] == "running")
+    return {"running_primaries": running, "replicas_at_risk": replicas_at_risk(node, cluster_instances)}
+
+
+def replicas_at_risk(node, cluster_instances=None):
     """
     The running ``drbd`` instances with a replica on ``node`` whose other replica is not up
     to date (behind, resyncing, or its node away): ``{instance: the other replica's line}``.
@@ -497,7 +514,7 @@ def replicas_at_risk(node):
         salt gnt1 ganeti_rolling.replicas_at_risk gnt2
     """
     risky = {}
-    for name, lines in sorted(_drbd_disks(node).items()):
+    for name, lines in sorted(_drbd_disks(node, cluster_instances).items()):
         others = dict((n, line) for n, line in lines.items() if n != node)
         if not others or not all(_up_to_date(line) for line in others.values()):
             risky[name] = " / ".join("{}: {}".format(n, line) for n, line in sorted(others.items())) or "no other replica answered"

@@ -392,6 +392,7 @@ class _Run(object):
         self.done = []
         self.tolerated = []  # what gnt-cluster verify showed that a half-upgraded cluster must
         self.downtime = {}  # instance: seconds it was shut down (allowed downtime)
+        self.shut_down = False  # the instances allowed downtime were shut down in this run
         self.resumed_from = None  # the stage an interrupted run left the node in
 
     def others(self):
@@ -526,15 +527,23 @@ class _Run(object):
         """Right before a dist-upgrade or a reboot, whatever path led here: a running primary
         on the node would go down with it, and so would the only up-to-date replica of a drbd
         disk whose other replica is still behind."""
-        running = self.running_primaries(master)
-        if running:
-            raise CommandExecutionError("still the primary of running {}: not {} it".format(", ".join(running), action))
-        self.wait_replicas_safe(master, action.split()[0])
+        blockers = _call(master, "ganeti_rolling.stop_blockers", [self.node])
+        if blockers["running_primaries"]:
+            raise CommandExecutionError(
+                "still the primary of running {}: not {} it".format(", ".join(blockers["running_primaries"]), action)
+            )
+        if blockers["replicas_at_risk"]:
+            self.wait_replicas_safe(master, action.split()[0])
 
     def shut_down_for_upgrade(self, master):
         """The instances allowed downtime (pillar allow_downtime) stop right before their
         node's dist-upgrade; they start again after its reboot."""
+        if self.shut_down:
+            return
+        self.shut_down = True
         recorded = _recorded(_tags(master, self.node))
+        if "down" not in recorded.values():
+            return
         instances = _call(master, "ganeti_rolling.instances")
         for name in sorted(n for n, kind in recorded.items() if kind == "down"):
             if instances.get(name, {}).get("status") == "running":

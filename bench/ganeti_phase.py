@@ -10,7 +10,7 @@ stage to its last package configured), the reboot (reboot to booted) and its mig
 
     .venv/bin/python bench/ganeti_phase.py [--drbd] [NODES...]      # default: 2 3 4
 
-With ``--drbd`` every VM is a DRBD instance whose secondary is the next node (2 GiB disks
+With ``--drbd`` every VM is a DRBD instance whose secondary is the next node (10 GiB disks
 resynchronising at 1 GiB/s after their node returns): the phase then waits for each returned
 replica before the next node is touched, and the time it waited (the "resync wait") is printed
 per node beside the overhead, which excludes it.
@@ -43,7 +43,7 @@ RATE_KIB_S = 4096
 PAYLOAD_KIB = 2048
 
 
-DRBD_DISK_MIB = 2048
+DRBD_DISK_MIB = 10240
 DRBD_RESYNC_MIB_S = 1024
 
 
