@@ -198,7 +198,11 @@ def running_primaries(node=None):
             raise
         log.info("ganeti_rolling: gnt-instance list not answered here (%s): asking the hypervisor", exc)
         return _hypervisor_running()
-    return sorted(row["name"] for row in rows if row["pnode"] == node and row["status"] == "running")
+    return _running_on(node, dict((row["name"], row) for row in rows))
+
+
+def _running_on(node, cluster_instances):
+    return sorted(n for n, i in cluster_instances.items() if i["pnode"] == node and i["status"] == "running")
 
 
 def plan_evacuation(node, cluster_nodes=None, cluster_instances=None, allow_downtime=None):
@@ -232,7 +236,7 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None, allow_down
     plan = {"moves": {}, "methods": {}, "downtime": {}, "refused": {}, "missing": {}, "free": free, "memory_figure": "be/maxmem"}
     for instance in sorted(primaries, key=lambda name: (-cluster_instances[name]["memory"], name)):
         info = cluster_instances[instance]
-        how = info.get("how") or _how_to_move(info)
+        how = _how_to_move(info)
         if how == "downtime":
             why = (
                 "be/always_failover: Ganeti stops it to move it"
@@ -469,7 +473,7 @@ def _up_to_date(line):
 def disks_out_of_sync(node=None):
     """
     The running ``drbd`` instances (with a replica on ``node``, when given) whose disks are
-    not in sync on both nodes: ``{instance: [its disk lines]}``. Empty when all are in sync.
+    not in sync on both nodes: ``{instance: its disk lines}``. Empty when all are in sync.
 
     CLI Example:
 
@@ -478,10 +482,15 @@ def disks_out_of_sync(node=None):
         salt gnt1 ganeti_rolling.disks_out_of_sync
     """
     return dict(
-        (name, [lines[n] for n in sorted(lines)])
+        (name, _lines_text(lines))
         for name, lines in sorted(_drbd_disks(node).items())
         if len(lines) < 2 or not all(" in sync, status ok" in line for line in lines.values())
     )
+
+
+def _lines_text(lines):
+    """``{node: disk line}`` as one text: ``gnt1: on primary: ... / gnt2: on secondary: ...``."""
+    return " / ".join("{}: {}".format(n, line) for n, line in sorted(lines.items()))
 
 
 def stop_blockers(node):
@@ -497,8 +506,7 @@ def stop_blockers(node):
         salt gnt1 ganeti_rolling.stop_blockers gnt2
     """
     cluster_instances = instances()
-    running = sorted(n for n, i in cluster_instances.items() if i["pnode"] == node and i["status"] == "running")
-    return {"running_primaries": running, "replicas_at_risk": replicas_at_risk(node, cluster_instances)}
+    return {"running_primaries": _running_on(node, cluster_instances), "replicas_at_risk": replicas_at_risk(node, cluster_instances)}
 
 
 def replicas_at_risk(node, cluster_instances=None):
@@ -517,7 +525,7 @@ def replicas_at_risk(node, cluster_instances=None):
     for name, lines in sorted(_drbd_disks(node, cluster_instances).items()):
         others = dict((n, line) for n, line in lines.items() if n != node)
         if not others or not all(_up_to_date(line) for line in others.values()):
-            risky[name] = " / ".join("{}: {}".format(n, line) for n, line in sorted(others.items())) or "no other replica answered"
+            risky[name] = _lines_text(others) or "no other replica answered"
     return risky
 
 

@@ -190,6 +190,8 @@ def _codenames(nodes):
 # package (ENODEOS "differs from reference node", an error).
 _MIXED_WARNINGS = ("software version mismatch", "DRBD version mismatch")
 _OS_DIFFERS = re.compile(r"differs from reference node (\S+?):")
+# "disk/0 on gnt2 is degraded" (lib/cmdlib/cluster.py _VerifyInstance)
+_FAULTY_DISK = re.compile(r"^disk/\d+ on (\S+)")
 
 
 def _judge_verify(found, codenames, resuming=()):
@@ -203,9 +205,8 @@ def _judge_verify(found, codenames, resuming=()):
         for entry in entries:
             text = "{} {} {}: {}".format(level, entry["kind"], entry["item"], entry["message"]).strip()
             reference = _OS_DIFFERS.search(entry["message"])
-            if (entry["kind"] == "node" and entry["item"] in resuming) or (
-                entry["code"] == "EINSTANCEFAULTYDISK" and any(" on {} ".format(n) in entry["message"] + " " for n in resuming)
-            ):
+            disk = _FAULTY_DISK.match(entry["message"]) if entry["code"] == "EINSTANCEFAULTYDISK" else None
+            if (entry["kind"] == "node" and entry["item"] in resuming) or (disk and disk.group(1) in resuming):
                 tolerated.append("{} (its node is the interrupted run's, being resumed)".format(text))
             elif entry["code"] == "ENODEOS" and reference and codenames.get(entry["item"]) != codenames.get(reference.group(1)):
                 tolerated.append(
@@ -392,6 +393,7 @@ class _Run(object):
         self.done = []
         self.tolerated = []  # what gnt-cluster verify showed that a half-upgraded cluster must
         self.downtime = {}  # instance: seconds it was shut down (allowed downtime)
+        self.shut_down_at = {}  # instance: when this run shut it down
         self.shut_down = False  # the instances allowed downtime were shut down in this run
         self.resumed_from = None  # the stage an interrupted run left the node in
 
@@ -449,13 +451,15 @@ class _Run(object):
         in sync on both its nodes. The wait is a step of its own in the timeline."""
         self._wait_disks(master, parent, "ganeti_rolling.disks_out_of_sync", [node] if node else [], "DRBD resync of {}")
 
-    def wait_replicas_safe(self, master, parent):
+    def wait_replicas_safe(self, master, parent, late=None):
         """Wait until no running drbd instance with a replica on this node has its other
         replica behind: this node must not take the only up-to-date copy down with it."""
-        self._wait_disks(master, parent, "ganeti_rolling.replicas_at_risk", [self.node], "the other replica of {} to be up to date")
+        self._wait_disks(master, parent, "ganeti_rolling.replicas_at_risk", [self.node], "the other replica of {} to be up to date", late)
 
-    def _wait_disks(self, master, parent, fun, args, what):
-        late = _call(master, fun, args)
+    def _wait_disks(self, master, parent, fun, args, what, late=None):
+        """Poll ``fun`` until it names no disk (``late``: its first answer, when the caller
+        has it already)."""
+        late = _call(master, fun, args) if late is None else late
         if not late:
             return
         entry = {"step": "wait for " + what.format(", ".join(sorted(late))), "parent": parent}
@@ -468,10 +472,7 @@ class _Run(object):
                         "DRBD disks still not in sync after {} s: {}; see gnt-instance info and /proc/drbd on their nodes, "
                         "then run the orchestration again (pillar synnefo_upgrade:orchestration:drbd_sync_timeout)".format(
                             self.drbd_sync_timeout,
-                            "; ".join(
-                                "{}: {}".format(i, lines if isinstance(lines, str) else " / ".join(lines))
-                                for i, lines in sorted(late.items())
-                            ),
+                            "; ".join("{}: {}".format(i, lines) for i, lines in sorted(late.items())),
                         )
                     )
                 time.sleep(2)
@@ -533,7 +534,7 @@ class _Run(object):
                 "still the primary of running {}: not {} it".format(", ".join(blockers["running_primaries"]), action)
             )
         if blockers["replicas_at_risk"]:
-            self.wait_replicas_safe(master, action.split()[0])
+            self.wait_replicas_safe(master, action.split()[0], blockers["replicas_at_risk"])
 
     def shut_down_for_upgrade(self, master):
         """The instances allowed downtime (pillar allow_downtime) stop right before their
@@ -547,6 +548,7 @@ class _Run(object):
         instances = _call(master, "ganeti_rolling.instances")
         for name in sorted(n for n, kind in recorded.items() if kind == "down"):
             if instances.get(name, {}).get("status") == "running":
+                self.shut_down_at[name] = time.time()
                 entry = {"step": "shut down {} (allowed downtime)".format(name), "parent": "upgrade"}
                 self._timed(entry, _call, master, "ganeti_rolling.shutdown", [name])
 
@@ -609,11 +611,10 @@ class _Run(object):
                 self.migrate(master, name, self.node, "restore")
         for name in sorted(n for n, kind in recorded.items() if kind == "down"):
             if instances.get(name, {}).get("status") != "running":
-                started = _started_after_downtime(self.timeline, name)
                 entry = {"step": "start {} (allowed downtime)".format(name), "parent": "restore"}
                 self._timed(entry, _call, master, "ganeti_rolling.startup", [name])
-                if started is not None:
-                    self.downtime[name] = round(time.time() - started, 1)
+                if name in self.shut_down_at:  # a resumed run did not see it go down
+                    self.downtime[name] = round(time.time() - self.shut_down_at[name], 1)
         instances = _call(master, "ganeti_rolling.instances")
         wanted = {"vm": "running", "down": "running", "stopped": "ADMIN_down"}
         misplaced = [
@@ -625,14 +626,6 @@ class _Run(object):
             raise CommandExecutionError("not back on it as they were: {}".format(", ".join(misplaced)))
         _call(master, "ganeti_rolling.remove_tags", [self.node] + _progress(_tags(master, self.node)))
         return sorted(recorded)
-
-
-def _started_after_downtime(timeline, instance):
-    """When the instance's allowed shutdown began (from the timeline), or None."""
-    for entry in timeline:
-        if entry.get("step") == "shut down {} (allowed downtime)".format(instance):
-            return entry["start"]
-    return None
 
 
 def _wait_idle(node, timeout=1800):

@@ -960,8 +960,9 @@ def _verify_lines(cluster):
         if instance["admin_up"] and status != "running":
             lines.append(("ERROR", "EINSTANCEDOWN", "instance", name, f"instance not running on its primary node {instance['pnode']}"))
         if instance["disk_template"] in INTERNALLY_MIRRORED and instance["runs_on"]:
-            for node, sync in sorted(cluster.drbd_sync(name).items()):
-                if sync in ("resyncing", "stale") or (sync == "ok" and "down" in cluster.drbd_sync(name).values()):
+            replicas = cluster.drbd_sync(name)
+            for node, sync in sorted(replicas.items()):
+                if sync in ("resyncing", "stale") or (sync == "ok" and "down" in replicas.values()):
                     lines.append(("ERROR", "EINSTANCEFAULTYDISK", "instance", name, f"disk/0 on {node} is degraded"))
     return lines
 

@@ -25,6 +25,7 @@ machine's memory on every node; no DRBD or LVM (no ``drbd``/``plain`` instances)
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 
@@ -41,6 +42,14 @@ MARK = "SNFTB_REAL_GANETI_NODE"
 
 class RealGanetiError(RuntimeError):
     pass
+
+
+def _kill(pid):
+    """SIGKILL ``pid``; one already gone is no error."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _mirror():
@@ -156,7 +165,7 @@ class Node:
         if pid is None:
             raise RealGanetiError(f"{self.name} is not running")
         result = subprocess.run(
-            ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w"]
+            self.nsenter("-m", "-u", "-i", "-n", "-p", "-r", "-w")
             + ["env", "-i", f"PATH={PATH}", "HOME=/root", "LC_ALL=C", "TERM=dumb", "/bin/bash", "-c", "cd /; " + command],
             stdin=subprocess.DEVNULL,  # Ganeti's commands must never wait for a terminal
             capture_output=True,
@@ -173,10 +182,7 @@ class Node:
     def stop(self):
         pid = self.pid1()
         if pid is not None:
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
+            _kill(pid)
         if self.process is not None:
             try:
                 self.process.wait(timeout=10)
@@ -272,10 +278,7 @@ class Cluster:
             except OSError:
                 continue
             if any(entry.startswith(mark) for entry in environ.split(b"\0")):
-                try:
-                    os.kill(int(pid), 9)
-                except OSError:
-                    pass
+                _kill(int(pid))
         for node in self.nodes.values():
             merged = os.path.join(node.dir, "merged")
             if os.path.ismount(merged):
