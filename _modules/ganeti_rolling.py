@@ -488,6 +488,23 @@ def disks_out_of_sync(node=None):
     )
 
 
+def activate_disks():
+    """
+    Configure again every DRBD disk that should be up and is not (its node rebooted since):
+    ``gnt-cluster verify-disks``, what Ganeti's watcher does every five minutes, and not while
+    an operator has it paused (lib/watcher/__init__.py ``_CheckDisks``). A returned
+    secondary resynchronises only after this. Return the instances whose disks were activated.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.activate_disks
+    """
+    out = _gnt(["gnt-cluster", "verify-disks"])["stdout"]
+    return re.findall(r"^Activating disks for instance '([^']+)'", out, re.M)
+
+
 def _lines_text(lines):
     """``{node: disk line}`` as one text: ``gnt1: on primary: ... / gnt2: on secondary: ...``."""
     return " / ".join("{}: {}".format(n, line) for n, line in sorted(lines.items()))

@@ -131,7 +131,7 @@ RECORD_KINDS = ("vm", "stopped", "down")
 def _progress(tags):
     """A node's tags of an unfinished upgrade (its stage, the instances to bring back, the
     step that failed)."""
-    prefixes = tuple("{}:{}:".format(TAG, kind) for kind in ("stage", "since", "failed") + RECORD_KINDS)
+    prefixes = tuple("{}:{}:".format(TAG, kind) for kind in ("stage", "since", "failed", "shut-down") + RECORD_KINDS)
     return [t for t in tags if t.startswith(prefixes)]
 
 
@@ -150,6 +150,15 @@ def _recorded(tags):
         if len(parts) == 3 and parts[0] == TAG and parts[1] in RECORD_KINDS:
             found[parts[2]] = parts[1]
     return found
+
+
+def _shut_down_since(tags):
+    """When this node's instances allowed downtime were shut down (``shut-down:EPOCH``), by
+    this run or an interrupted one; None when they were not."""
+    for tag in tags:
+        if tag.startswith(TAG + ":shut-down:") and tag.rsplit(":", 1)[1].isdigit():
+            return int(tag.rsplit(":", 1)[1])
+    return None
 
 
 def _recorded_instances(tags):
@@ -462,7 +471,12 @@ class _Run(object):
         late = _call(master, fun, args) if late is None else late
         if not late:
             return
+        # A replica whose node rebooted resynchronises only once its disks are activated:
+        # Ganeti's watcher would, within five minutes, unless an operator paused it.
+        activated = _call(master, "ganeti_rolling.activate_disks")
         entry = {"step": "wait for " + what.format(", ".join(sorted(late))), "parent": parent}
+        if activated:
+            entry["step"] += " (disks activated by gnt-cluster verify-disks: {})".format(", ".join(activated))
 
         def wait(late):
             deadline = time.time() + self.drbd_sync_timeout
@@ -546,11 +560,14 @@ class _Run(object):
         if "down" not in recorded.values():
             return
         instances = _call(master, "ganeti_rolling.instances")
-        for name in sorted(n for n, kind in recorded.items() if kind == "down"):
-            if instances.get(name, {}).get("status") == "running":
-                self.shut_down_at[name] = time.time()
-                entry = {"step": "shut down {} (allowed downtime)".format(name), "parent": "upgrade"}
-                self._timed(entry, _call, master, "ganeti_rolling.shutdown", [name])
+        going = sorted(n for n, kind in recorded.items() if kind == "down" and instances.get(n, {}).get("status") == "running")
+        if going:
+            # Kept with the node: a resumed run measures the whole downtime.
+            _call(master, "ganeti_rolling.add_tags", [self.node, "{}:shut-down:{}".format(TAG, int(time.time()))])
+        for name in going:
+            self.shut_down_at[name] = time.time()
+            entry = {"step": "shut down {} (allowed downtime)".format(name), "parent": "upgrade"}
+            self._timed(entry, _call, master, "ganeti_rolling.shutdown", [name])
 
     def upgrade(self, master):
         self.shut_down_for_upgrade(master)
@@ -613,8 +630,9 @@ class _Run(object):
             if instances.get(name, {}).get("status") != "running":
                 entry = {"step": "start {} (allowed downtime)".format(name), "parent": "restore"}
                 self._timed(entry, _call, master, "ganeti_rolling.startup", [name])
-                if name in self.shut_down_at:  # a resumed run did not see it go down
-                    self.downtime[name] = round(time.time() - self.shut_down_at[name], 1)
+                since = self.shut_down_at.get(name, _shut_down_since(tags))
+                if since is not None:
+                    self.downtime[name] = round(time.time() - since, 1)
         instances = _call(master, "ganeti_rolling.instances")
         wanted = {"vm": "running", "down": "running", "stopped": "ADMIN_down"}
         misplaced = [

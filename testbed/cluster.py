@@ -20,11 +20,14 @@ import time
 
 import yaml
 
-from testbed import faults, ganeti, mirror, netns, packages, saltstack, synnefo, timeline
+from testbed import faults, ganeti, mirror, netns, packages, realganeti, saltstack, synnefo, timeline
 from testbed import topology as topology_module
 from testbed.host import Host, HostError
 
 DEFAULT_DIR = "/var/tmp/snftb"
+# ``ganeti: real``: the real nodes' files (apart from the test bed's, whose directory name
+# marks the processes down() kills by their command line).
+REAL_GANETI_DIR = os.environ.get("SNF_TESTBED_REAL_GANETI_DIR", "/var/tmp/snf-realganeti-testbed")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils", "_output")
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
@@ -175,12 +178,18 @@ class Daemon:
         self.mirror = None
         self.stopping = threading.Event()
         self.restarting = threading.Lock()
+        self.real_ganeti = None
+        self.relay = None
 
     def status(self, text):
         with open(self.paths.status, "w") as handle:
             handle.write(text + "\n")
 
     def on_power(self, host, up):
+        if self.relay is not None:
+            if host in self.real_ganeti.nodes:
+                self.relay.power(host, up)
+            return
         if os.path.exists(os.path.join(self.paths.shared, "ganeti", "cluster.json")):
             ganeti.power_changed(host, up, shared=self.paths.shared)
 
@@ -342,6 +351,9 @@ class Daemon:
         nodes = self.topology.hosts_with("ganeti")
         if not nodes:
             return
+        if self.topology.ganeti == "real":
+            self.start_real_ganeti(nodes)
+            return
         ganeti.create(
             self.paths.shared,
             nodes,
@@ -360,6 +372,36 @@ class Daemon:
             for service in ganeti.SERVICES + (ganeti.EVENTD,):
                 running = self.hosts[node].run(["service", service, "status"], check=False).returncode == 0
                 ganeti.service_changed(node, service, running, shared=self.paths.shared, package_version=version or None, oses=oses)
+
+    def start_real_ganeti(self, nodes):
+        """Real Ganeti on the Ganeti hosts (testbed/realganeti.py), each node in its host's
+        network and named as it, the topology's instances on it, and the relay through which
+        the hosts' ``gnt-*`` commands reach it."""
+        realganeti.build()
+        master = self.topology.ganeti_master
+        names = [master] + [n for n in nodes if n != master]
+        hosts = dict(
+            (n, {"address": self.hosts[n].address, "netns": self.hosts[n].netns, "memory": self.topology.memory[n]}) for n in names
+        )
+        self.real_ganeti = realganeti.Cluster(names, base=REAL_GANETI_DIR, hosts=hosts, cluster_address=netns.CLUSTER_ADDRESS)
+        self.real_ganeti.up(candidate_pool_size=self.topology.candidate_pool_size)
+        for name, node in self.topology.instances.items():
+            spec = self.topology.instance_specs[name]
+            self.real_ganeti.add_instance(
+                name,
+                node,
+                topology_module.REAL_TEMPLATES[spec.get("disk_template", "ext")],
+                memory=self.topology.instance_memory[name],
+                minmem=spec.get("minmem"),
+                running=spec.get("status", "running") == "running",
+                always_failover=spec.get("always_failover", False),
+            )
+        directory = os.path.join(self.paths.shared, "ganeti")
+        os.makedirs(directory, exist_ok=True)
+        self.relay = realganeti.Relay(self.real_ganeti, directory, self.paths.shared).start()
+        # The hosts' Ganeti services reach the relay from now on (testbed/ganeti.py is_node).
+        with open(os.path.join(directory, "real.json"), "w") as handle:
+            json.dump({"nodes": names}, handle)
 
     def wait_minions(self, timeout, nudge_every=30):
         """Wait until every minion answers. A minion still silent after ``nudge_every`` seconds
@@ -426,6 +468,10 @@ class Daemon:
         if self.mirror and self.mirror.poll() is None:
             os.killpg(self.mirror.pid, signal.SIGKILL)
         self.stop_master()
+        if self.relay is not None:
+            self.relay.stop()
+        if self.real_ganeti is not None:
+            self.real_ganeti.down()
         netns.delete_all()
 
     def serve(self):
@@ -581,6 +627,7 @@ def down():
     except ClusterError:
         pass
     _kill_strays(paths.base)
+    realganeti.clean(REAL_GANETI_DIR)
     netns.delete_all()
     if os.path.isdir(paths.base):
         shutil.rmtree(paths.base, ignore_errors=True)

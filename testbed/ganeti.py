@@ -21,7 +21,10 @@ real Ganeti 3.0 prints them here (``../shared/reference/real-ganeti/outputs``):
   ``--auto-promote`` (which promotes others); undraining promotes the node back when the
   pool is short; ``--master-candidate=yes|no``;
 - DRBD replicas: when a node of a ``drbd`` instance goes down (or loses Ganeti), the replica
-  there falls behind while the instance runs; when the node is back it resynchronises at the
+  there falls behind while the instance runs; when the node is back its DRBD device stays
+  unconfigured until the instance's disks are activated (``gnt-cluster verify-disks``,
+  ``gnt-instance activate-disks``: what Ganeti's watcher does every five minutes, and not
+  while it is paused; the test bed runs no watcher), then it resynchronises at the
   topology's ``drbd_resync_mib_per_s``. ``gnt-instance info`` shows it as Ganeti does
   (``lib/client/gnt_instance.py`` ``_FormatBlockDevInfo``), ``gnt-cluster verify`` reports
   degraded disks (``lib/cmdlib/cluster.py``);
@@ -173,8 +176,8 @@ class Cluster(LockedJson):
     # --- DRBD -------------------------------------------------------------------------------
 
     def drbd_sync(self, name, now=None):
-        """``{node: 'ok' | 'resyncing' | 'stale' | 'down'}`` for each replica of a drbd
-        instance; a finished resync becomes ``ok``."""
+        """``{node: 'ok' | 'resyncing' | 'stale' | 'inactive' | 'down'}`` for each replica of
+        a drbd instance; a finished resync becomes ``ok``."""
         now = time.time() if now is None else now
         instance = self.state["instances"][name]
         replicas = instance["replicas"]
@@ -187,7 +190,11 @@ class Cluster(LockedJson):
                 node,
                 "down"
                 if not self.node_whole(node)
-                else ("ok" if replica["uptodate"] else ("resyncing" if replica.get("resync_until") else "stale")),
+                else (
+                    "inactive"
+                    if not replica.get("active", True)
+                    else ("ok" if replica["uptodate"] else ("resyncing" if replica.get("resync_until") else "stale"))
+                ),
             )
             for node, replica in replicas.items()
         )
@@ -202,13 +209,32 @@ class Cluster(LockedJson):
                     replica["uptodate"] = False
                 continue
             replica["seen"] = True
-            if not replica["uptodate"] and replica.get("resync_until") is None and all(whole.values()):
+            connected = all(whole[n] and r.get("active", True) for n, r in instance["replicas"].items())
+            if not replica["uptodate"] and replica.get("resync_until") is None and connected:
                 replica["resync_until"] = now + instance["disk_mib"] / float(self.state["drbd_resync_mib_per_s"])
         self.drbd_sync(name, now)
         live = any(r["uptodate"] and whole[n] for n, r in instance["replicas"].items())
         if instance.get("live_replica") and not live:
             self.event("vm-data-at-risk", instance["pnode"], instance=name, reason=reason)
         instance["live_replica"] = live
+
+    def activate_disks(self, name):
+        """``OpInstanceActivateDisks``: the instance's DRBD devices configured again on its
+        nodes that are up (a replica behind then resynchronises)."""
+        for node, replica in self.state["instances"][name].get("replicas", {}).items():
+            if self.node_whole(node):
+                replica["active"] = True
+        self.settle(f"disks of {name} activated")
+
+    def disks_to_activate(self):
+        """``LUGroupVerifyDisks._VerifyDrbdStates``: instances with disks active (configured
+        up) whose DRBD device is not configured on one of their nodes that is up."""
+        return sorted(
+            name
+            for name, instance in self.state["instances"].items()
+            if instance["admin_up"]
+            and any(self.node_whole(n) and not r.get("active", True) for n, r in instance.get("replicas", {}).items())
+        )
 
     def settle(self, reason):
         """Bring every instance in line with its nodes; record outages and risks."""
@@ -299,6 +325,10 @@ def create(
 
 
 def is_node(host, shared=SHARED):
+    real = os.path.join(_dir(shared), "real.json")
+    if os.path.exists(real):
+        with open(real) as handle:
+            return host in json.load(handle)["nodes"]
     path = os.path.join(_dir(shared), "cluster.json")
     if not os.path.exists(path):
         return False
@@ -352,6 +382,10 @@ def os_definitions(search_path=OS_SEARCH_PATH):
 def service_changed(host, service, running, shared=SHARED, package_version=None, oses=None):
     """Called when Ganeti or Archipelago starts or stops on a node (with the node's Ganeti
     package version and its OS definitions, which ``gnt-cluster verify`` compares)."""
+    if os.path.exists(os.path.join(_dir(shared), "real.json")):
+        if service == "ganeti":  # real Ganeti's daemons go with the host's Ganeti service
+            _relayed({"host": host, "service": service, "running": running}, shared)
+        return
     with Cluster(shared) as cluster:
         if host not in cluster.state["nodes"]:
             return
@@ -375,6 +409,12 @@ def power_changed(host, up, shared=SHARED):
         node["up"] = up
         if not up:
             node["services"] = {s: False for s in node["services"]}
+            # Its DRBD devices are gone with it; configured again only by an activation of
+            # the instances' disks (lib/watcher/__init__.py _CheckDisks, gnt-cluster
+            # verify-disks, gnt-instance activate-disks), not by the node's boot.
+            for instance in cluster.state["instances"].values():
+                if host in instance.get("replicas", {}):
+                    instance["replicas"][host]["active"] = False
         cluster.settle(f"{host} {'booted' if up else 'went down'}")
 
 
@@ -888,7 +928,7 @@ def _instance_info(args, shared):
             now = time.time()
             for label, node in (("on primary", instance["pnode"]), ("on secondary", instance["snode"])):
                 state = sync[node]
-                if state == "down" or instance["runs_on"] is None:
+                if state in ("down", "inactive") or instance["runs_on"] is None:
                     print(f"      {label}: not active")
                     continue
                 # DRBD8 GetSyncStatus (lib/block/drbd.py): degraded unless connected and in
@@ -913,6 +953,16 @@ def gnt_instance(args, host, shared):
         return _instance_power(args, host, shared, start=command in ("startup", "start"))
     if command == "info":
         return _instance_info(args, shared)
+    if command == "activate-disks":
+        # lib/client/gnt_instance.py ActivateDisks: HOST:IV_NAME:DEVICE per disk.
+        with Cluster(shared) as cluster:
+            _check_master(cluster, host)
+            name = args[-1] if args else ""
+            instance = _instance(cluster, name)
+            cluster.activate_disks(name)
+            device = "/dev/drbd0" if instance["disk_template"] in INTERNALLY_MIRRORED else f"/srv/ganeti/{name}/disk0"
+            print(f"{instance['pnode']}:disk/0:{device}")
+        return 0
     if command == "list":
         no_headers = _flag(args, "--no-headers")
         separator = _option(args, "--separator")
@@ -962,7 +1012,11 @@ def _verify_lines(cluster):
         if instance["disk_template"] in INTERNALLY_MIRRORED and instance["runs_on"]:
             replicas = cluster.drbd_sync(name)
             for node, sync in sorted(replicas.items()):
-                if sync in ("resyncing", "stale") or (sync == "ok" and "down" in replicas.values()):
+                if sync == "inactive":
+                    # blockdev_getmirrorstatus on a node whose device is not configured fails.
+                    message = f"couldn't retrieve status for disk/0 on {node}: Can't find device <DRBD8(minor=0)>"
+                    lines.append(("ERROR", "EINSTANCEFAULTYDISK", "instance", name, message))
+                elif sync in ("resyncing", "stale") or (sync == "ok" and ({"down", "inactive"} & set(replicas.values()))):
                     lines.append(("ERROR", "EINSTANCEFAULTYDISK", "instance", name, f"disk/0 on {node} is degraded"))
     return lines
 
@@ -1049,6 +1103,19 @@ def gnt_cluster(args, host, shared):
                 else:
                     print(f"{_stamp()}   - {level}: {kind} {item}: {message}")
             return 1 if any(line[0] == "ERROR" for line in lines) else 0
+        if command == "verify-disks":
+            # lib/client/gnt_cluster.py VerifyDisks: each instance whose disks need it is
+            # activated, or "No disks need to be activated."
+            _check_master(cluster, host)
+            cluster.settle("query")
+            print("Submitted jobs 1\nWaiting for job 1 ...")
+            names = cluster.disks_to_activate()
+            for name in names:
+                print(f"Activating disks for instance '{name}'")
+                cluster.activate_disks(name)
+            if not names:
+                print("No disks need to be activated.")
+            return 0
         if command == "info":
             print(f"Cluster name: testbed\nMaster node: {state['master']}")
             print(f"  candidate pool size: {state['candidate_pool_size']}")
@@ -1084,9 +1151,28 @@ def gnt_job(args, host, shared):
 COMMANDS = {"gnt-node": gnt_node, "gnt-instance": gnt_instance, "gnt-cluster": gnt_cluster, "gnt-job": gnt_job}
 
 
+def _relayed(request, shared):
+    """The answer of the test bed's relay to real Ganeti (``testbed/realganeti.py``
+    ``Relay``), or None when the hosts run the stand-in."""
+    path = os.path.join(_dir(shared), "real.sock")
+    if not os.path.exists(path):
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(path)
+        connection.sendall(json.dumps(request).encode() + b"\n")
+        with connection.makefile("rb") as answer:
+            return json.loads(answer.readline())
+
+
 def main(program, args, host=None, shared=SHARED):
+    host = host or socket.gethostname()
+    relayed = _relayed({"host": host, "argv": [program] + list(args)}, shared)
+    if relayed is not None:
+        sys.stdout.write(relayed["stdout"])
+        sys.stderr.write(relayed["stderr"])
+        return relayed["returncode"]
     try:
-        return COMMANDS[program](list(args), host or socket.gethostname(), shared)
+        return COMMANDS[program](list(args), host, shared)
     except GanetiError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ SWITCH = f"{PREFIX}-switch"
 BRIDGE = "br0"
 SUBNET = "10.200.0"
 MASTER_ADDRESS = f"{SUBNET}.1"
+CLUSTER_ADDRESS = f"{SUBNET}.250"  # real Ganeti's cluster address (ganeti: real), past the hosts'
 
 
 def path(name):

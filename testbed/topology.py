@@ -17,6 +17,7 @@ The test bed's topology file:
     migration_mib_per_s: 4096   # live migration speed (default 4096)
     candidate_pool_size: 10     # Ganeti's cluster parameter (default 10)
     drbd_resync_mib_per_s: 1024 # how fast a returned DRBD replica catches up (default 1024)
+    ganeti: standin         # or real: Debian 12's Ganeti 3.0 (ext plays as sharedfile, plain as file)
     salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
     apt: {http: true, rate_kib_s: 4096, payload_kib: 2048}
 
@@ -65,10 +66,14 @@ TOP_KEYS = (
     "apt",
     "candidate_pool_size",
     "drbd_resync_mib_per_s",
+    "ganeti",
 )
 INSTANCE_KEYS = ("node", "memory", "minmem", "status", "disk_template", "secondary", "disk_mib", "always_failover")
 # Ganeti's disk templates (lib/constants.py DISK_TEMPLATES at v2.10.7).
 DISK_TEMPLATES = ("diskless", "file", "sharedfile", "plain", "blockdev", "drbd", "rbd", "ext", "gluster")
+# ``ganeti: real``: Ganeti 3.0's templates that run here play the ones of a Synnefo cloud
+# (testbed/realganeti.py): shared storage for Archipelago's ext, node-local files for plain.
+REAL_TEMPLATES = {"ext": "sharedfile", "sharedfile": "sharedfile", "plain": "file", "file": "file", "diskless": "diskless"}
 DEFAULT_CANDIDATE_POOL_SIZE = 10
 DEFAULT_DRBD_RESYNC_RATE = 1024
 
@@ -89,6 +94,7 @@ class Topology:
     migration_mib_per_s: int = DEFAULT_MIGRATION_RATE
     candidate_pool_size: int = DEFAULT_CANDIDATE_POOL_SIZE
     drbd_resync_mib_per_s: int = DEFAULT_DRBD_RESYNC_RATE
+    ganeti: str = "standin"  # or "real": Debian 12's Ganeti 3.0 (testbed.realganeti)
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
     apt: Apt = field(default_factory=Apt)
 
@@ -261,6 +267,10 @@ def load(path=None):
         topology.drbd_resync_mib_per_s = _mebibytes(path, top["drbd_resync_mib_per_s"][1], "drbd_resync_mib_per_s")
     if "candidate_pool_size" in top:
         topology.candidate_pool_size = _mebibytes(path, top["candidate_pool_size"][1], "candidate_pool_size", unit="nodes")
+    if "ganeti" in top:
+        topology.ganeti = _scalar(path, top["ganeti"][1], "ganeti")
+        if topology.ganeti not in ("standin", "real"):
+            raise _error(path, top["ganeti"][1], f"ganeti must be standin or real, not {topology.ganeti!r}")
     if "apt" in top:
         topology.apt = _apt(path, top["apt"][1])
     if "salt" in top:
@@ -285,4 +295,12 @@ def load(path=None):
         for name_node, spec in _mapping(path, top["instances"][1], "instances"):
             name = name_node.value
             topology.instances[name], topology.instance_memory[name], topology.instance_specs[name] = _instance(path, name, spec, ganeti)
+            template = topology.instance_specs[name].get("disk_template", "ext")
+            if topology.ganeti == "real" and template not in REAL_TEMPLATES:
+                raise _error(
+                    path,
+                    spec,
+                    f"instance {name}: disk_template {template} needs what this machine lacks (DRBD, LVM, Ceph); "
+                    f"with ganeti: real use {', '.join(sorted(REAL_TEMPLATES))}",
+                )
     return topology

@@ -35,6 +35,11 @@ class Bed:
             raise AssertionError(f"{host}: {script!r} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def gnt_list(self, host, what, fields):
+        """``gnt-WHAT list -o FIELDS`` run on ``host``: ``{name: (the other fields...)}``."""
+        out = self.sh(host, f"gnt-{what} list --no-headers --separator='|' -o {fields}").stdout
+        return {row.split("|")[0]: tuple(row.split("|")[1:]) for row in out.splitlines()}
+
     def salt(self, target, *args, timeout=300):
         result = self.cli("salt", target, *args, "--out=json", "--static", f"--timeout={timeout}", timeout=timeout + 30)
         try:

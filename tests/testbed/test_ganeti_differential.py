@@ -69,6 +69,8 @@ SEQUENCE = [
     ("gnt1", "gnt-node modify --drained=yes gnt1"),
     ("gnt1", "gnt-node list --no-headers --separator='|' -o name,role,drained,master_candidate"),
     ("gnt1", "gnt-cluster verify --error-codes -I ENODESETUP"),
+    ("gnt1", "gnt-cluster verify-disks"),
+    ("gnt2", "gnt-cluster verify-disks"),
     ("gnt1", "gnt-cluster master-failover"),
     ("gnt2", "gnt-cluster master-failover"),
     ("gnt3", "gnt-cluster getmaster"),
@@ -99,6 +101,8 @@ def significant(command, code, out, err):
         if "mtotal" in command:  # the fake hypervisor reports the machine's memory
             return [re.sub(r"^([^|]*)\|\d+\|\d+\|", r"\1|N|N|", line) for line in lines]
         return lines
+    if command.startswith("gnt-cluster verify-disks"):
+        return [re.sub(r"\d+", "N", line) if line.startswith(("Submitted jobs", "Waiting for job")) else line for line in lines]
     if command.startswith("gnt-cluster verify"):
         return [line for line in lines if re.match(r"^\s*- (ERROR|WARNING):", line) and "ENODESETUP" not in line]
     return [line.strip() for line in lines if "- INFO:" in line or line.startswith(("Modified node", " - "))]

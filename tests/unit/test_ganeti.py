@@ -208,14 +208,24 @@ def test_drbd_goes_to_its_secondary_only(mixed):
     assert "drbd1|gnt3|gnt2|drbd" in out.splitlines()
 
 
-def test_a_rebooted_drbd_secondary_resyncs_and_meanwhile_cannot_take_the_instance(mixed):
+def test_a_rebooted_drbd_secondary_resyncs_once_its_disks_are_activated_and_meanwhile_cannot_take_the_instance(mixed):
     since = time.time()
+    assert gnt(mixed, "gnt1", "gnt-cluster", "verify-disks")[1].endswith("...\nNo disks need to be activated.\n")
     ganeti.power_changed("gnt3", False, shared=mixed)
     _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
     assert "on secondary: not active" in out and "status *DEGRADED*" in out
     ganeti.power_changed("gnt3", True, shared=mixed)
     for service in ganeti.SERVICES:
         ganeti.service_changed("gnt3", service, True, shared=mixed)
+    # Back, but its DRBD device unconfigured (no watcher here): nothing resyncs.
+    time.sleep(1.1)
+    _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
+    assert "on secondary: not active" in out and "status *DEGRADED*" in out
+    code, out, _ = gnt(mixed, "gnt1", "gnt-cluster", "verify", "--error-codes")
+    assert "ERROR:EINSTANCEFAULTYDISK:instance:drbd1:couldn't retrieve status for disk/0 on gnt3" in out
+    code, _, err = gnt(mixed, "gnt1", "gnt-instance", "migrate", "-f", "drbd1")
+    assert code == 1 and failure(err) == ("Disk 0 is degraded or not fully synchronized on target node, aborting migration", None)
+    assert gnt(mixed, "gnt1", "gnt-cluster", "verify-disks")[1].endswith("...\nActivating disks for instance 'drbd1'\n")
     _, out, _ = gnt(mixed, "gnt1", "gnt-instance", "info", "drbd1")
     assert "on secondary: /dev/drbd0 (147:0) *RECOVERING*" in out
     code, out, _ = gnt(mixed, "gnt1", "gnt-cluster", "verify")
@@ -234,6 +244,7 @@ def test_losing_the_only_up_to_date_replica_puts_data_at_risk(mixed):
     ganeti.power_changed("gnt3", True, shared=mixed)
     for service in ganeti.SERVICES:
         ganeti.service_changed("gnt3", service, True, shared=mixed)
+    assert gnt(mixed, "gnt1", "gnt-instance", "activate-disks", "drbd1")[1] == "gnt2:disk/0:/dev/drbd0\n"
     assert not [e for e in timeline.read(mixed) if e["event"] == "vm-data-at-risk"]
     ganeti.power_changed("gnt2", False, shared=mixed)  # the primary, while gnt3 resyncs
     (risk,) = [e for e in timeline.read(mixed) if e["event"] == "vm-data-at-risk"]
