@@ -8,12 +8,16 @@ node's time from its first APT fetch to its last progress tag, less the dist-upg
 stage to its last package configured), the reboot (reboot to booted) and its migrations
 (Ganeti's job times) and the download (first index to last package fetched).
 
-    .venv/bin/python bench/ganeti_phase.py [--drbd] [NODES...]      # default: 2 3 4
+    .venv/bin/python bench/ganeti_phase.py [--drbd | --real] [NODES...]      # default: 2 3 4
 
 With ``--drbd`` every VM is a DRBD instance whose secondary is the next node (10 GiB disks
 resynchronising at 1 GiB/s after their node returns): the phase then waits for each returned
 replica before the next node is touched, and the time it waited (the "resync wait") is printed
 per node beside the overhead, which excludes it.
+
+With ``--real`` the nodes run real Ganeti (Debian 12's 3.0, the fake hypervisor: topology
+``ganeti: real``, testbed/realganeti.py) with the VMs on ``sharedfile``; the migrations' time is
+then each ``gnt-instance migrate`` command's, Ganeti's job processing included.
 
 The APT repository is served over HTTP from the bridge at 4 MiB/s shared by all hosts,
 every jessie package weighing 2 MiB more than its stand-in (the test bed's ``apt`` topology
@@ -47,9 +51,11 @@ DRBD_DISK_MIB = 10240
 DRBD_RESYNC_MIB_S = 1024
 
 
-def topology(nodes, drbd=False):
+def topology(nodes, drbd=False, real=False):
     names = [f"gnt{i}" for i in range(1, nodes + 1)]
     lines = ["hosts:"] + [f"  {n}: {{roles: [ganeti]}}" for n in names] + ["ganeti_master: gnt1", "instances:"]
+    if real:
+        lines.insert(-1, "ganeti: real")
     for i, n in enumerate(names):
         for k in range(2):
             if drbd:
@@ -71,6 +77,20 @@ def salt(*args):
     return subprocess.run(command, capture_output=True, text=True)
 
 
+def migration_seconds(node, events, jobs):
+    """The time the node's migrations took: the stand-in's job times, or (real Ganeti) each
+    migrate or failover command's, as the relay recorded it."""
+    if jobs is None:
+        return sum(
+            e.get("seconds", 0.0) for e in events if e["event"] in ("migration", "failover") and node in (e.get("source"), e.get("target"))
+        )
+    return sum(
+        j["finished"] - j["started"]
+        for j in jobs
+        if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j.get("target"))
+    )
+
+
 def node_figures(node, events, jobs, waits):
     mine = sorted((e for e in events if e["host"] == node), key=lambda e: e["time"])
     progress = (":stage:", ":vm:", ":since:", ":failed:")  # not the master's home tag, set at the run's start
@@ -81,11 +101,7 @@ def node_figures(node, events, jobs, waits):
     configured = max(e["time"] for e in mine if e["event"] == "package-configured")
     reboot = next(e["time"] for e in mine if e["event"] == "reboot")
     booted = next(e["time"] for e in mine if e["event"] == "booted" and e["time"] > reboot)
-    migrations = sum(
-        j["finished"] - j["started"]
-        for j in jobs
-        if j["ops"][0]["op"] == "OP_INSTANCE_MIGRATE" and node in (j.get("source"), j.get("target"))
-    )
+    migrations = migration_seconds(node, events, jobs)
     apt, rebooting = configured - upgrading, booted - reboot
     debs = [e for e in mine if e["event"] == "apt-fetch" and e["path"].endswith(".deb")]
     fetched = [e for e in mine if e["event"] == "apt-fetch"]
@@ -124,8 +140,8 @@ def resync_waits(stdout):
     return waits
 
 
-def run(nodes, drbd=False):
-    path, names = topology(nodes, drbd)
+def run(nodes, drbd=False, real=False):
+    path, names = topology(nodes, drbd, real)
     try:
         cluster.up(path)
         salt("salt", "*", "saltutil.sync_all")
@@ -137,10 +153,11 @@ def run(nodes, drbd=False):
             raise SystemExit(f"{nodes} nodes: the orchestration failed:\n{result.stdout[-2000:]}")
         paths = cluster.Paths()
         events = timeline.read(paths.shared)
-        with open(os.path.join(paths.shared, "ganeti", "cluster.json")) as handle:
-            state = json.load(handle)
-        jobs = list(state["jobs"].values())
-        for job in jobs:  # where each migrated instance came from, from the timeline
+        jobs = None
+        if not real:
+            with open(os.path.join(paths.shared, "ganeti", "cluster.json")) as handle:
+                jobs = list(json.load(handle)["jobs"].values())
+        for job in jobs or []:  # where each migrated instance came from, from the timeline
             done = [e for e in events if e["event"] == "migration" and e.get("job") == job["id"]]
             job["source"] = done[0]["source"] if done else None
             job["target"] = done[0]["target"] if done else None
@@ -155,16 +172,20 @@ def run(nodes, drbd=False):
 
 def main():
     args = sys.argv[1:]
-    drbd = "--drbd" in args
-    sizes = [int(a) for a in args if a != "--drbd"] or [2, 3, 4]
+    drbd, real = "--drbd" in args, "--real" in args
+    if drbd and real:
+        raise SystemExit("--drbd needs the stand-in: real Ganeti has no DRBD here")
+    sizes = [int(a) for a in args if not a.startswith("--")] or [2, 3, 4]
     kind = f"DRBD ({DRBD_DISK_MIB} MiB disks, resync {DRBD_RESYNC_MIB_S} MiB/s)" if drbd else "shared storage (ext)"
+    if real:
+        kind = "real Ganeti 3.0 (fake hypervisor, sharedfile)"
     print(
         f"Ganeti phase, two 1 GiB VMs per node on {kind}, {os.cpu_count()} cores, Salt 2019.2 master and minions, "
         f"APT over HTTP at {RATE_KIB_S} KiB/s with {PAYLOAD_KIB} KiB a package:"
     )
     walls = {}
     for nodes in sizes:
-        wall, figures, outages, risks = run(nodes, drbd)
+        wall, figures, outages, risks = run(nodes, drbd, real)
         walls[nodes] = wall
         overhead = [f["overhead"] for f in figures.values()]
         drained = [f["drained"] for f in figures.values()]

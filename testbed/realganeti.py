@@ -425,6 +425,8 @@ CHANGING = {
     ("gnt-node", "failover"),
     ("gnt-node", "modify"),
     ("gnt-cluster", "master-failover"),
+    ("gnt-node", "add-tags"),
+    ("gnt-node", "remove-tags"),
 }
 
 
@@ -486,8 +488,9 @@ class Relay:
         if tuple(argv[:2]) not in CHANGING:
             return self._run(host, argv)
         with self.changing:
-            before = self.cluster.running()
+            before, began = self.cluster.running(), time.time()
             result = self._run(host, argv)
+            result["seconds"] = round(time.time() - began, 3)
             self._record(host, argv, result, before, self.cluster.running())
         return result
 
@@ -505,9 +508,12 @@ class Relay:
             if source and target and source != target:
                 if command == "failover":
                     self.event("vm-outage", source, instance=instance, reason=f"failover to {target}")
-                    self.event("failover", source, instance=instance, source=source, target=target)
+                    self.event("failover", source, instance=instance, source=source, target=target, seconds=result["seconds"])
                 else:
-                    self.event("migration", source, instance=instance, source=source, target=target, cleanup="--cleanup" in argv)
+                    cleanup = "--cleanup" in argv
+                    self.event(
+                        "migration", source, instance=instance, source=source, target=target, cleanup=cleanup, seconds=result["seconds"]
+                    )
             elif source and not target:
                 self.event("vm-outage", source, instance=instance, reason=" ".join(argv[:2]))
                 if command in ("shutdown", "stop"):
@@ -520,12 +526,14 @@ class Relay:
             self.event("migration-failed", host, instance=name, error=result["stderr"].strip()[-500:])
         elif command == "failover" and argv[0] == "gnt-instance" and ok and name not in before:
             pnode = self._run(host, ["gnt-instance", "list", "--no-headers", "-o", "pnode", name])["stdout"].strip()
-            self.event("failover", host, instance=name, target=pnode)
+            self.event("failover", host, instance=name, target=pnode, seconds=result["seconds"])
         elif command == "modify" and ok and any(a.startswith("--drained=") for a in argv):
             drained = [a for a in argv if a.startswith("--drained=")][-1].split("=", 1)[1] == "yes"
             self.event("drain" if drained else "undrain", name, by=host)
         elif command == "master-failover" and ok:
             self.event("master-failover", host, new=host)
+        elif command in ("add-tags", "remove-tags") and ok:
+            self.event("node-tags", argv[2], command=command, tags=argv[3:])
 
     def power(self, host, up):
         """The host went down (instances still running there are an outage) or booted."""

@@ -1,5 +1,6 @@
 """Topology files: the default one loads; every mistake names the file and line."""
 
+
 import pytest
 
 from testbed import topology
@@ -53,6 +54,13 @@ def test_a_host_may_carry_several_roles(tmp_path):
         ("hosts:\n  web1: {roles: [cms]}\napt:\n  rate_kib_s: 100\n", 4, "rate_kib_s needs http: true"),
         ("hosts:\n  web1: {roles: [cms]}\napt: {http: true, payload_kib: -1}\n", 3, "payload_kib must be a number of KiB"),
         ("hosts:\n  web1: {roles: [cms]}\napt: {mirror: x}\n", 3, "apt: unknown key 'mirror'"),
+        ("hosts:\n  web1: {roles: [cms]}\nganeti: fake\n", 3, "ganeti must be standin or real, not 'fake'"),
+        (
+            "hosts:\n  g1: {roles: [ganeti]}\n  g2: {roles: [ganeti]}\nganeti: real\nganeti_master: g1\ninstances:\n"
+            "  vm1: {node: g1, disk_template: drbd, secondary: g2}\n",
+            7,
+            "instance vm1: disk_template drbd needs what this machine lacks",
+        ),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path, text, line, message):
@@ -110,3 +118,12 @@ def test_the_test_bed_serves_a_pillar_fit_for_its_topology(tmp_path):
     }
     assert files["top.sls"]["base"]["web-a"] == ["host_web_a"]
     assert files["host_web_a.sls"]["synnefo_upgrade"]["settings"]["allowed_hosts"] == ["web-a.example.org"]
+
+
+def test_real_ganeti_topology_plays_ext_and_plain_with_what_runs_here():
+    loaded = topology.load(
+        str(topology.os.path.join(topology.os.path.dirname(__file__), "..", "testbed", "topologies", "real-ganeti.yaml"))
+    )
+    assert loaded.ganeti == "real" and topology.load().ganeti == "standin"
+    templates = {n: topology.REAL_TEMPLATES[s.get("disk_template", "ext")] for n, s in loaded.instance_specs.items()}
+    assert templates == {"ext1": "sharedfile", "off1": "sharedfile", "ext2": "sharedfile", "plain1": "file"}
