@@ -128,9 +128,16 @@ def _parse(path, text):
         raise SettingsError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg))
 
 
+def _source_lines(text):
+    """``text`` cut into lines as Python's tokenizer counts them, each with its ending: at
+    ``\n``, ``\r\n`` and ``\r`` only (``str.splitlines`` also cuts at form feed, vertical
+    tab, 0x1C-0x1E, NEL, U+2028 and U+2029, which would shift every line number after one)."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _statement_ends(text):
     """The line where each logical line of ``text`` ends (its NEWLINE token), in order."""
-    lines = iter(io.StringIO(text, newline="").readlines())
+    lines = iter(_source_lines(text))
     return [token[3][0] for token in tokenize.generate_tokens(lambda: next(lines, "")) if token[0] == tokenize.NEWLINE]
 
 
@@ -147,7 +154,7 @@ def _assignments(path, text):
     """
     tree = _parse(path, text)
     ends = _statement_ends(text)
-    lines = text.splitlines()
+    lines = [line.rstrip("\r\n") for line in _source_lines(text)]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, _ASSIGNMENTS):
@@ -369,16 +376,54 @@ def commented_out(path, text=None):
     """
     if text is None:
         text = __salt__["synnefo_files.read"](path)
-    lines = text.splitlines(True)
+    lines = _source_lines(text)
     for _setting, _, first, last, active in reversed(_assignments(path, text)):
         if not active:
             continue
         block = ["# {}".format(line) for line in lines[first - 1 : last]]
-        if not block[-1].endswith("\n"):
+        if not block[-1].endswith(("\n", "\r")):
             block[-1] += "\n"
         note = "{} {} (see the formula's cache file)\n".format(MARKER, ", ".join(CACHES))
         lines[first - 1 : last] = [note] + block
-    return "".join(lines)
+    new = "".join(lines)
+    if new != text:
+        _check_commented_out(path, text, new)
+    return new
+
+
+def _check_commented_out(path, old, new):
+    """Refuse an edit that would not parse, would leave an obsolete setting active, or would
+    change anything but the obsolete settings' lines (each kept behind ``# ``, after a marker
+    line)."""
+    tree = _parse(path, old)
+    try:
+        edited = _parse(path, new)
+    except SettingsError as exc:
+        raise SettingsError("{}: commenting out the obsolete settings would not parse ({}); nothing was written".format(path, exc))
+    removed = set(id(node) for node in tree.body if isinstance(node, ast.Assign) and _obsolete_target(node))
+    kept = [ast.dump(node) for node in tree.body if id(node) not in removed]
+    left = [name for name, _, _, _, active in _assignments(path, new) if active]
+    if left or [ast.dump(node) for node in edited.body] != kept:
+        raise SettingsError(
+            "{}: commenting out the obsolete settings would change more than them{}; nothing was written".format(
+                path, " ({} still set)".format(", ".join(left)) if left else ""
+            )
+        )
+    old_lines, new_lines = _source_lines(old), _source_lines(new)
+    index = 0
+    for line in new_lines:
+        if index < len(old_lines) and line in (old_lines[index], "# " + old_lines[index], "# " + old_lines[index] + "\n"):
+            index += 1
+        elif not line.startswith(MARKER):
+            raise SettingsError(
+                "{}: commenting out the obsolete settings would change the line {!r}; nothing was written".format(path, line)
+            )
+    if index != len(old_lines):
+        raise SettingsError("{}: commenting out the obsolete settings would lose lines; nothing was written".format(path))
+
+
+def _obsolete_target(node):
+    return any(isinstance(t, ast.Name) and t.id in OBSOLETE for t in node.targets)
 
 
 def wanted_texts(name="/etc/synnefo/99-cyclades-caches.conf", config_dir="/etc/synnefo", caches=None):

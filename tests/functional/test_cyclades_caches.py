@@ -5,6 +5,8 @@ import stat
 
 import pytest
 
+from tests.formula import load
+
 MEMCACHED = "django.core.cache.backends.memcached.MemcachedCache"
 LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 
@@ -202,3 +204,50 @@ def test_populate_interval_wins_over_the_uri_timeout_for_public_stats(modules, t
     assert caches["VMAPI_CACHE"]["TIMEOUT"] == 60
     assert caches["VM_PASSWORD_CACHE"]["TIMEOUT"] is None
     assert caches["PUBLIC_STATS_CACHE"]["LOCATION"] == "10.0.0.1:11211"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"],
+    ids=["form-feed", "vertical-tab", "0x1c", "0x1d", "0x1e", "NEL", "U+2028", "U+2029"],
+)
+def test_characters_that_split_lines_for_str_but_not_for_python_never_shift_the_edit(states, tmp_path, odd):
+    """str.splitlines() also cuts at these; Python's tokenizer (and so ast's line numbers)
+    does not: the edit must comment out CACHE_BACKEND, never the line above or below it."""
+    text = f"# memcached for the VM passwords{odd} and the stats\nSECRET_KEY = 'sekrit'\nCACHE_BACKEND = 'locmem://'\nDEBUG = False\n"
+    path = tmp_path / "20-a.conf"
+    path.write_bytes(text.encode("utf-8"))
+    name = str(tmp_path / "99-cyclades-caches.conf")
+    assert states.cyclades_caches.managed(name=name, config_dir=str(tmp_path)).result is True
+    edited = path.read_bytes().decode("utf-8")
+    namespace = {}
+    exec(compile(edited, "20-a.conf", "exec"), namespace)  # noqa: S102
+    assert namespace["SECRET_KEY"] == "sekrit" and namespace["DEBUG"] is False and "CACHE_BACKEND" not in namespace
+    assert edited.count("# CACHE_BACKEND = 'locmem://'\n") == 1 and edited.startswith(text.split("SECRET_KEY")[0])
+    again = states.cyclades_caches.managed(name=name, config_dir=str(tmp_path))
+    assert again.result is True and not again.changes and path.read_bytes().decode("utf-8") == edited
+
+
+def test_old_mac_line_endings_are_kept_and_the_right_line_commented(states, tmp_path):
+    text = "SECRET_KEY = 'sekrit'\rCACHE_BACKEND = 'locmem://'\rDEBUG = False\r"
+    path = tmp_path / "20-a.conf"
+    path.write_bytes(text.encode())
+    assert states.cyclades_caches.managed(name=str(tmp_path / "99-cyclades-caches.conf"), config_dir=str(tmp_path)).result is True
+    edited = path.read_bytes().decode()
+    assert (
+        edited.startswith("SECRET_KEY = 'sekrit'\r") and "# CACHE_BACKEND = 'locmem://'\r" in edited and edited.endswith("DEBUG = False\r")
+    )
+
+
+def test_an_edit_that_would_change_anything_else_is_refused():
+    check = load("_modules/cyclades_caches.py")._check_commented_out
+    old = "SECRET_KEY = 'a'\nCACHE_BACKEND = 'locmem://'\n"
+    for new in (
+        "# SECRET_KEY = 'a'\nCACHE_BACKEND = 'locmem://'\n",  # the wrong line
+        "SECRET_KEY = 'a'\nCACHE_BACKEND = 'locmem://'\n# x\n",  # the obsolete one still set
+        "SECRET_KEY = 'b'\n# CACHE_BACKEND = 'locmem://'\n",  # another value changed
+        "SECRET_KEY = 'a'\n# CACHE_BACKEND = 'locmem://'\n'''\n",  # does not parse
+    ):
+        with pytest.raises(Exception) as error:
+            check("/etc/synnefo/20-a.conf", old, new)
+        assert "/etc/synnefo/20-a.conf" in str(error.value) and "nothing was written" in str(error.value)

@@ -1,6 +1,5 @@
 """Topology files: the default one loads; every mistake names the file and line."""
 
-
 import pytest
 
 from testbed import topology
