@@ -28,6 +28,15 @@ __virtualname__ = "synnefo_db"
 
 MIGRATED_SERVICES = ("astakos", "cyclades")
 _APPLIED = re.compile(r"^\s*Applying (\S+)\.\.\. (OK|FAKED)\s*$", re.M)
+# What a backup command may carry that no one else may read: NAME=value where the name says
+# password or secret (PGPASSWORD=, password= in a conninfo), --password VALUE, -pVALUE (MySQL),
+# and the password of a URI (postgresql://user:password@host).
+_SECRETS = (
+    (re.compile(r"(\b[\w.-]*(?:pass|pwd|secret|token)[\w.-]*\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s;&|]+)", re.I), r"\1****"),
+    (re.compile(r"((?:^|\s)--?(?:password|passwd|pass)(?:=|\s+))(\"[^\"]*\"|'[^']*'|[^\s;&|]+)", re.I), r"\1****"),
+    (re.compile(r"((?:^|\s)-p)(?=\S)(\"[^\"]*\"|'[^']*'|[^\s;&|]+)"), r"\1****"),
+    (re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@"), r"\1****@"),
+)
 
 
 def __virtual__():
@@ -57,6 +66,22 @@ def record(service):
 
 def _write_record(service, data):
     __salt__["synnefo_files.write_record"](_record_path(service), data)
+
+
+def masked_command(command):
+    """
+    Return a backup command as it may be shown (state returns, events, the job cache, the
+    report, the minion's log, the records): every password in it replaced by ``****``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 synnefo_db.masked_command 'PGPASSWORD=x pg_dump cyclades > /var/backups/c.dump'
+    """
+    for pattern, replacement in _SECRETS:
+        command = pattern.sub(replacement, command)
+    return command
 
 
 def pending(services):
@@ -100,6 +125,9 @@ def migrate(services, backups=None, manage="snf-manage"):
     .. code-block:: bash
 
         salt cyclades1 synnefo_db.migrate '[cyclades]' '{cyclades: "pg_dump -Fc cyclades > /var/backups/cyclades.dump"}'
+
+    Backup commands run as root in a shell with umask 077 (a dump is readable by root only);
+    returns, records and the log show them masked (:py:func:`masked_command`).
     """
     backups = backups or {}
     todo = pending(services)
@@ -111,14 +139,17 @@ def migrate(services, backups=None, manage="snf-manage"):
         entries[service] = {"service": service, "started": _now(), "outcome": "running"}
         command = backups.get(service)
         if command:
-            result = __salt__["cmd.run_all"](command, python_shell=True, ignore_retcode=True)
+            # A dump holds password hashes and tokens: readable by root only, whatever the
+            # command does; the command itself (it may carry a password) is never logged.
+            log.info("synnefo_db: backing up the %s database: %s", service, masked_command(command))
+            result = __salt__["cmd.run_all"](command, python_shell=True, ignore_retcode=True, umask="077", output_loglevel="quiet")
             if result["retcode"] != 0:
                 raise CommandExecutionError(
                     "the {} database backup failed (exit code {}): {}; nothing was migrated".format(
-                        service, result["retcode"], (result["stderr"] or result["stdout"]).strip()
+                        service, result["retcode"], masked_command((result["stderr"] or result["stdout"]).strip())
                     )
                 )
-            entries[service]["backup"] = command
+            entries[service]["backup"] = masked_command(command)
         else:
             log.warning("synnefo_db: no backup command for the %s database", service)
     for service in todo:

@@ -58,7 +58,16 @@ def migrated(name="snf-manage migrate", services=None, backups=None, manage="snf
     if not todo:
         return dict(ret, comment="the databases of {} are migrated already: nothing to run".format(", ".join(services) or "no service"))
     if __opts__["test"]:
-        ret["changes"] = dict((s, {"backup": backups.get(s) or None, "migrate": "{} migrate".format(manage)}) for s in todo)
+        ret["changes"] = dict(
+            (
+                s,
+                {
+                    "backup": __salt__["synnefo_db.masked_command"](backups[s]) if backups.get(s) else None,
+                    "migrate": "{} migrate".format(manage),
+                },
+            )
+            for s in todo
+        )
         return dict(
             ret, result=None, comment="; ".join(["would back up and migrate the {} database(s)".format(", ".join(todo))] + warnings)
         )

@@ -86,3 +86,34 @@ def test_a_corrupt_record_is_refused(states, manage, state_dir):
     (state_dir / "db" / "cyclades.json").write_text("{")
     ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], manage=str(script))
     assert ret.result is False and "not valid JSON; check the cyclades database by hand" in ret.comment
+
+
+def test_the_dump_is_private_and_the_password_never_shown(states, modules, manage, tmp_path, state_dir):
+    """The backup runs with umask 077 whatever the minion's (a dump holds password hashes and
+    tokens), and a password on its command line shows nowhere: not in the dry run's changes,
+    the real run's changes or comment, nor the record."""
+    script, shared = manage
+    backup = tmp_path / "cyclades.dump"
+    command = f"PGPASSWORD=hunter2 cp {shared}/cyclades.sqlite3 {backup} && echo 'uri postgresql://snf:hunter2@db/x' >/dev/null"
+    dry = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups={"cyclades": command}, manage=str(script), test=True)
+    ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups={"cyclades": command}, manage=str(script))
+    assert ret.result is True, ret.comment
+    assert oct(backup.stat().st_mode & 0o777) == oct(0o600)
+    shown = [json.dumps(dry.changes), dry.comment, json.dumps(ret.changes), ret.comment, (state_dir / "db" / "cyclades.json").read_text()]
+    assert not [text for text in shown if "hunter2" in text]
+    assert ret.changes["cyclades"]["backup"].startswith("PGPASSWORD=**** cp ")
+
+
+@pytest.mark.parametrize(
+    "command, masked",
+    [
+        ("PGPASSWORD=s3cret pg_dump x > /b/x.dump", "PGPASSWORD=**** pg_dump x > /b/x.dump"),
+        ("pg_dump 'host=db password=s3cret dbname=x' > d", "pg_dump 'host=db password=**** dbname=x' > d"),
+        ("mysqldump -u root -ps3cret x > d", "mysqldump -u root -p**** x > d"),
+        ("mysqldump --password=s3cret x", "mysqldump --password=**** x"),
+        ("pg_dump --dbname=postgresql://snf:s3cret@db/x -f d", "pg_dump --dbname=postgresql://snf:****@db/x -f d"),
+        ("pg_dump -Fc -h db -U synnefo snf_apps > /var/backups/a.dump", "pg_dump -Fc -h db -U synnefo snf_apps > /var/backups/a.dump"),
+    ],
+)
+def test_backup_commands_are_shown_with_their_passwords_masked(modules, command, masked):
+    assert modules.synnefo_db.masked_command(command) == masked
