@@ -22,6 +22,7 @@ import glob
 import io
 import logging
 import os
+import re
 import sys
 
 from salt.exceptions import CommandExecutionError
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "synnefo_settings"
 
+PILLAR_KEY = "synnefo_upgrade:allowed_hosts"
+# A DNS label once IDNA-encoded (RFC 1123: letters, digits, inner hyphens, 1-63 of them).
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_IPV6 = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
 OLD_ALLOCATOR = "synnefo.logic.allocators.default_allocator.DefaultAllocator"
 NEW_ALLOCATOR = "synnefo.logic.allocators.filter_allocator.FilterAllocator"
 
@@ -51,7 +57,7 @@ def _tree(path, text):
         raise CommandExecutionError("{}:{}: not valid Python: {}".format(path, exc.lineno or 1, exc.msg))
 
 
-def assignments(setting, config_dir="/etc/synnefo"):
+def assignments(setting, config_dir="/etc/synnefo", exclude=()):
     """
     Every top-level assignment of ``setting`` in ``config_dir``/*.conf, in the order Synnefo
     reads them: ``[{'path', 'line', 'value'}]`` (``value`` is None when it is not a literal).
@@ -64,8 +70,9 @@ def assignments(setting, config_dir="/etc/synnefo"):
     """
     found = []
     for path in _files(config_dir):
-        with io.open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        if path in exclude:
+            continue
+        text = _read(path)
         for node in _tree(path, text).body:
             if not isinstance(node, ast.Assign):
                 continue
@@ -79,9 +86,61 @@ def assignments(setting, config_dir="/etc/synnefo"):
     return found
 
 
+def _shown(value):
+    """``repr`` without Python 2's ``u`` and ``b`` prefixes, for messages."""
+    text = repr(value)
+    return text[1:] if text[:2] in ("u'", 'u"', "b'", 'b"') else text
+
+
+def _read(path):
+    try:
+        with io.open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise CommandExecutionError(
+            "{}: not UTF-8 text (byte {} at offset {}); nothing was changed".format(
+                path, repr(exc.object[exc.start : exc.start + 1]), exc.start
+            )
+        )
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot read: {}".format(path, exc.strerror or exc))
+
+
+def allowed_host(entry):
+    """
+    One entry of ``ALLOWED_HOSTS`` as Django matches it (``django.http.request.validate_host``):
+    ``*``, a host name, ``.domain`` (the domain and its subdomains), an IPv4 address or a
+    bracketed IPv6 one. A name in another script is returned IDNA-encoded (``xn--...``, what
+    browsers send); anything else (spaces, control characters, a port, an empty label) is an
+    error naming the entry.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt astakos1 synnefo_settings.allowed_host .example.org
+    """
+    if not isinstance(entry, (type(""), str)):
+        raise CommandExecutionError("{} is not a host name (a string)".format(_shown(entry)))
+    if entry == "*" or _IPV4.match(entry) or _IPV6.match(entry):
+        return entry
+    dot, name = ("." if entry.startswith(".") else ""), entry[1:] if entry.startswith(".") else entry
+    try:
+        ascii_name = name.encode("idna").decode("ascii") if name else ""
+    except UnicodeError as exc:
+        raise CommandExecutionError("{} is not a host name: {}".format(_shown(entry), exc))
+    labels = ascii_name[:-1].split(".") if ascii_name.endswith(".") else ascii_name.split(".")
+    if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise CommandExecutionError(
+            "{} is not a host name (letters, digits and inner hyphens between dots; '*' or '.domain')".format(_shown(entry))
+        )
+    return dot + ascii_name
+
+
 def allowed_hosts_text(hosts):
     """
-    The settings file that sets ``ALLOWED_HOSTS`` to ``hosts``.
+    The settings file that sets ``ALLOWED_HOSTS`` to ``hosts`` (each checked and IDNA-encoded
+    by :py:func:`allowed_host`); what it writes is parsed back before it is returned.
 
     CLI Example:
 
@@ -89,14 +148,25 @@ def allowed_hosts_text(hosts):
 
         salt astakos1 synnefo_settings.allowed_hosts_text '["accounts.example.org"]'
     """
-    if not hosts or not all(isinstance(h, type("")) or isinstance(h, str) for h in hosts):
-        raise CommandExecutionError("ALLOWED_HOSTS must be a non-empty list of host names, not {!r}".format(hosts))
-    listed = ", ".join("'{}'".format(h.replace("\\", "\\\\").replace("'", "\\'")) for h in hosts)
-    return (
-        "# Written by the synnefo_upgrade formula (pillar synnefo_upgrade:allowed_hosts):\n"
+    if not isinstance(hosts, (list, tuple)) or not hosts:
+        raise CommandExecutionError(
+            "ALLOWED_HOSTS (pillar {}) must be a non-empty list of host names, not {}".format(PILLAR_KEY, _shown(hosts))
+        )
+    checked = []
+    for index, entry in enumerate(hosts, start=1):
+        try:
+            checked.append(allowed_host(entry))
+        except CommandExecutionError as exc:
+            raise CommandExecutionError("ALLOWED_HOSTS (pillar {}), entry {}: {}".format(PILLAR_KEY, index, exc))
+    text = (
+        "# Written by the synnefo_upgrade formula (pillar {}):\n"
         "# the hosts Django serves on this node (Synnefo 0.19 allows every host otherwise).\n"
-        "ALLOWED_HOSTS = [{}]\n".format(listed)
+        "ALLOWED_HOSTS = [{}]\n".format(PILLAR_KEY, ", ".join("'{}'".format(h) for h in checked))
     )
+    (written,) = _tree("ALLOWED_HOSTS", text).body
+    if ast.literal_eval(written.value) != checked:
+        raise CommandExecutionError("ALLOWED_HOSTS: the text written would not read back as {!r}".format(checked))
+    return text
 
 
 def allocator_switched(config_dir="/etc/synnefo", old=OLD_ALLOCATOR, new=NEW_ALLOCATOR):
@@ -120,8 +190,7 @@ def allocator_switched(config_dir="/etc/synnefo", old=OLD_ALLOCATOR, new=NEW_ALL
             continue
         path = found["path"]
         if path not in texts:
-            with io.open(path, encoding="utf-8") as handle:
-                texts[path] = handle.read()
+            texts[path] = _read(path)
         lines = io.StringIO(texts[path], newline="").readlines()
         index = found["line"] - 1
         if old not in lines[index]:

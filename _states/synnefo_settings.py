@@ -61,7 +61,8 @@ def allowed_hosts(name="/etc/synnefo/99-synnefo-upgrade-allowed-hosts.conf", hos
         return ret
     try:
         text = __salt__["synnefo_settings.allowed_hosts_text"](hosts)
-        later = [a for a in __salt__["synnefo_settings.assignments"]("ALLOWED_HOSTS", config_dir) if a["path"] > name]
+        # The formula's own file is rewritten whatever it holds now: never read.
+        later = [a for a in __salt__["synnefo_settings.assignments"]("ALLOWED_HOSTS", config_dir, exclude=[name]) if a["path"] > name]
         if later:
             return dict(
                 ret,

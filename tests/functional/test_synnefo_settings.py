@@ -69,6 +69,61 @@ def test_allowed_hosts_dry_run(states, config_dir):
     assert not os.path.exists(name)
 
 
+@pytest.mark.parametrize(
+    "hosts, error",
+    [
+        ("accounts.example.org", "must be a non-empty list of host names, not 'accounts.example.org'"),
+        ({"a": 1}, "must be a non-empty list of host names"),
+        (["a.example.org", "evil\nimport os"], "entry 2: 'evil\\nimport os' is not a host name"),
+        (["a.example.org\r"], "entry 1"),
+        (["a\x00b"], "entry 1"),
+        (["a.example.org:443"], "entry 1: 'a.example.org:443' is not a host name"),
+        (["a..example.org"], "entry 1"),
+        (["-a.example.org"], "entry 1"),
+        (["a b"], "entry 1"),
+        ([3], "entry 1: 3 is not a host name (a string)"),
+        (["x" * 64 + ".org"], "entry 1"),
+    ],
+)
+def test_allowed_hosts_that_django_could_not_match_are_refused_naming_the_pillar_key(states, config_dir, hosts, error):
+    name = config_dir / "99-synnefo-upgrade-allowed-hosts.conf"
+    name.write_text("ALLOWED_HOSTS = ['old.example.org']\n")
+    before = sorted((p.name, p.read_bytes()) for p in config_dir.iterdir())
+    ret = states.synnefo_settings.allowed_hosts(name=str(name), hosts=hosts, config_dir=str(config_dir))
+    assert ret.result is False and "pillar synnefo_upgrade:allowed_hosts" in ret.comment and error in ret.comment, ret.comment
+    assert "nothing was changed" in ret.comment
+    assert sorted((p.name, p.read_bytes()) for p in config_dir.iterdir()) == before
+
+
+def test_allowed_hosts_in_every_form_django_matches_and_names_in_other_scripts_as_idna(states, modules, config_dir):
+    name = config_dir / "99-synnefo-upgrade-allowed-hosts.conf"
+    hosts = ["*", ".example.org", "accounts.example.org", "10.0.0.1", "[2001:db8::1]", "παράδειγμα.δοκιμή", "host-1.example.org."]
+    ret = states.synnefo_settings.allowed_hosts(name=str(name), hosts=hosts, config_dir=str(config_dir))
+    assert ret.result is True, ret.comment
+    text = name.read_bytes()
+    assert text.decode("ascii")  # Python 2's execfile reads it too
+    (found,) = modules.synnefo_settings.assignments("ALLOWED_HOSTS", str(config_dir))
+    assert found["value"] == hosts[:5] + ["xn--hxajbheg2az3al.xn--jxalpdlp", "host-1.example.org."]
+
+
+def test_the_formulas_own_file_is_rewritten_even_when_it_no_longer_parses(states, modules, config_dir):
+    """What an earlier version could write (a NUL from pillar): Django cannot load it; the
+    formula must still fix its own file."""
+    name = config_dir / "99-synnefo-upgrade-allowed-hosts.conf"
+    name.write_bytes(b"ALLOWED_HOSTS = ['a\x00b']\n")
+    ret = states.synnefo_settings.allowed_hosts(name=str(name), hosts=["a.example.org"], config_dir=str(config_dir))
+    assert ret.result is True, ret.comment
+    (found,) = modules.synnefo_settings.assignments("ALLOWED_HOSTS", str(config_dir))
+    assert found["value"] == ["a.example.org"]
+
+
+def test_a_settings_file_that_is_not_utf8_is_refused_naming_it(states, config_dir):
+    (config_dir / "20-snf-cyclades-app-backend.conf").write_bytes(BACKEND_CONF.encode() + b"# caf\xe9\n")
+    ret = states.synnefo_settings.allocator_switched(name=str(config_dir))
+    assert ret.result is False and "20-snf-cyclades-app-backend.conf: not UTF-8 text" in ret.comment
+    assert "Traceback" not in ret.comment and "nothing was changed" in ret.comment
+
+
 def test_the_old_default_allocator_is_switched_on_its_own_line(states, config_dir, backup_dir):
     path = config_dir / "20-snf-cyclades-app-backend.conf"
     ret = states.synnefo_settings.allocator_switched(name=str(config_dir))
