@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -37,6 +38,15 @@ __virtualname__ = "synnefo_files"
 
 DEFAULT_BACKUP_DIR = "/var/backups/synnefo_upgrade"
 DEFAULT_STATE_DIR = "/var/lib/synnefo_upgrade"
+MASK = "****"
+# A line that sets a secret: NAME = value / NAME: value / 'NAME': value, where the name says
+# secret, password, token, credential or ends in KEY (SECRET_KEY, API_KEY, not KEY_PREFIX).
+_SECRET_SETTING = re.compile(
+    r"""^(?P<lead>[ +-]?\s*#?\s*(?P<quote>['"]?)(?P<name>[A-Za-z_][\w.-]*)(?P=quote)\s*[=:]\s*)(?P<value>\S.*?)(?P<tail>,?\s*)$"""
+)
+_SECRET_NAME = re.compile(r"secret|passw|pwd|token|credential|(^|_)key$", re.I)
+# user:password@host, in a URI or at the start of a quoted value (a cache's LOCATION).
+_URI_PASSWORD = re.compile(r"((?:\w+://|['\"])[^:/@\s'\"]*:)[^@\s'\"]+@")
 
 
 def __virtual__():
@@ -160,10 +170,35 @@ def read(path):
         raise CommandExecutionError("{}: cannot read: {}".format(path, exc))
 
 
+def mask_secrets(text):
+    """
+    Return ``text`` (a file, a diff) with the value of every line that sets a secret
+    (``SECRET_KEY = ...``, ``'PASSWORD': ...``, ``*_TOKEN``, ...) and every URI's password
+    replaced by ``****``: what state returns, events, the job cache, the plan and the report
+    may show.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' synnefo_files.mask_secrets "SECRET_KEY = 'x'"
+    """
+    out = []
+    for line in text.splitlines(True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        found = _SECRET_SETTING.match(body)
+        if found and _SECRET_NAME.search(found.group("name")):
+            body = found.group("lead") + MASK + found.group("tail")
+        out.append(_URI_PASSWORD.sub(r"\1" + MASK + "@", body) + ending)
+    return "".join(out)
+
+
 def diff(path, new_text, old_text=None):
     """
     Return the unified diff that turns the current ``path`` (or ``old_text``) into
     ``new_text``; an empty string when they are equal. A missing file diffs as empty.
+    Secrets are masked in it (:py:func:`mask_secrets`): the diff is published.
 
     CLI Example:
 
@@ -173,12 +208,14 @@ def diff(path, new_text, old_text=None):
     """
     if old_text is None:
         old_text = read(path) or ""
-    return "".join(
-        difflib.unified_diff(
-            old_text.splitlines(True),
-            new_text.splitlines(True),
-            fromfile=path,
-            tofile=path,
+    return mask_secrets(
+        "".join(
+            difflib.unified_diff(
+                old_text.splitlines(True),
+                new_text.splitlines(True),
+                fromfile=path,
+                tofile=path,
+            )
         )
     )
 

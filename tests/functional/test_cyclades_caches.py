@@ -1,5 +1,6 @@
 """cyclades_caches: 0.18.1 cache URIs -> 0.19 Django cache entries, on a real settings dir."""
 
+import json
 import os
 import stat
 
@@ -251,3 +252,27 @@ def test_an_edit_that_would_change_anything_else_is_refused():
         with pytest.raises(Exception) as error:
             check("/etc/synnefo/20-a.conf", old, new)
         assert "/etc/synnefo/20-a.conf" in str(error.value) and "nothing was written" in str(error.value)
+
+
+def test_secrets_beside_the_edited_lines_never_reach_the_return(states, tmp_path):
+    """A state's changes go to the event bus, the job cache, the plan and the report: the
+    diff's context must not carry a secret's value, nor must its changed lines."""
+    text = (
+        "DATABASES = {'default': {\n"
+        "    'PASSWORD': \"sekrit-2\",\n"
+        "}}\n"
+        "SECRET_KEY = 'sekrit-1'\n"
+        "CACHE_BACKEND = 'memcached://cache:sekrit-3@10.0.0.1:11211/'\n"
+        "ASTAKOS_AUTH_TOKEN = 'sekrit-4'\n"
+        "VMAPI_CACHE_KEY_PREFIX = 'vmapi-site'\n"
+    )
+    (tmp_path / "20-a.conf").write_text(text)
+    name = str(tmp_path / "99-cyclades-caches.conf")
+    dry = states.cyclades_caches.managed(name=name, config_dir=str(tmp_path), test=True)
+    ret = states.cyclades_caches.managed(name=name, config_dir=str(tmp_path))
+    assert ret.result is True, ret.comment
+    for shown in (json.dumps(dry.raw), json.dumps(ret.raw)):
+        assert "sekrit" not in shown, shown
+    diff = ret.changes[str(tmp_path / "20-a.conf")]["diff"]
+    assert " SECRET_KEY = ****\n" in diff and "     'PASSWORD': ****,\n" in diff
+    assert "+# VMAPI_CACHE_KEY_PREFIX = 'vmapi-site'\n" in diff  # not a secret: shown
