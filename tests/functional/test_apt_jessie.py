@@ -309,6 +309,41 @@ def test_hosts_own_policy_is_kept_aside_and_put_back(states, policy):
     assert stat.S_IMODE(policy.stat().st_mode) == 0o750
 
 
+@pytest.fixture
+def policy_on_another_filesystem(tmp_path, state_dir):
+    """policy-rc.d on a filesystem of its own (a tmpfs), the formula's state directory on
+    another: as on a host whose /var is its own filesystem."""
+    mount = tmp_path / "usr"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        policy = mount / "sbin" / "policy-rc.d"
+        policy.parent.mkdir()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        assert os.stat(policy.parent).st_dev != os.stat(state_dir).st_dev
+        yield policy
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_the_hosts_own_policy_is_kept_aside_across_filesystems_and_put_back(states, policy_on_another_filesystem, state_dir):
+    policy = policy_on_another_filesystem
+    policy.write_text("#!/bin/sh\n# site policy\nexit 0\n")
+    os.chmod(policy, 0o750)
+    os.chown(policy, 0, 4)
+    ret = states.apt_jessie.policy_rc_d_installed(name=str(policy))
+    assert ret.result is True, ret.comment
+    assert run_policy(policy) == 101
+    saved = state_dir / ("saved" + str(policy))
+    assert saved.read_text() == "#!/bin/sh\n# site policy\nexit 0\n" and stat.S_IMODE(saved.stat().st_mode) == 0o750
+    assert not [p for p in policy.parent.iterdir() if p.name.startswith(".synnefo_upgrade.")]
+    removed = states.apt_jessie.policy_rc_d_removed(name=str(policy))
+    assert removed.result is True, removed.comment
+    assert policy.read_text() == "#!/bin/sh\n# site policy\nexit 0\n"
+    info = policy.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o750, 0, 4) and not saved.exists()
+
+
 def test_removal_never_deletes_a_policy_the_formula_did_not_write(states, policy):
     policy.parent.mkdir()
     policy.write_text("#!/bin/sh\nexit 0\n")
