@@ -449,15 +449,21 @@ _REMV = re.compile(r"^Remv (\S+)(?: \[(\S+)\])?")
 
 
 def _status_with_holds(status_path, target, hold):
-    """Copy dpkg's status file to ``target`` with the packages in ``hold`` marked held."""
-    with io.open(status_path, encoding="utf-8") as handle:
-        stanzas = handle.read().split("\n\n")
+    """Copy dpkg's status file to ``target`` with the packages in ``hold`` marked held. Read as
+    bytes: dpkg does not require UTF-8 (an old package's Description or Maintainer may be
+    Latin-1), and every other byte is copied as it is."""
+    try:
+        with open(status_path, "rb") as handle:
+            stanzas = handle.read().split(b"\n\n")
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot read dpkg's status: {}".format(status_path, exc.strerror or exc))
+    held = set(name.encode("utf-8") for name in hold)
     for index, stanza in enumerate(stanzas):
-        name = re.search(r"^Package: (\S+)$", stanza, re.M)
-        if name and name.group(1) in hold:
-            stanzas[index] = re.sub(r"^Status: \w+ ", "Status: hold ", stanza, count=1, flags=re.M)
-    with io.open(target, "w", encoding="utf-8") as handle:
-        handle.write("\n\n".join(stanzas))
+        name = re.search(br"^Package: (\S+)$", stanza, re.M)
+        if name and name.group(1) in held:
+            stanzas[index] = re.sub(br"^Status: \w+ ", b"Status: hold ", stanza, count=1, flags=re.M)
+    with open(target, "wb") as handle:
+        handle.write(b"\n\n".join(stanzas))
 
 
 def apt_paths():

@@ -166,6 +166,18 @@ def test_test_mode_predicts_the_upgrade_and_changes_nothing(states, world):
     assert world.versions() == OLD
 
 
+def test_a_dpkg_status_that_is_not_utf8_is_read_as_dpkg_reads_it(states, world):
+    """dpkg does not require UTF-8: an old package's Latin-1 Maintainer must not stop the
+    prediction (the download step calls it), nor reach the copy changed."""
+    status = world.dpkg / "status"
+    status.write_bytes(status.read_bytes().replace(b"Maintainer: Test <test@example.org>", b"Maintainer: Jos\xe9 <j@example.org>", 1))
+    world.source("jessie")
+    ret = states.apt_jessie.dist_upgraded(name="dist-upgrade", test=True)
+    assert ret.result is None, ret.comment
+    assert ret.changes["app"]["new"] == "2.0" and "salt-minion" not in ret.changes
+    assert b"Jos\xe9" in status.read_bytes()
+
+
 def test_locally_edited_conffiles_are_named_with_their_package(modules, world):
     root = world.base / "root"
     assert modules.apt_jessie.kept_conffiles(root=str(root)) == {}
