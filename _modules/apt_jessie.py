@@ -459,9 +459,9 @@ def _status_with_holds(status_path, target, hold):
         raise CommandExecutionError("{}: cannot read dpkg's status: {}".format(status_path, exc.strerror or exc))
     held = set(name.encode("utf-8") for name in hold)
     for index, stanza in enumerate(stanzas):
-        name = re.search(br"^Package: (\S+)$", stanza, re.M)
+        name = re.search(b"^Package: (\\S+)$", stanza, re.M)
         if name and name.group(1) in held:
-            stanzas[index] = re.sub(br"^Status: \w+ ", b"Status: hold ", stanza, count=1, flags=re.M)
+            stanzas[index] = re.sub(b"^Status: \\w+ ", b"Status: hold ", stanza, count=1, flags=re.M)
     with open(target, "wb") as handle:
         handle.write(b"\n\n".join(stanzas))
 

@@ -19,6 +19,7 @@ import bisect
 import io
 import logging
 import os
+import re
 import sys
 import tokenize
 
@@ -170,10 +171,11 @@ def _quote(source, items):
 
 
 def _insert_entry(source, display, text):
-    """An edit that adds ``text`` (``'key': value``) as the first entry of a dict."""
-    begin, end = source.tokens[display.open][2], source.tokens[display.close][3]
+    """An edit that adds ``text`` (``'key': value``) as the first entry of a dict (several
+    at one place in an empty dict read ``{a, b, }``: each carries its comma)."""
+    begin = source.tokens[display.open][2]
     if not display.items:
-        return (begin + 1, end - 1, text)
+        return (begin + 1, begin + 1, "{}, ".format(text))
     first = display.items[0][0]
     first_begin = source.span(first)[0]
     if source.row(first) != source.tokens[display.open][4]:
@@ -195,10 +197,14 @@ def _args_edits(source, args_node, index, wsgi_app, quote):
             begin = source.span(elts[position])[0]
             next_begin = source.span(elts[position + 1])[0]
             edits.append((begin, next_begin, ""))
+    begin, end = source.tokens[index][2], source.tokens[close][3]
     if keep_last:
+        # ('app', 'app') becomes ('app',): a one-item tuple needs its comma.
+        last_end = source.span(elts[-1])[1]
+        if data[begin] == "(" and len(elts) - len(edits) == 1 and not data[last_end : end - 1].strip().startswith(","):
+            edits.append((last_end, last_end, ","))
         return edits
     literal = "{}{}{}".format(quote, wsgi_app, quote)
-    begin, end = source.tokens[index][2], source.tokens[close][3]
     if not elts:
         closing = data[end - 1 : end]
         opening = data[begin : begin + 1]
@@ -227,6 +233,8 @@ def _args_edits(source, args_node, index, wsgi_app, quote):
     indent = " " * source.column(source.span(last)[0])
     if trailing_comma:
         edits.append((at, at, "\n{}{},".format(indent, literal)))
+    elif at == last_end:  # the closing bracket right after the last item: one edit, in order
+        edits.append((last_end, last_end, ",\n{}{}".format(indent, literal)))
     else:
         edits.append((last_end, last_end, ","))
         edits.append((at, at, "\n{}{}".format(indent, literal)))
@@ -235,9 +243,53 @@ def _args_edits(source, args_node, index, wsgi_app, quote):
 
 def _analyse(text, path):
     """``(source, CONFIG's _Dict)`` of a config's text."""
-    statement = _find_config(_parse(text, path), path)
+    lone = re.search(r"\r(?!\n)", text)
+    if lone:
+        raise ConfigError(
+            "{}:{}: lone CR line endings (old Mac style): this module edits LF or CRLF files only; "
+            "convert the file (tr '\\r' '\\n') and run again".format(
+                path, text.count("\r", 0, lone.start()) + text.count("\n", 0, lone.start()) + 1
+            )
+        )
+    tree = _parse(text, path)
+    statement = _find_config(tree, path)
+    _refuse_overrides(tree, statement, path)
     source = _Source(text)
     return source, _Dict(source, statement.value, source.statement_value(statement), path)
+
+
+_EDITED_KEYS = ("mode", "args", "environment")
+
+
+def _refuse_overrides(tree, statement, path):
+    """Refuse a file where something else could set what the edit sets: an entry of CONFIG
+    whose key is not a literal string (``**BASE``, ``NAME: ...``), or a later statement that
+    changes CONFIG (``CONFIG['mode'] = ...``, ``CONFIG.update(...)``) other than through a
+    literal key the edit does not touch."""
+    for key in statement.value.keys:
+        if key is None or _string(key) is None:
+            line = key.lineno if key is not None else statement.value.lineno
+            raise ConfigError(
+                "{}:{}: CONFIG has an entry whose key is not a literal string ({}): it could set mode, args or "
+                "environment over the edit; switch this file to wsgi mode by hand".format(path, line, "**" if key is None else "a name")
+            )
+    for node in tree.body[tree.body.index(statement) + 1 :]:
+        for child in ast.walk(node):
+            touched = None
+            if isinstance(child, ast.Subscript) and isinstance(child.value, ast.Name) and child.value.id == "CONFIG":
+                index = child.slice.value if hasattr(ast, "Index") and isinstance(child.slice, ast.Index) else child.slice
+                key = _string(index)
+                if isinstance(child.ctx, (ast.Store, ast.Del)) and (key is None or key in _EDITED_KEYS):
+                    touched = "CONFIG[{}]".format("'{}'".format(key) if key is not None else "...")
+            elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name) and child.value.id == "CONFIG":
+                touched = "CONFIG.{}".format(child.attr)
+            elif isinstance(child, ast.Name) and child.id == "CONFIG" and isinstance(child.ctx, ast.Store):
+                touched = "CONFIG ="
+            if touched:
+                raise ConfigError(
+                    "{}:{}: {} changes CONFIG after the dict the edit switches to wsgi mode; it could undo the edit: "
+                    "switch this file by hand".format(path, child.lineno, touched)
+                )
 
 
 def converted(path, wsgi_app="synnefo.webproject.wsgi", settings_module="synnefo.settings", text=None):
@@ -318,8 +370,10 @@ def _verify(new_text, path, wsgi_app):
     except ConfigError as exc:
         raise ConfigError("{}: internal error, the edit broke the file: {}".format(path, exc))
     entries = config.entries
-    args = [_string(e) for e in entries["args"][2].elts]
-    if _string(entries["mode"][2]) != "wsgi" or args.count(wsgi_app) != 1 or args[-1] != wsgi_app:
+    args_node = entries["args"][2] if "args" in entries else None
+    args = [_string(e) for e in args_node.elts] if isinstance(args_node, (ast.List, ast.Tuple)) else [None]
+    mode_node = entries["mode"][2] if "mode" in entries else None
+    if mode_node is None or _string(mode_node) != "wsgi" or args.count(wsgi_app) != 1 or args[-1] != wsgi_app:
         raise ConfigError("{}: internal error, the edit did not reach wsgi mode".format(path))
 
 
@@ -361,8 +415,15 @@ def bind(path):
     text = __salt__["synnefo_files.read"](path)
     if text is None:
         raise ConfigError("{}: no such file".format(path))
-    config = ast.literal_eval(_find_config(_parse(text, path), path).value)
-    args = list(config.get("args", ()))
+    config = _find_config(_parse(text, path), path).value
+    args = []
+    for key, value in zip(config.keys, config.values):
+        if key is not None and _string(key) == "args":
+            if not isinstance(value, (ast.List, ast.Tuple)):
+                raise ConfigError("{}:{}: 'args' is not a literal list or tuple".format(path, value.lineno))
+            args = [_string(element) for element in value.elts]
+    if None in args:
+        raise ConfigError("{}: 'args' has an item that is not a literal string: the bind address cannot be read".format(path))
     for index, arg in enumerate(args):
         if arg.startswith("--bind="):
             return arg.split("=", 1)[1]

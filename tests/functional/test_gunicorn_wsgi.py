@@ -101,6 +101,8 @@ def test_test_mode_reports_the_diff_and_writes_nothing(states, config, backup_di
         (f"['{APP}', '--workers=2']", f"['--workers=2', '{APP}']"),
         (f"['{APP}', '--workers=2', '{APP}']", f"['--workers=2', '{APP}']"),
         (f"('--workers=2', '{APP}')", f"('--workers=2', '{APP}')"),
+        (f"('{APP}', '{APP}')", f"('{APP}',)"),
+        (f"['{APP}', '{APP}']", f"['{APP}']"),
     ],
 )
 def test_args_end_with_the_app_once_and_keep_their_type(modules, tmp_path, args, expected):
@@ -157,6 +159,10 @@ def test_a_different_settings_module_is_kept_and_reported(states, tmp_path):
         ("BIND = 1\n", "no CONFIG assignment"),
         ("ARGS = []\nCONFIG = {\n 'mode': 'django',\n 'args': ARGS,\n}\n", ":4: 'args' is not a literal list or tuple"),
         ("CONFIG = {'environment': ENV, 'args': []}\n", ":1: 'environment' is not a literal dict"),
+        ("CONFIG = {\r 'mode': 'django',\r 'args': [],\r}\r", ":1: lone CR line endings"),
+        ("CONFIG = {'mode': 'django', 'args': []}\nCONFIG['mode'] = 'django'\n", ":2: CONFIG['mode'] changes CONFIG after"),
+        ("CONFIG = {'mode': 'django', 'args': []}\nCONFIG.update(mode='django')\n", ":2: CONFIG.update changes CONFIG after"),
+        ("M = 'mode'\nCONFIG = {M: 'django', 'args': []}\n", ":2: CONFIG has an entry whose key is not a literal string"),
     ],
 )
 def test_unusable_files_fail_clearly_and_stay_untouched(states, tmp_path, text, error):
@@ -166,8 +172,8 @@ def test_unusable_files_fail_clearly_and_stay_untouched(states, tmp_path, text, 
     ret = states.gunicorn_wsgi.configured(name=str(path))
     assert ret.result is False
     assert f"{path}{error}" in ret.comment or (error.startswith("no") and error in ret.comment)
-    assert "not changed" in ret.comment
-    assert path.read_text() == text
+    assert "not changed" in ret.comment and "Traceback" not in ret.comment
+    assert path.read_bytes() == text.encode()
     assert path.stat().st_mtime_ns == mtime
 
 
@@ -220,3 +226,45 @@ def test_bind_reads_the_address_from_args(modules, tmp_path, args, bound):
     path = tmp_path / "synnefo"
     path.write_text(f"CONFIG = {{\n 'mode': 'wsgi',\n 'args': {args},\n}}\n")
     assert modules.gunicorn_wsgi.bind(str(path)) == bound
+
+
+def test_a_base_dict_unpacked_into_config_is_refused(states, tmp_path):
+    """{**BASE, ...} (Python 3 only: a syntax error for Python 2's parser) could set the mode
+    over the edit."""
+    path = tmp_path / "synnefo"
+    path.write_text("BASE = {'mode': 'django'}\nCONFIG = {**BASE, 'args': []}\n")
+    ret = states.gunicorn_wsgi.configured(name=str(path))
+    assert ret.result is False and ("not a literal string (**)" in ret.comment or ":2: not valid Python" in ret.comment), ret.comment
+
+
+def test_a_later_change_of_another_key_is_no_reason_to_refuse(modules, tmp_path):
+    path = tmp_path / "synnefo"
+    path.write_text("CONFIG = {'mode': 'django', 'args': []}\nCONFIG['workers'] = 3\n")
+    new = modules.gunicorn_wsgi.converted(str(path))["text"]
+    assert new.endswith("'args': ['synnefo.webproject.wsgi']}\nCONFIG['workers'] = 3\n") and "'mode': 'wsgi'" in new
+
+
+def test_a_closing_bracket_right_after_the_last_item_is_no_reason_to_refuse(modules, tmp_path):
+    path = tmp_path / "synnefo"
+    path.write_text("CONFIG = {\n 'mode': 'django',\n 'args': (\n  '--bind=127.0.0.1:8080',\n  '--workers=2'),\n}\n")
+    new = modules.gunicorn_wsgi.converted(str(path))["text"]
+    assert "  '--workers=2',\n  'synnefo.webproject.wsgi'),\n" in new
+    assert config_of(new)["args"] == ("--bind=127.0.0.1:8080", "--workers=2", "synnefo.webproject.wsgi")
+
+
+def test_an_empty_config_gets_all_three_settings(modules, tmp_path):
+    path = tmp_path / "synnefo"
+    path.write_text("CONFIG = {}\n")
+    new = modules.gunicorn_wsgi.converted(str(path))["text"]
+    assert config_of(new) == {
+        "mode": "wsgi",
+        "environment": {"DJANGO_SETTINGS_MODULE": "synnefo.settings"},
+        "args": ("synnefo.webproject.wsgi",),
+    }
+
+
+def test_bind_refuses_args_it_cannot_read(modules, tmp_path):
+    path = tmp_path / "synnefo"
+    path.write_text("PORT = '8080'\nCONFIG = {'mode': 'wsgi', 'args': ('--bind=127.0.0.1:' + PORT,)}\n")
+    with pytest.raises(Exception, match="not a literal string: the bind address cannot be read"):
+        modules.gunicorn_wsgi.bind(str(path))
