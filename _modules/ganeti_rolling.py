@@ -58,13 +58,25 @@ def _gnt(command, ok_codes=(0,)):
 
 def _table(command, fields):
     out = _gnt(command + ["--no-headers", "--separator=|", "-o", ",".join(fields)])["stdout"]
-    return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+    rows = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        values = line.split("|")
+        if len(values) != len(fields):
+            raise CommandExecutionError(
+                "{}: a row of {} fields where {} were asked ({}): {!r}".format(
+                    " ".join(command), len(values), len(fields), ",".join(fields), line
+                )
+            )
+        rows.append(dict(zip(fields, values)))
+    return rows
 
 
 def _mib(value):
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # '*' of an offline node, 'inf', 'nan': nothing to count on
         return 0
 
 

@@ -43,6 +43,19 @@ COMMAND_LOGS = "/var/log/synnefo/commands"
 ZONEINFO = "/usr/share/zoneinfo"
 DRY_RUN_MARK = "Aborting due to dry run mode."
 
+# ASCII digits only ("²" and full-width digits are digits to str.isdigit(), not to the
+# database), within a bigint.
+_VM_ID = re.compile(r"^[0-9]+$")
+MAX_VM_ID = 2**63 - 1
+
+
+def _vm_id(text):
+    """``text`` as a VM id (ASCII digits, within a bigint), else None."""
+    if not _VM_ID.match(text) or len(text) > 19 or int(text) > MAX_VM_ID:
+        return None
+    return int(text)
+
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\Z")
 _ROW = re.compile(
@@ -56,7 +69,7 @@ _LOGGED = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) - \w+: ?(.
 _OWNER_CHANGED = re.compile(r"Changed the owner of server '(?P<server>[^']*)' from '(?P<old>[^']*)' to '(?P<new>[^']*)'\.")
 _COMMAND_LINE = re.compile(r"^\s+command: (.*)$")
 # How 0.18.1's VirtualMachine prints itself (snf-cyclades-app synnefo/db/models.py __unicode__).
-_VM_REPR = re.compile(r"<vm:(\d+)@backend:[^>]*>\Z")
+_VM_REPR = re.compile(r"<vm:([0-9]+)@backend:[^>]*>\Z")
 
 
 def __virtual__():
@@ -92,8 +105,12 @@ def _parse(text, now=None):
             continue
         vmid, from_user, to_user, date = fields
         problems = []
-        if not vmid.isdigit():
+        if not _VM_ID.match(vmid):
             problems.append("VM id '{}' is not an integer".format(vmid))
+        elif _vm_id(vmid) is None:
+            problems.append(
+                "VM id '{}' is out of range (Cyclades' ids are at most {})".format(vmid if len(vmid) < 40 else vmid[:20] + "...", MAX_VM_ID)
+            )
         for role, user in (("from", from_user), ("to", to_user)):
             if not _UUID.match(user):
                 problems.append("{} user '{}' is not a UUID".format(role, user))
@@ -345,6 +362,13 @@ def _zone(timezone, zoneinfo):
     if data[:4] != b"TZif":
         raise CommandExecutionError("{}: not a TZif time zone file".format(path))
 
+    try:
+        return _tzif(data)
+    except (struct.error, IndexError):
+        raise CommandExecutionError("{}: a truncated or damaged TZif time zone file".format(path))
+
+
+def _tzif(data):
     def counts(at):
         return struct.unpack(">6l", data[at + 20 : at + 44])  # isut, isstd, leap, times, types, chars
 
@@ -386,9 +410,9 @@ def _server_id(printed, command):
     argument after ``server-modify`` and every option takes a value (``--user UUID``,
     ``--user=UUID``), in any order. ``''`` when neither tells."""
     found = _VM_REPR.match(printed)
-    if found:
+    if found and _vm_id(found.group(1)) is not None:
         return found.group(1)
-    if printed.isdigit():
+    if _vm_id(printed) is not None:
         return printed
     words = command.split()
     words = words[words.index("server-modify") + 1 :] if "server-modify" in words else []
@@ -400,7 +424,7 @@ def _server_id(printed, command):
             skip = "=" not in word
         else:
             positional.append(word)
-    return positional[0] if len(positional) == 1 and positional[0].isdigit() else ""
+    return positional[0] if len(positional) == 1 and _vm_id(positional[0]) is not None else ""
 
 
 def _owner_change(path, zone):

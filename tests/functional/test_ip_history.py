@@ -409,3 +409,30 @@ def test_a_missing_zone_and_a_missing_directory_are_errors(modules, tmp_path):
         modules.ip_history.changelog_from_logs(log_dir=str(tmp_path), timezone="Mars/Olympus")
     with pytest.raises(Exception, match="cannot list the command logs"):
         modules.ip_history.changelog_from_logs(log_dir=str(tmp_path / "nowhere"), timezone="UTC")
+
+
+@pytest.mark.parametrize(
+    "vmid, error",
+    [
+        ("²", "not an integer"),
+        ("４２", "not an integer"),  # full-width digits: digits to str.isdigit(), not to the database
+        ("٤٢", "not an integer"),
+        ("9" * 5000, "out of range"),
+        ("9223372036854775808", "out of range"),
+    ],
+)
+def test_vm_ids_the_database_could_not_hold_are_reported_not_raised(modules, tmp_path, vmid, error):
+    path = tmp_path / "log"
+    path.write_text(f"42|{A}|{B}|{T1}\n{vmid}|{A}|{B}|{T1}\n", encoding="utf-8")
+    result = modules.ip_history.validate(str(path))
+    assert result["valid"] is False and result["changes"] == 1
+    (found,) = result["errors"]
+    assert found["line"] == 2 and error in found["error"] and len(found["error"]) < 300
+
+
+def test_a_truncated_zone_file_is_an_error_naming_it(modules, tmp_path):
+    zoneinfo = tmp_path / "zoneinfo" / "Europe"
+    zoneinfo.mkdir(parents=True)
+    (zoneinfo / "Athens").write_bytes(open("/usr/share/zoneinfo/Europe/Athens", "rb").read()[:60])
+    with pytest.raises(Exception, match="Athens: a truncated or damaged TZif time zone file"):
+        modules.ip_history.changelog_from_logs(log_dir=str(tmp_path), timezone="Europe/Athens", zoneinfo=str(tmp_path / "zoneinfo"))
