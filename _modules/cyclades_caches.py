@@ -126,6 +126,8 @@ def _parse(path, text):
         return ast.parse(source, filename=path)
     except SyntaxError as exc:
         raise SettingsError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg))
+    except (MemoryError, RuntimeError):  # Python 2's parser stack, Python 3's recursion limit
+        raise SettingsError("{}: nested too deeply to be read".format(path))
 
 
 def _source_lines(text):
@@ -197,6 +199,8 @@ def _literal(path, node, setting, lines, offset=0):
     """The value assigned by ``node`` (whose source is ``lines``), or an error naming the line."""
     try:
         return _normal(ast.literal_eval(node.value))
+    except RuntimeError:  # nested deeper than the recursion limit
+        raise SettingsError("{}:{}: {} is nested too deeply to be read".format(path, node.lineno + offset, setting))
     except (ValueError, TypeError, SyntaxError):
         source = " ".join(line.strip() for line in lines).split("=", 1)[-1].strip()
         raise SettingsError("{}:{}: {} is not a literal value ({})".format(path, node.lineno + offset, setting, source))
@@ -213,11 +217,24 @@ def legacy_settings(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-ca
 
         salt -G 'roles:cyclades' cyclades_caches.legacy_settings
     """
+    return dict((setting, value) for setting, (value, _) in _legacy(config_dir, name).items())
+
+
+def _legacy(config_dir, name):
+    """``{setting: (value, 'path:line')}`` of :py:func:`legacy_settings`."""
     settings = {}
     for path in _files(config_dir, name):
-        for setting, value, _, _, _ in _assignments(path, __salt__["synnefo_files.read"](path)):
-            settings[setting] = value
+        for setting, value, first, _, _ in _assignments(path, __salt__["synnefo_files.read"](path)):
+            settings[setting] = (value, "{}:{}".format(path, first))
     return settings
+
+
+def _from(place, function, *args):
+    """``function(*args)``, its error prefixed with where the value was set."""
+    try:
+        return function(*args)
+    except SettingsError as exc:
+        raise SettingsError("{}: {}".format(place, exc))
 
 
 def from_uri(uri, setting="CACHE_BACKEND"):
@@ -308,10 +325,11 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
 
         salt -G 'roles:cyclades' cyclades_caches.derive
     """
-    legacy = legacy_settings(config_dir, name)
+    places = _legacy(config_dir, name)
+    legacy = dict((setting, value) for setting, (value, _) in places.items())
     result = {cache: dict(entry) for cache, entry in DEFAULTS.items()}
     if "CACHE_BACKEND" in legacy:
-        shared = from_uri(legacy["CACHE_BACKEND"], "CACHE_BACKEND")
+        shared = _from(places["CACHE_BACKEND"][1], from_uri, legacy["CACHE_BACKEND"], "CACHE_BACKEND")
         for cache in ("PUBLIC_STATS_CACHE", "VM_PASSWORD_CACHE"):
             result[cache].update({k: v for k, v in shared.items() if k != "TIMEOUT"})
         if "TIMEOUT" in shared:
@@ -319,12 +337,16 @@ def derive(config_dir="/etc/synnefo", name="/etc/synnefo/99-cyclades-caches.conf
     if "PUBLIC_STATS_CACHE_POPULATE_INTERVAL" in legacy:
         interval = legacy["PUBLIC_STATS_CACHE_POPULATE_INTERVAL"]
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise SettingsError("PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {} is not a number of seconds".format(_repr(interval)))
+            raise SettingsError(
+                "{}: PUBLIC_STATS_CACHE_POPULATE_INTERVAL = {} is not a number of seconds".format(
+                    places["PUBLIC_STATS_CACHE_POPULATE_INTERVAL"][1], _repr(interval)
+                )
+            )
         result["PUBLIC_STATS_CACHE"]["TIMEOUT"] = interval
     vmapi_uri = legacy.get("VMAPI_CACHE_BACKEND", legacy.get("CACHE_BACKEND"))
     if vmapi_uri is not None:
         setting = "VMAPI_CACHE_BACKEND" if "VMAPI_CACHE_BACKEND" in legacy else "CACHE_BACKEND"
-        result["VMAPI_CACHE"].update(from_uri(vmapi_uri, setting))
+        result["VMAPI_CACHE"].update(_from(places[setting][1], from_uri, vmapi_uri, setting))
     if "VMAPI_CACHE_KEY_PREFIX" in legacy:
         result["VMAPI_CACHE"]["KEY_PREFIX"] = legacy["VMAPI_CACHE_KEY_PREFIX"]
     for cache, override in (caches or {}).items():

@@ -113,7 +113,7 @@ def _string(node):
     """The value of a string literal node, else None (Python 2's and 3's nodes alike)."""
     try:
         value = ast.literal_eval(node)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RuntimeError):
         return None
     if isinstance(value, bytes) and bytes is str:  # Python 2: a plain '...' literal
         value = value.decode("utf-8")
@@ -127,6 +127,8 @@ def _parse(text, path):
         return ast.parse(source, filename=path)
     except SyntaxError as exc:
         raise ConfigError("{}:{}: not valid Python: {}".format(path, exc.lineno, exc.msg))
+    except (MemoryError, RuntimeError):  # Python 2's parser stack, Python 3's recursion limit
+        raise ConfigError("{}: nested too deeply to be read".format(path))
 
 
 def _find_config(tree, path):

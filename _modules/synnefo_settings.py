@@ -55,6 +55,8 @@ def _tree(path, text):
         return ast.parse(source, path)
     except SyntaxError as exc:
         raise CommandExecutionError("{}:{}: not valid Python: {}".format(path, exc.lineno or 1, exc.msg))
+    except (MemoryError, RuntimeError):  # Python 2's parser stack, Python 3's recursion limit
+        raise CommandExecutionError("{}: nested too deeply to be read".format(path))
 
 
 def assignments(setting, config_dir="/etc/synnefo", exclude=()):
@@ -80,7 +82,7 @@ def assignments(setting, config_dir="/etc/synnefo", exclude=()):
                 continue
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, RuntimeError):  # not a literal, or nested too deeply
                 value = None
             found.append({"path": path, "line": node.lineno, "value": value})
     return found

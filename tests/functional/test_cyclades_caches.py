@@ -276,3 +276,14 @@ def test_secrets_beside_the_edited_lines_never_reach_the_return(states, tmp_path
     diff = ret.changes[str(tmp_path / "20-a.conf")]["diff"]
     assert " SECRET_KEY = ****\n" in diff and "     'PASSWORD': ****,\n" in diff
     assert "+# VMAPI_CACHE_KEY_PREFIX = 'vmapi-site'\n" in diff  # not a secret: shown
+
+
+@pytest.mark.parametrize("depth", [120, 2000])
+def test_deeply_nested_settings_are_refused_cleanly(states, tmp_path, depth):
+    """Python 2.7's parser runs out of stack near 100 levels (MemoryError), Python 3's at
+    its recursion limit: a clear error naming the file, nothing written."""
+    (tmp_path / "20-a.conf").write_text("CACHE_BACKEND = " + "[" * depth + "]" * depth + "\n")
+    before = (tmp_path / "20-a.conf").read_bytes()
+    ret = states.cyclades_caches.managed(name=str(tmp_path / "99-cyclades-caches.conf"), config_dir=str(tmp_path))
+    assert ret.result is False and "20-a.conf" in ret.comment and "nothing was written" in ret.comment, ret.comment
+    assert "Traceback" not in ret.comment and (tmp_path / "20-a.conf").read_bytes() == before

@@ -268,3 +268,10 @@ def test_bind_refuses_args_it_cannot_read(modules, tmp_path):
     path.write_text("PORT = '8080'\nCONFIG = {'mode': 'wsgi', 'args': ('--bind=127.0.0.1:' + PORT,)}\n")
     with pytest.raises(Exception, match="not a literal string: the bind address cannot be read"):
         modules.gunicorn_wsgi.bind(str(path))
+
+
+def test_deeply_nested_configs_are_refused_cleanly(states, tmp_path):
+    path = tmp_path / "synnefo"
+    path.write_text("CONFIG = {'mode': 'django', 'args': " + "(" * 2000 + ")" * 2000 + "}\n")
+    ret = states.gunicorn_wsgi.configured(name=str(path))
+    assert ret.result is False and str(path) in ret.comment and "Traceback" not in ret.comment, ret.comment
