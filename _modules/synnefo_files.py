@@ -263,12 +263,45 @@ def backup(path, backup_dir=None):
     return candidate
 
 
+def _copy_attributes(source, target):
+    """Give ``target`` the extended attributes of ``source`` (its POSIX ACLs among them:
+    ``system.posix_acl_access``), where the platform has them: Python 3's ``os.*xattr``,
+    else GNU cp. A filesystem without them is no error (there is nothing to keep)."""
+    if hasattr(os, "listxattr"):
+        try:
+            names = os.listxattr(source)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                return
+            raise
+        for name in names:
+            if name == "security.selinux":
+                continue  # the new file's label is the policy's
+            os.setxattr(target, name, os.getxattr(source, name))
+        return
+    if "cmd.run_all" in __salt__:
+        result = __salt__["cmd.run_all"](
+            ["cp", "--attributes-only", "--preserve=mode,xattr", source, target], python_shell=False, ignore_retcode=True
+        )
+        if result["retcode"] != 0:
+            log.warning("synnefo_files: %s: extended attributes not kept: %s", source, result["stderr"].strip())
+
+
+def _fsync_dir(directory):
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, keep_backup=True):
     """
-    Write ``new_text`` to ``path`` atomically. An existing file keeps its owner and mode and
-    is backed up first (unless ``keep_backup=False``, for the formula's own records); a new
-    file takes ``user``, ``group`` and ``mode`` when given (names or ids; mode as an octal
-    string or int). Return ``{'path', 'backup'}``.
+    Write ``new_text`` to ``path`` atomically. An existing file keeps its owner, mode,
+    extended attributes and ACLs and is backed up first (unless ``keep_backup=False``, for the
+    formula's own records); a symbolic link stays a link and its target is what is edited; a
+    new file takes ``user``, ``group`` and ``mode`` when given (names or ids; mode as an octal
+    string or int). The directory is synced after the rename. Return ``{'path', 'backup'}``.
 
     CLI Example:
 
@@ -278,6 +311,12 @@ def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, k
     """
     if isinstance(new_text, bytes):  # Python 2's json.dumps gives bytes for ASCII
         new_text = new_text.decode("utf-8")
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if not os.path.exists(target):
+            raise CommandExecutionError("{}: a symbolic link to {}, which does not exist: not writing through it".format(path, target))
+        log.info("synnefo_files: %s is a link: editing its target %s", path, target)
+        path = target
     directory = os.path.dirname(os.path.abspath(path)) or "/"
     saved = None
     try:
@@ -301,13 +340,21 @@ def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, k
             out.write(new_text)
             out.flush()
             os.fsync(out.fileno())
+        if info is not None:
+            _copy_attributes(path, temporary)
         os.chown(temporary, uid, gid)
         os.chmod(temporary, perms)
         os.rename(temporary, path)  # atomic on POSIX, over an existing file too
+        temporary = None
+        _fsync_dir(directory)
     except (IOError, OSError) as exc:
-        if temporary and os.path.exists(temporary):
-            os.unlink(temporary)
         raise CommandExecutionError("{}: cannot write: {}".format(path, exc.strerror or exc))
+    except (UnicodeError, ValueError) as exc:
+        raise CommandExecutionError("{}: cannot write the new text: {}".format(path, exc))
+    finally:
+        # Whatever went wrong (an encoding error too), no half-written temporary stays.
+        if temporary and os.path.lexists(temporary):
+            os.unlink(temporary)
     log.info("synnefo_files: wrote %s%s", path, " (backup {})".format(saved) if saved else "")
     return {"path": path, "backup": saved}
 
