@@ -497,9 +497,13 @@ def report(jid=None, path=None):
     path = path or os.path.join(__opts__["cachedir"], "synnefo_upgrade", "report-{}.html".format(jid))
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        os.makedirs(directory)
-    with io.open(path, "w", encoding="utf-8") as handle:
-        handle.write(_html(data))
+        os.makedirs(directory, 0o700)
+    # Readable by its writer only (the cluster's names, steps, diffs): as every file the
+    # formula writes with data in it.
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(handle, 0o600)
+    with io.open(handle, "w", encoding="utf-8") as out:
+        out.write(_html(data))
     hosts, parts = {}, {}
     for row in data["rows"]:
         (parts if row.get("parent") else hosts).setdefault(row["host"], []).append(row["step"])

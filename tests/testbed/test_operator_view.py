@@ -143,6 +143,7 @@ def test_the_report_of_a_failed_run_shows_the_failure(bed, before):
     for node in GANETI:
         steps_done = [s for s in report["hosts"][node] if s != "master-failover"]
         assert steps_done == ["download", "drain", "upgrade", "reboot", "restore"], node
+    assert oct(os.stat(report["path"]).st_mode & 0o777) == oct(0o600)  # the writer's only
     page, drawn = bars(report["path"])
     failed = [(host, step) for host, step, _, is_failed in drawn if is_failed]
     assert failed == [("cyclades1", "upgrade")]
