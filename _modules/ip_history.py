@@ -43,7 +43,7 @@ COMMAND_LOGS = "/var/log/synnefo/commands"
 ZONEINFO = "/usr/share/zoneinfo"
 DRY_RUN_MARK = "Aborting due to dry run mode."
 
-# ASCII digits only ("²" and full-width digits are digits to str.isdigit(), not to the
+# ASCII digits only (superscripts and full-width digits are digits to str.isdigit(), not to the
 # database), within a bigint.
 _VM_ID = re.compile(r"^[0-9]+$")
 MAX_VM_ID = 2**63 - 1

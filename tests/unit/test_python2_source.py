@@ -1,7 +1,10 @@
 """Everything Salt loads runs on Salt 2019.2's Python 2.7 too: each file compiles there (a
-formatter's ``rb''`` for ``br''``, an f-string, a keyword-only argument would not)."""
+formatter's ``rb''`` for ``br''``, an f-string, a keyword-only argument would not) and has no
+byte beyond ASCII without a coding declaration (PEP 263: Python 2's import refuses the file,
+which its compile() of a string does not notice)."""
 
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -19,3 +22,11 @@ def test_every_file_salt_loads_compiles_on_python_2_7():
     result = subprocess.run([saltstack.python(saltstack.LEGACY), "-c", script, *LOADED], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(LOADED) > 20
+
+
+def test_no_file_salt_loads_needs_an_encoding_python_2_does_not_assume():
+    for path in LOADED:
+        data = pathlib.Path(path).read_bytes()
+        declared = any(re.match(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", line) for line in data.splitlines()[:2])
+        strange = [n for n, line in enumerate(data.splitlines(), 1) if any(byte > 127 for byte in line)]
+        assert declared or not strange, f"{path}:{strange[:1]}: a byte beyond ASCII without a coding declaration"
