@@ -80,6 +80,13 @@ def _text(plan):
     for node in ganeti["order"]:
         if node in ganeti["nodes"]:
             out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
+    if ganeti.get("stop_after"):
+        done = [n for n in ganeti["order"] if n in ganeti["nodes"]]
+        out.append(
+            "  then the run STOPS as asked (stop_after: {}) after {}; the next run goes on, the service phase after the last node".format(
+                ganeti["stop_after"], ", ".join(done)
+            )
+        )
     services = plan["services"]
     out += ["", "2. Service nodes, together (the API is down from their services' stop to their reboot):"]
     if not services["nodes"]:

@@ -156,6 +156,7 @@ def plan(pillar=None, saltenv="base"):
     order = ganeti_changes.pop("order", [])
     to_version = ganeti_changes.pop("to_version", "")
     master, failover = ganeti_changes.pop("master", None), ganeti_changes.pop("failover_to", None)
+    stop_after = ganeti_changes.pop("stop_after", None)
     why = "pillar synnefo_upgrade:orchestration:node_order first, then by name"
     if master in order:
         why += "; the Ganeti master {} last, after a master failover to {}".format(master, failover)
@@ -171,6 +172,7 @@ def plan(pillar=None, saltenv="base"):
             "order": order,
             "master": master,
             "failover_to": failover,
+            "stop_after": stop_after,
             "why": why,
             "nodes": ganeti_changes,
             "comment": ganeti_result.get("comment", ""),

@@ -52,7 +52,12 @@ def __virtual__():
 
 
 class StepFailed(CommandExecutionError):
-    """A step of one node failed; the message names the node and the step."""
+    """A step of one node failed; the message names the node and the step. ``safe``: the
+    message still needs the standard note (the node drained, its VMs elsewhere)."""
+
+    def __init__(self, message, safe=True):
+        super(StepFailed, self).__init__(message)
+        self.safe = safe
 
 
 # --- talking to the minions (synnefo_orch, shared with the service phase) ------------------
@@ -400,6 +405,7 @@ class _Run(object):
         self.allow_downtime = list(allow_downtime)
         self.drbd_sync_timeout = drbd_sync_timeout
         self.done = []
+        self.failed = None  # the step that failed
         self.tolerated = []  # what gnt-cluster verify showed that a half-upgraded cluster must
         self.downtime = {}  # instance: seconds it was shut down (allowed downtime)
         self.shut_down_at = {}  # instance: when this run shut it down
@@ -427,6 +433,7 @@ class _Run(object):
             result = self._timed({"step": step}, action, *args)
         except CommandExecutionError as exc:
             _fire(self.node, step, "failed", error=exc.error)
+            self.failed = step
             self._mark_failed(step)
             raise StepFailed("{}: step '{}' failed: {}".format(self.node, step, exc.error))
         _fire(self.node, step, "done")
@@ -645,6 +652,45 @@ class _Run(object):
         _call(master, "ganeti_rolling.remove_tags", [self.node] + _progress(_tags(master, self.node)))
         return sorted(recorded)
 
+    def undo(self, master):
+        """After a failure before the node's dist-upgrade began (its stage still
+        ``draining``): the node as it was before this run touched it, undrained, each recorded
+        instance back (migrated, failed over back stopped, started again after an allowed
+        shutdown), its progress tags gone. Return ``(undone, left)``: what was put back, and
+        what could not be (the node then stays drained, its tags kept for a resume)."""
+        tags = _tags(master, self.node)
+        if _stage(tags) != "draining":
+            return [], []
+        recorded = _recorded(tags)
+        undone, left = [], []
+
+        def attempt(what, action, *args):
+            entry = {"step": "undo: " + what, "parent": "undo"}
+            try:
+                self._timed(entry, action, *args)
+                undone.append(what)
+            except CommandExecutionError as exc:
+                left.append("{} ({})".format(what, exc.error))
+
+        if _call(master, "ganeti_rolling.nodes")[self.node]["drained"]:
+            attempt("undrain {}".format(self.node), _run, master, ["gnt-node", "modify", "--drained=no", self.node])
+        instances = _call(master, "ganeti_rolling.instances")
+        for name in sorted(recorded):
+            info = instances.get(name)
+            if info is None or info["pnode"] == self.node or left:
+                continue
+            if info["status"] == "ADMIN_down":
+                attempt("fail {} back over to {}".format(name, self.node), _call, master, "ganeti_rolling.failover", [name, self.node])
+            else:
+                attempt("migrate {} back to {}".format(name, self.node), _call, master, "ganeti_rolling.migrate", [name, self.node])
+        shut_down = set(self.shut_down_at) | (set(recorded) if _shut_down_since(tags) else set())
+        for name in sorted(n for n, kind in recorded.items() if kind == "down" and n in shut_down):
+            if instances.get(name, {}).get("status") == "ADMIN_down":
+                attempt("start {} again".format(name), _call, master, "ganeti_rolling.startup", [name])
+        if not left:
+            _call(master, "ganeti_rolling.remove_tags", [self.node] + _progress(_tags(master, self.node)))
+        return undone, left
+
 
 def _wait_idle(node, timeout=1800):
     """Wait until no state run is going on on the node: an orchestration killed in the middle
@@ -838,6 +884,51 @@ def _predict(nodes, master, synnefo_packages, allow_downtime=()):
     return predicted
 
 
+def _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret):
+    """One node's turn: the master role away first when it is the master, then its steps
+    from the stage it was left in."""
+    before = _facts(node, synnefo_packages)
+    master = _ganeti_master(nodes)
+    if node == master:
+        done = [n for n in order if n != node and n not in pending]
+        done += [n for n in order if n != node and n in pending and _upgraded(n, to_version) and not _progress(_tags(master, n))]
+        if not done:
+            raise StepFailed("{}: no upgraded master candidate to fail the master role over to".format(node))
+        target = _failover_target(master, done)
+        run.step("master-failover", _move_master, target, node)
+        master = target
+    run.resumed_from = _stage(_tags(master, node))
+    if run.resumed_from is not None:
+        _wait_idle(node)
+    if not _upgraded(node, to_version):
+        if not _packages_upgraded(node, to_version):
+            if run.resumed_from is None:
+                run.step("download", run.download)
+            run.step("drain", run.drain, master)
+            run.step("upgrade", run.upgrade, master)
+        elif run.running_primaries(master):
+            # Upgraded by a highstate or by hand, not rebooted yet, its VMs still on
+            # it: they move away before the reboot, as on every other path.
+            run.step("drain", run.drain, master)
+        run.step("reboot", run.reboot, master)
+    run.step("restore", run.restore, master)
+    after = _facts(node, synnefo_packages)
+    ret["changes"][node] = {
+        "steps": run.done,
+        "codename_before": before["codename"],
+        "codename_after": after["codename"],
+        "snf_common_before": before["snf_common"],
+        "snf_common_after": after["snf_common"],
+        "own_versions_before": before["own_versions"],
+        "own_versions_after": after["own_versions"],
+    }
+    if run.tolerated:
+        ret["changes"][node]["verify_tolerated"] = run.tolerated
+    if run.downtime:
+        ret["changes"][node]["downtime_seconds"] = run.downtime
+    _fire(node, "node", "done")
+
+
 def nodes_upgraded(
     name,
     to_version="0.19-1~jessie",
@@ -847,6 +938,8 @@ def nodes_upgraded(
     synnefo_packages=None,
     allow_downtime=None,
     drbd_sync_timeout=3600,
+    stop_after=0,
+    undo_on_failure=True,
 ):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
@@ -885,8 +978,18 @@ def nodes_upgraded(
 
     drbd_sync_timeout
         Seconds to wait for DRBD disks to be in sync before a node is touched.
+
+    stop_after
+        Stop cleanly once this many nodes are done in this run (``1``: a canary); ``0``: no
+        limit. The next run goes on from the next node.
+
+    undo_on_failure
+        When a node's step fails before its dist-upgrade began, undrain it and bring its
+        instances back, so that the cluster is as before; a failure after that leaves the
+        node drained with its instances elsewhere, as it must.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    stop_after = int(stop_after or 0)
     reboot_timeout = int(reboot_timeout)
     allow_downtime = list(allow_downtime or [])
     drbd_sync_timeout = int(drbd_sync_timeout)
@@ -914,6 +1017,8 @@ def nodes_upgraded(
             return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
         if test:
             master = original_master
+            if stop_after and len(pending) > stop_after:
+                pending = [n for n in pending if n != master][:stop_after]  # the master's turn is the last
             predicted = _predict(pending, master, synnefo_packages, allow_downtime)
             lines = [
                 "{}: move {}; change {}; upgrade {} packages".format(
@@ -938,58 +1043,45 @@ def nodes_upgraded(
             if failover_to:
                 _predict_failover(predicted, master, failover_to)
             predicted.update(order=order, master=master, failover_to=failover_to, to_version=to_version)
-            return dict(
-                ret,
-                result=None,
-                changes=predicted,
-                comment="the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines),
-            )
+            comment = "the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines)
+            if stop_after and [n for n in order if n not in pending and not _upgraded(n, to_version)]:
+                predicted["stop_after"] = stop_after
+                comment += "\nthen the run stops as asked (stop_after: {}); the next run goes on".format(stop_after)
+            return dict(ret, result=None, changes=predicted, comment=comment)
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
         _record_candidates(current_master, nodes)
         ret["changes"]["timeline"] = timeline = []
+        finished = []
         for node in pending:
+            if stop_after and len(finished) >= stop_after:
+                ret["changes"]["stopped"] = {"after": finished, "next": node, "stop_after": stop_after}
+                ret["comment"] = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
+                    stop_after, ", ".join(finished), node
+                )
+                _fire(node, "run", "stopped", after=finished, stop_after=stop_after)
+                return ret
             run = _Run(node, nodes, to_version, reboot_timeout, timeline, allow_downtime, drbd_sync_timeout)
-            before = _facts(node, synnefo_packages)
-            master = _ganeti_master(nodes)
-            if node == master:
-                done = [n for n in order if n != node and n not in pending]
-                done += [n for n in order if n != node and n in pending and _upgraded(n, to_version) and not _progress(_tags(master, n))]
-                if not done:
-                    raise StepFailed("{}: no upgraded master candidate to fail the master role over to".format(node))
-                target = _failover_target(master, done)
-                run.step("master-failover", _move_master, target, node)
-                master = target
-            run.resumed_from = _stage(_tags(master, node))
-            if run.resumed_from is not None:
-                _wait_idle(node)
-            if not _upgraded(node, to_version):
-                if not _packages_upgraded(node, to_version):
-                    if run.resumed_from is None:
-                        run.step("download", run.download)
-                    run.step("drain", run.drain, master)
-                    run.step("upgrade", run.upgrade, master)
-                elif run.running_primaries(master):
-                    # Upgraded by a highstate or by hand, not rebooted yet, its VMs still on
-                    # it: they move away before the reboot, as on every other path.
-                    run.step("drain", run.drain, master)
-                run.step("reboot", run.reboot, master)
-            run.step("restore", run.restore, master)
-            after = _facts(node, synnefo_packages)
-            ret["changes"][node] = {
-                "steps": run.done,
-                "codename_before": before["codename"],
-                "codename_after": after["codename"],
-                "snf_common_before": before["snf_common"],
-                "snf_common_after": after["snf_common"],
-                "own_versions_before": before["own_versions"],
-                "own_versions_after": after["own_versions"],
-            }
-            if run.tolerated:
-                ret["changes"][node]["verify_tolerated"] = run.tolerated
-            if run.downtime:
-                ret["changes"][node]["downtime_seconds"] = run.downtime
-            _fire(node, "node", "done")
+            try:
+                _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret)
+            except StepFailed as exc:
+                if not undo_on_failure or run.failed == "master-failover":
+                    raise
+                master = _ganeti_master(nodes)
+                undone, left = run.undo(master)
+                if not undone and not left:
+                    raise
+                ret["changes"].setdefault(node, {})["undone"] = undone
+                if left:
+                    ret["changes"][node]["not_undone"] = left
+                    raise StepFailed(
+                        "{}; undone: {}; NOT undone: {} (the node stays drained; run again to resume)".format(
+                            exc.error, ", ".join(undone) or "nothing", "; ".join(left)
+                        ),
+                        safe=False,
+                    )
+                raise StepFailed("{}; undone, the node as it was before this run: {}".format(exc.error, ", ".join(undone)), safe=False)
+            finished.append(node)
         not_restored = _finish_master(nodes, original_master, return_master, ret)
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
         if not_restored:
@@ -997,6 +1089,8 @@ def nodes_upgraded(
         return ret
     except StepFailed as exc:
         # What was done stays in ``changes``, the failed step's times and error with it.
+        if not exc.safe:
+            return dict(ret, result=False, comment=exc.error)
         return dict(
             ret,
             result=False,

@@ -306,6 +306,7 @@ def nodes_upgraded(
     reboot_timeout=900,
     synnefo_packages=None,
     health=None,
+    ganeti_stop_after=0,
 ):
     """
     Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
@@ -334,6 +335,11 @@ def nodes_upgraded(
         ``{role: {'path', 'ok': [status]}}`` (pillar ``synnefo_upgrade:health``): what the
         check after the reboots asks each node's gunicorn, without credentials, with a Host
         its ALLOWED_HOSTS allows.
+
+    ganeti_stop_after
+        The Ganeti phase's ``stop_after`` (pillar ``orchestration:stop_after``): when it
+        stopped as asked with Ganeti nodes still to upgrade, this phase does not start, and
+        says so without failing the run.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     test = __opts__["test"]
@@ -347,6 +353,12 @@ def nodes_upgraded(
         roles = __utils__["synnefo_orch.role_minions"](__salt__)
         ganeti = sorted(m for m, r in roles.items() if "ganeti" in r)
         behind = [n for n in ganeti if not _upgraded(n, to_version)]
+        if behind and int(ganeti_stop_after or 0):
+            return dict(
+                ret,
+                comment="not started: the Ganeti phase stopped as asked (stop_after: {}) with {} still to upgrade; "
+                "the next run goes on".format(ganeti_stop_after, ", ".join(behind)),
+            )
         if behind and not test:
             return dict(
                 ret,

@@ -8,6 +8,8 @@ component concerned checks at the moment it matters:
 - ``fail-upgrade HOST PACKAGE``: the package's postinst fails on that host (a failed upgrade);
 - ``fail-migration INSTANCE``: the next migration job of that instance is aborted (the
   instance keeps running where it was);
+- ``refuse-migration INSTANCE``: every migration of that instance is aborted until the fault
+  is cleared (an instance that will not go, however often it is tried);
 - ``fail-migration-wrongnode INSTANCE``: the next migration of that instance fails after the
   memory transfer, leaving it running on the target while Ganeti names the source
   (``ERROR_wrongnode``);
@@ -23,6 +25,7 @@ KINDS = {
     "fail-upgrade": ("HOST", "PACKAGE"),
     "fail-migration": ("INSTANCE",),
     "fail-migration-wrongnode": ("INSTANCE",),
+    "refuse-migration": ("INSTANCE",),
     "fail-db-migrate": ("SERVICE",),
 }
 
@@ -47,6 +50,8 @@ def path(shared, kind, *args):
         return os.path.join(base, f"db-migrate-fail-{args[0]}")
     if kind == "fail-migration-wrongnode":
         return os.path.join(base, f"migrate-wrongnode-{args[0]}")
+    if kind == "refuse-migration":
+        return os.path.join(base, f"migrate-refuse-{args[0]}")
     return os.path.join(base, f"migrate-fail-{args[0]}")
 
 

@@ -37,7 +37,8 @@ real Ganeti 3.0 prints them here (``../shared/reference/real-ganeti/outputs``):
 
 Faults (files under the shared directory's ``faults``): ``migrate-fail-INSTANCE`` aborts the
 next migration of that instance (it stays running where it was, as Ganeti's
-``_AbortMigration`` leaves it); ``migrate-wrongnode-INSTANCE`` makes the next one fail after
+``_AbortMigration`` leaves it), ``migrate-refuse-INSTANCE`` every one until removed;
+``migrate-wrongnode-INSTANCE`` makes the next one fail after
 the memory transfer, the instance running on the target while Ganeti's configuration still
 names the source (``ERROR_wrongnode``, until ``gnt-instance migrate --cleanup``).
 
@@ -513,11 +514,13 @@ def _run_move(cluster, job):
                 )
         for kind, message in (
             ("fail", f"Could not migrate instance {name}: live migration aborted by the hypervisor (injected fault)"),
+            ("refuse", f"Could not migrate instance {name}: live migration aborted by the hypervisor (injected fault)"),
             ("wrongnode", "Could not finalize instance migration: the target did not confirm (injected fault)"),
         ):
             fault = os.path.join(cluster.shared, "faults", f"migrate-{kind}-{name}")
             if not failover and os.path.exists(fault):
-                os.unlink(fault)
+                if kind != "refuse":  # the others are one-shot
+                    os.unlink(fault)
                 if kind == "wrongnode":  # the memory went over: it runs on the target now
                     instance["runs_on"] = target
                 raise ExecError(message)

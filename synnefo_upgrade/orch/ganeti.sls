@@ -31,6 +31,8 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - synnefo_packages: {{ config.synnefo_packages | json }}
     - allow_downtime: {{ orchestration.allow_downtime | json }}
     - drbd_sync_timeout: {{ orchestration.drbd_sync_timeout }}
+    - stop_after: {{ orchestration.stop_after }}
+    - undo_on_failure: {{ orchestration.undo_on_failure }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed

@@ -22,4 +22,5 @@ synnefo-upgrade-orch-service-nodes-upgraded:
     - reboot_timeout: {{ config.orchestration.reboot_timeout }}
     - synnefo_packages: {{ config.synnefo_packages | json }}
     - health: {{ config.health | json }}
+    - ganeti_stop_after: {{ config.orchestration.stop_after }}
     - failhard: True

@@ -118,6 +118,9 @@ def test_the_plan_text_names_order_moves_warnings_and_diffs(outputter):
     assert "CANNOT MOVE vm4: 512 MiB" in text and "upgrade 1 packages, 2.0 MiB to download" in text
     assert "+deb x jessie main" in text and "  - web1: warning: custom allocator" in text and "cyclades: on web1" in text
     assert "Warnings:\n  none" in outputter.output(dict(plan, warnings=[]))
+    assert "STOPS" not in text
+    canary = dict(plan, ganeti=dict(plan["ganeti"], stop_after=1))
+    assert "then the run STOPS as asked (stop_after: 1) after gnt2; the next run goes on" in outputter.output(canary)
     assert outputter.output("plan failed: no minion") == "plan failed: no minion"
 
 
