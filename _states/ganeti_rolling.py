@@ -884,6 +884,68 @@ def _predict(nodes, master, synnefo_packages, allow_downtime=()):
     return predicted
 
 
+def _instance_states(master, nodes=None):
+    """``{instance: (primary, status)}``; with ``nodes``, as the cluster will be once the nodes
+    an interrupted run left have their instances back (what the health gate expects)."""
+    states = dict((name, (info["pnode"], info["status"])) for name, info in _call(master, "ganeti_rolling.instances").items())
+    wanted = {"vm": "running", "down": "running", "stopped": "ADMIN_down"}
+    for node in nodes or ():
+        for name, kind in _recorded(_tags(master, node)).items():
+            if name in states:
+                states[name] = (node, wanted[kind])
+    return states
+
+
+def _health_failures(master, nodes, baseline):
+    """What is not healthy now, one text per failed check (none: healthy): ``gnt-cluster
+    verify`` (what a half-upgraded cluster must show aside), every DRBD disk in sync, every
+    instance where and as it was at the run's start, every minion of the cluster answering."""
+    failures = []
+    answered = __salt__["saltutil.cmd"](list(nodes), "test.ping", tgt_type="list", timeout=10)
+    silent = [n for n in nodes if (answered.get(n) or {}).get("ret") is not True]
+    if silent:
+        failures.append("minions: {} did not answer".format(", ".join(silent)))
+        return failures  # Ganeti's checks need the master's minion
+    problems, _tolerated = _verify_problems(master, nodes)
+    if problems:
+        failures.append("gnt-cluster verify: " + " | ".join(problems))
+    late = _call(master, "ganeti_rolling.disks_out_of_sync")
+    if late:
+        failures.append("DRBD disks not in sync: " + ", ".join(sorted(late)))
+    now = _instance_states(master)
+    changed = [
+        "{} {} on {} (was {} on {})".format(n, now[n][1], now[n][0], was[1], was[0])
+        for n, was in sorted(baseline.items())
+        if now.get(n) != was
+    ]
+    if changed:
+        failures.append("instances not as they were: " + ", ".join(changed))
+    return failures
+
+
+def _health_gate(master, nodes, baseline, gate, timeline):
+    """Wait for ``gate['passes']`` consecutive healthy looks, ``gate['interval']`` s apart,
+    within ``gate['timeout']`` s; the wait is a step of its own in the timeline. An error
+    naming the check that failed last when the time runs out."""
+    passes, interval, timeout = int(gate.get("passes", 0)), float(gate.get("interval", 10)), float(gate.get("timeout", 600))
+    entry = {"step": "health gate ({} passes, {:g} s apart)".format(passes, interval), "host": master, "start": time.time()}
+    timeline.append(entry)
+    deadline, streak, last = time.time() + timeout, 0, []
+    while True:
+        last = _health_failures(master, nodes, baseline)
+        streak = 0 if last else streak + 1
+        if streak >= passes:
+            entry.update(end=time.time(), outcome="done")
+            return
+        if time.time() + (interval if not last else 0) > deadline:
+            error = "health gate: not {} healthy looks in a row within {:g} s; last: {}".format(
+                passes, timeout, "; ".join(last) or "healthy"
+            )
+            entry.update(end=time.time(), outcome="failed", error=error)
+            raise StepFailed(error + "; the next node was not touched; run the orchestration again to go on", safe=False)
+        time.sleep(interval)
+
+
 def _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret):
     """One node's turn: the master role away first when it is the master, then its steps
     from the stage it was left in."""
@@ -940,6 +1002,7 @@ def nodes_upgraded(
     drbd_sync_timeout=3600,
     stop_after=0,
     undo_on_failure=True,
+    health_gate=None,
 ):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
@@ -987,6 +1050,13 @@ def nodes_upgraded(
         When a node's step fails before its dist-upgrade began, undrain it and bring its
         instances back, so that the cluster is as before; a failure after that leaves the
         node drained with its instances elsewhere, as it must.
+
+    health_gate
+        ``{passes, interval, timeout}``: before each next node, ``passes`` consecutive
+        healthy looks ``interval`` s apart (``gnt-cluster verify`` with a half-upgraded
+        cluster's differences aside, every DRBD disk in sync, every instance where and as it
+        was at the run's start, every minion of the cluster answering), within ``timeout``
+        s, else the run stops before the node, resumable. ``passes: 0``: no gate.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     stop_after = int(stop_after or 0)
@@ -1018,7 +1088,7 @@ def nodes_upgraded(
         if test:
             master = original_master
             if stop_after and len(pending) > stop_after:
-                pending = [n for n in pending if n != master][:stop_after]  # the master's turn is the last
+                pending = pending[:stop_after]  # in the run's order: the master's turn is the last
             predicted = _predict(pending, master, synnefo_packages, allow_downtime)
             lines = [
                 "{}: move {}; change {}; upgrade {} packages".format(
@@ -1053,7 +1123,11 @@ def nodes_upgraded(
         _record_candidates(current_master, nodes)
         ret["changes"]["timeline"] = timeline = []
         finished = []
+        gate = dict(health_gate or {})
+        baseline = _instance_states(current_master, nodes) if int(gate.get("passes", 0)) else None
         for node in pending:
+            if baseline is not None and finished:
+                _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
             if stop_after and len(finished) >= stop_after:
                 ret["changes"]["stopped"] = {"after": finished, "next": node, "stop_after": stop_after}
                 ret["comment"] = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(

@@ -33,6 +33,7 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - drbd_sync_timeout: {{ orchestration.drbd_sync_timeout }}
     - stop_after: {{ orchestration.stop_after }}
     - undo_on_failure: {{ orchestration.undo_on_failure }}
+    - health_gate: {{ orchestration.health_gate | json }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed

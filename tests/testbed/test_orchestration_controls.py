@@ -3,6 +3,7 @@ drain fails is undone, the cluster left as before; a canary run stops cleanly af
 (the service phase waits, the run succeeds) and the next run goes on."""
 
 import json
+import threading
 import time
 
 from testbed import packages
@@ -44,6 +45,13 @@ def test_a_drain_that_fails_is_undone_and_the_cluster_left_as_before(bed):
     assert not bed.events(since, event="vm-outage")
 
 
+def test_the_plan_says_where_a_canary_run_stops(bed):
+    canary = json.dumps({"synnefo_upgrade": {"orchestration": {"stop_after": 1}}})
+    text = bed.cli("salt-run", "synnefo_upgrade.plan", f"pillar={canary}", check=True, timeout=900).stdout
+    assert "then the run STOPS as asked (stop_after: 1) after gnt2; the next run goes on" in text, text
+    assert "live-migrate vm2" in text and "gnt3:" not in text.split("2. Service nodes")[0]
+
+
 def test_a_canary_run_stops_cleanly_after_one_node_and_the_services_wait(bed):
     allowed = json.dumps({"synnefo_upgrade": {"orchestration": {"stop_after": 1}}})
     code, steps = orchestrate(bed, f"pillar={allowed}", sls="synnefo_upgrade.orch", timeout=1800)
@@ -61,10 +69,32 @@ def test_a_canary_run_stops_cleanly_after_one_node_and_the_services_wait(bed):
     assert placed(bed) == PLACED and bed.sh("gnt1", "gnt-cluster getmaster").stdout.strip() == "gnt1"
 
 
-def test_the_plan_says_where_a_canary_run_stops_and_the_next_run_goes_on(bed):
-    canary = json.dumps({"synnefo_upgrade": {"orchestration": {"stop_after": 1}}})
-    text = bed.cli("salt-run", "synnefo_upgrade.plan", f"pillar={canary}", check=True, timeout=900).stdout
-    assert "then the run STOPS as asked (stop_after: 1) after gnt3" in text, text
+def test_the_health_gate_stops_the_run_before_the_next_node_when_a_vm_is_not_as_it_was(bed):
+    """gnt3 goes; meanwhile vm1 (on gnt1, the master, next) is shut down by someone: the gate
+    before gnt1 never sees the cluster as it was, and the run stops there, resumable."""
+    gate = json.dumps({"synnefo_upgrade": {"orchestration": {"health_gate": {"passes": 2, "interval": 1, "timeout": 8}}}})
+    since = time.time()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(zip(("code", "steps"), orchestrate(bed, f"pillar={gate}", timeout=1800))))
+    worker.start()
+    bed.wait_event(timeout=300, since=since, event="drain", host="gnt3")
+    bed.sh("gnt1", "gnt-instance shutdown vm1")
+    worker.join()
+    step = result["steps"]["synnefo-upgrade-orch-ganeti-nodes-upgraded"]
+    assert result["code"] != 0 and step["result"] is False
+    assert (
+        "health gate: not 2 healthy looks in a row within 8 s; last: instances not as they were: vm1 ADMIN_down on gnt1" in step["comment"]
+    )
+    assert "the next node was not touched" in step["comment"]
+    assert bed.version("gnt3", "snf-common") == packages.SYNNEFO["jessie"]
+    assert (
+        bed.version("gnt1", "snf-common") == packages.SYNNEFO["wheezy"] and bed.sh("gnt1", "gnt-cluster getmaster").stdout.strip() == "gnt1"
+    )
+    assert not [e for e in bed.events(since) if e["event"] == "drain" and e["host"] == "gnt1"]
+    bed.sh("gnt1", "gnt-instance startup vm1")
+
+
+def test_the_whole_phase_goes_on_from_where_the_earlier_runs_stopped(bed):
     code, steps = orchestrate(bed, timeout=1800)
     assert code == 0, steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["comment"]
     assert {h: bed.version(h, "snf-common") for h in ("gnt1", "gnt3")} == {h: packages.SYNNEFO["jessie"] for h in ("gnt1", "gnt3")}
