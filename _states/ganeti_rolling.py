@@ -75,9 +75,19 @@ def _sls(minion, mods, test=False, pillar=None):
     return __utils__["synnefo_orch.sls"](__salt__, minion, mods, test=test, pillar=pillar)
 
 
+# The webhook (pillar orchestration:notify:webhook) and what it could not be told: set by
+# the phase's state for its run.
+_NOTIFY = {"webhook": None, "warnings": []}
+
+
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
     __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/ganeti/{}/{}".format(node, step), data)
+    if _NOTIFY["webhook"] and __utils__["synnefo_orch.notified"](step, outcome):
+        message = dict(data, phase="ganeti", cluster=_NOTIFY.get("cluster"), time=time.time())
+        warning = __utils__["synnefo_orch.notify"](_NOTIFY["webhook"], message)
+        if warning:
+            _NOTIFY["warnings"].append(warning)
 
 
 def _ganeti_master(nodes):
@@ -949,6 +959,7 @@ def _health_gate(master, nodes, baseline, gate, timeline):
 def _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret):
     """One node's turn: the master role away first when it is the master, then its steps
     from the stage it was left in."""
+    _fire(node, "node", "started")
     before = _facts(node, synnefo_packages)
     master = _ganeti_master(nodes)
     if node == master:
@@ -1003,6 +1014,7 @@ def nodes_upgraded(
     stop_after=0,
     undo_on_failure=True,
     health_gate=None,
+    notify=None,
 ):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
@@ -1057,9 +1069,15 @@ def nodes_upgraded(
         cluster's differences aside, every DRBD disk in sync, every instance where and as it
         was at the run's start, every minion of the cluster answering), within ``timeout``
         s, else the run stops before the node, resumable. ``passes: 0``: no gate.
+
+    notify
+        ``{webhook: URL}``: a JSON message (cluster, node, step, outcome, error, time) POSTed
+        for each node's start, end and failure and a stop as asked; a hook that fails is a
+        warning in the result (``notify_warnings``), never a failure of the run.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     stop_after = int(stop_after or 0)
+    _NOTIFY.update(webhook=None if __opts__["test"] else (notify or {}).get("webhook"), warnings=[])
     reboot_timeout = int(reboot_timeout)
     allow_downtime = list(allow_downtime or [])
     drbd_sync_timeout = int(drbd_sync_timeout)
@@ -1074,6 +1092,7 @@ def nodes_upgraded(
         if not nodes:
             return dict(ret, comment="no minion has the ganeti role")
         current_master = _ganeti_master(nodes)
+        _NOTIFY["cluster"] = current_master
         # The master role's home, kept in its tags: a run resumed after a failover still
         # knows where the role goes back.
         homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
@@ -1127,7 +1146,11 @@ def nodes_upgraded(
         baseline = _instance_states(current_master, nodes) if int(gate.get("passes", 0)) else None
         for node in pending:
             if baseline is not None and finished:
-                _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
+                try:
+                    _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
+                except StepFailed as exc:
+                    _fire(node, "health-gate", "failed", error=exc.error)
+                    raise
             if stop_after and len(finished) >= stop_after:
                 ret["changes"]["stopped"] = {"after": finished, "next": node, "stop_after": stop_after}
                 ret["comment"] = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
@@ -1177,3 +1200,5 @@ def nodes_upgraded(
     finally:
         if lock is not None:
             lock.close()
+        if _NOTIFY["warnings"]:
+            ret["changes"]["notify_warnings"] = list(_NOTIFY["warnings"])

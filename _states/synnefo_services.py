@@ -76,9 +76,17 @@ def _set_progress(nodes, stage, error=None):
     __utils__["synnefo_orch.call_each"](__salt__, nodes, "synnefo_files.set_progress", ["services", stage], {"error": error})
 
 
+# The webhook (pillar orchestration:notify:webhook) and what it could not be told.
+_NOTIFY = {"webhook": None, "warnings": []}
+
+
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
     __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/services/{}/{}".format(node, step), data)
+    if _NOTIFY["webhook"] and __utils__["synnefo_orch.notified"](step, outcome):
+        warning = __utils__["synnefo_orch.notify"](_NOTIFY["webhook"], dict(data, phase="services", time=time.time()))
+        if warning:
+            _NOTIFY["warnings"].append(warning)
 
 
 def _version_at_least(minion, version, wanted):
@@ -307,6 +315,7 @@ def nodes_upgraded(
     synnefo_packages=None,
     health=None,
     ganeti_stop_after=0,
+    notify=None,
 ):
     """
     Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
@@ -340,8 +349,14 @@ def nodes_upgraded(
         The Ganeti phase's ``stop_after`` (pillar ``orchestration:stop_after``): when it
         stopped as asked with Ganeti nodes still to upgrade, this phase does not start, and
         says so without failing the run.
+
+    notify
+        ``{webhook: URL}``: a JSON message POSTed when the phase starts and ends, when each
+        node is done and for each failure; a hook that fails is a warning in the result
+        (``notify_warnings``), never a failure of the run.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    _NOTIFY.update(webhook=None if __opts__["test"] else (notify or {}).get("webhook"), warnings=[])
     test = __opts__["test"]
     synnefo_packages = synnefo_packages or ["snf-common"]
     databases = dict((s, m) for s, m in (databases or {}).items() if m)
@@ -399,6 +414,7 @@ def nodes_upgraded(
             return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
         ret["changes"]["timeline"] = timeline = []
         phase = _Phase(pending, roles, timeline)
+        _fire("services", "phase", "started", nodes=pending)
         before = __utils__["synnefo_orch.host_facts"](__salt__, pending, synnefo_packages)
         to_upgrade = [n for n in pending if not _version_at_least(n, before[n]["snf_common"], to_version)]
         # Decided before the outage: a node not booted into 0.19 yet reboots after it.
@@ -455,6 +471,7 @@ def nodes_upgraded(
         }
         _add_ip_history(ret, results, ip_history_minion)
         ret["comment"] = "service nodes upgraded: {}; {}".format(", ".join(pending), KAMAKI_NOTE)
+        _fire("services", "phase", "done", nodes=pending)
         return ret
     except StepFailed as exc:
         down = _what_is_down(ret["changes"].get("timeline", []))
@@ -464,3 +481,5 @@ def nodes_upgraded(
     finally:
         if lock is not None:
             lock.close()
+        if _NOTIFY["warnings"]:
+            ret["changes"]["notify_warnings"] = list(_NOTIFY["warnings"])

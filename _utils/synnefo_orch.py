@@ -12,10 +12,13 @@ from __future__ import absolute_import, print_function, unicode_literals
 
 import errno
 import fcntl
+import json
+import logging
 import os
 import time
 
 import salt.utils.event
+import salt.utils.http
 from salt.exceptions import CommandExecutionError
 
 CALL_TIMEOUT = 600
@@ -243,6 +246,45 @@ def fire(opts, tag, data):
         bus.fire_event(data, tag)
     finally:
         bus.destroy()
+
+
+log = logging.getLogger(__name__)
+# The moments a webhook hears of: a node's start, end and failure, a run stopped as asked,
+# the service phase's start, end and failure.
+NOTIFIED = (("node", "started"), ("node", "done"), ("run", "stopped"), ("phase", "started"), ("phase", "done"))
+
+
+def notify(webhook, message, timeout=10):
+    """POST ``message`` (JSON) to ``webhook`` with Salt's HTTP client; a warning text when it
+    failed, else None. Never raises: a hook that fails must not fail the run."""
+    if not webhook:
+        return None
+    try:
+        result = salt.utils.http.query(
+            webhook,
+            method="POST",
+            data=json.dumps(message, sort_keys=True),
+            header_dict={"Content-Type": "application/json"},
+            status=True,
+            decode=False,
+            text=False,
+            timeout=timeout,
+        )
+        status = result.get("status")
+        if status is None or not 200 <= int(status) < 300:
+            raise ValueError("HTTP status {}: {}".format(status, result.get("error", "")))
+    except Exception as exc:  # noqa: BLE001 - whatever the hook does, the run goes on
+        warning = "notify: {} {}/{} not delivered to the webhook: {}".format(
+            message.get("node"), message.get("step"), message.get("outcome"), exc
+        )
+        log.warning("synnefo_orch: %s", warning)
+        return warning
+    return None
+
+
+def notified(step, outcome):
+    """Whether a step's outcome is one the webhook hears of (every failure is)."""
+    return outcome == "failed" or (step, outcome) in NOTIFIED
 
 
 def role_minions(functions):

@@ -34,6 +34,7 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - stop_after: {{ orchestration.stop_after }}
     - undo_on_failure: {{ orchestration.undo_on_failure }}
     - health_gate: {{ orchestration.health_gate | json }}
+    - notify: {{ orchestration.notify | json }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed

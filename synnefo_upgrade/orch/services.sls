@@ -23,4 +23,5 @@ synnefo-upgrade-orch-service-nodes-upgraded:
     - synnefo_packages: {{ config.synnefo_packages | json }}
     - health: {{ config.health | json }}
     - ganeti_stop_after: {{ config.orchestration.stop_after }}
+    - notify: {{ config.orchestration.notify | json }}
     - failhard: True
