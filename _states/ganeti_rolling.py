@@ -1015,6 +1015,7 @@ def nodes_upgraded(
     undo_on_failure=True,
     health_gate=None,
     notify=None,
+    window=None,
 ):
     """
     Upgrade every Ganeti node, strictly one at a time (pillar
@@ -1074,9 +1075,16 @@ def nodes_upgraded(
         ``{webhook: URL}``: a JSON message (cluster, node, step, outcome, error, time) POSTed
         for each node's start, end and failure and a stop as asked; a hook that fails is a
         warning in the result (``notify_warnings``), never a failure of the run.
+
+    window
+        ``{start, end, timezone, node_minutes}`` (times of day, ``HH:MM``): a node is started
+        only if its expected time (the mean of the nodes done in this run, else
+        ``node_minutes``) ends inside the maintenance window; else the run stops cleanly
+        before it, saying when the window opens again.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     stop_after = int(stop_after or 0)
+    window = dict(window or {})
     _NOTIFY.update(webhook=None if __opts__["test"] else (notify or {}).get("webhook"), warnings=[])
     reboot_timeout = int(reboot_timeout)
     allow_downtime = list(allow_downtime or [])
@@ -1144,13 +1152,8 @@ def nodes_upgraded(
         finished = []
         gate = dict(health_gate or {})
         baseline = _instance_states(current_master, nodes) if int(gate.get("passes", 0)) else None
+        took = []  # each node's seconds in this run: the next one's expected time
         for node in pending:
-            if baseline is not None and finished:
-                try:
-                    _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
-                except StepFailed as exc:
-                    _fire(node, "health-gate", "failed", error=exc.error)
-                    raise
             if stop_after and len(finished) >= stop_after:
                 ret["changes"]["stopped"] = {"after": finished, "next": node, "stop_after": stop_after}
                 ret["comment"] = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
@@ -1158,7 +1161,21 @@ def nodes_upgraded(
                 )
                 _fire(node, "run", "stopped", after=finished, stop_after=stop_after)
                 return ret
+            expected = sum(took) / len(took) if took else float(window.get("node_minutes", 15)) * 60
+            outside = __utils__["synnefo_orch.window_refusal"](window, expected)
+            if outside:
+                ret["changes"]["stopped"] = {"after": finished, "next": node, "window": outside}
+                ret["comment"] = "stopped before {}: {}; run the orchestration again then".format(node, outside)
+                _fire(node, "run", "stopped", after=finished, window=outside)
+                return ret
+            if baseline is not None and finished:
+                try:
+                    _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
+                except StepFailed as exc:
+                    _fire(node, "health-gate", "failed", error=exc.error)
+                    raise
             run = _Run(node, nodes, to_version, reboot_timeout, timeline, allow_downtime, drbd_sync_timeout)
+            began = time.time()
             try:
                 _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret)
             except StepFailed as exc:
@@ -1179,6 +1196,7 @@ def nodes_upgraded(
                     )
                 raise StepFailed("{}; undone, the node as it was before this run: {}".format(exc.error, ", ".join(undone)), safe=False)
             finished.append(node)
+            took.append(time.time() - began)
         not_restored = _finish_master(nodes, original_master, return_master, ret)
         ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
         if not_restored:

@@ -316,6 +316,7 @@ def nodes_upgraded(
     health=None,
     ganeti_stop_after=0,
     notify=None,
+    window=None,
 ):
     """
     Upgrade every service node at once, as the guide's "Upgrade Service nodes" does, once
@@ -354,6 +355,12 @@ def nodes_upgraded(
         ``{webhook: URL}``: a JSON message POSTed when the phase starts and ends, when each
         node is done and for each failure; a hook that fails is a warning in the result
         (``notify_warnings``), never a failure of the run.
+
+    window
+        ``{start, end, timezone, service_minutes}``: the phase (the API's outage) starts only
+        if ``service_minutes`` from now end inside the maintenance window; else it does not
+        start, and says when the window opens again. A Ganeti phase the window stopped is no
+        failure here either.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     _NOTIFY.update(webhook=None if __opts__["test"] else (notify or {}).get("webhook"), warnings=[])
@@ -374,6 +381,17 @@ def nodes_upgraded(
                 comment="not started: the Ganeti phase stopped as asked (stop_after: {}) with {} still to upgrade; "
                 "the next run goes on".format(ganeti_stop_after, ", ".join(behind)),
             )
+        window = dict(window or {})
+        if behind and window.get("start"):
+            return dict(
+                ret,
+                comment="not started: the Ganeti phase stopped at its maintenance window with {} still to upgrade".format(
+                    ", ".join(behind)
+                ),
+            )
+        outside = None if test else __utils__["synnefo_orch.window_refusal"](window, float(window.get("service_minutes", 30)) * 60)
+        if outside:
+            return dict(ret, comment="not started: {}; run the orchestration again then".format(outside))
         if behind and not test:
             return dict(
                 ret,

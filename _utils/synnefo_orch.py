@@ -287,6 +287,84 @@ def notified(step, outcome):
     return outcome == "failed" or (step, outcome) in NOTIFIED
 
 
+class _Zone(object):
+    """Local time in ``timezone`` for the block (``TZ`` and ``time.tzset``: the system's own
+    zone data, on Python 2.7 as on 3), the process's zone put back after."""
+
+    def __init__(self, timezone):
+        self.timezone = timezone
+
+    def __enter__(self):
+        self.saved = os.environ.get("TZ")
+        os.environ["TZ"] = self.timezone or "UTC"
+        time.tzset()
+        return self
+
+    def __exit__(self, *_):
+        if self.saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = self.saved
+        time.tzset()
+
+
+def _clock(text, what):
+    try:
+        hours, minutes = (int(part) for part in "{}".format(text).split(":"))
+        if 0 <= hours < 24 and 0 <= minutes < 60:
+            return hours, minutes
+    except ValueError:
+        pass
+    raise CommandExecutionError("pillar synnefo_upgrade:orchestration:window:{}: '{}' is not a time of day (HH:MM)".format(what, text))
+
+
+def window_state(window, now=None):
+    """``(open, moment)`` of the maintenance ``window`` (``{start, end, timezone}``, times of
+    day, an end before the start crossing midnight) at ``now``: open with the moment it closes,
+    or closed with the moment it opens next (epoch seconds)."""
+    now = time.time() if now is None else now
+    start, end = _clock(window.get("start"), "start"), _clock(window.get("end"), "end")
+    timezone = window.get("timezone") or "UTC"
+    if not os.path.exists(os.path.join("/usr/share/zoneinfo", timezone)):
+        raise CommandExecutionError("pillar synnefo_upgrade:orchestration:window:timezone: unknown zone '{}'".format(timezone))
+    with _Zone(timezone):
+        today = time.localtime(now)
+        openings = []
+        for days in (-1, 0, 1):
+            opens = time.mktime((today.tm_year, today.tm_mon, today.tm_mday + days, start[0], start[1], 0, 0, 0, -1))
+            after = 1 if end <= start else 0
+            closes = time.mktime((today.tm_year, today.tm_mon, today.tm_mday + days + after, end[0], end[1], 0, 0, 0, -1))
+            if opens <= now < closes:
+                return True, closes
+            openings.append(opens)
+    return False, min(o for o in openings if o > now)
+
+
+def window_refusal(window, needed, now=None):
+    """Why ``needed`` seconds of work must not start now in the maintenance ``window`` (a
+    text naming when it closes or opens again, in the window's zone), or None when they fit
+    (or there is no window)."""
+    if not window or not window.get("start"):
+        return None
+    now = time.time() if now is None else now
+    is_open, moment = window_state(window, now)
+    with _Zone(window.get("timezone")):
+        when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(moment))
+    if is_open and now + needed <= moment:
+        return None
+    if is_open:
+        return "the maintenance window closes at {} and this needs about {:.0f} min; it opens again at {}".format(
+            when, needed / 60.0, _next_opening(window, moment)
+        )
+    return "outside the maintenance window; it opens at {}".format(when)
+
+
+def _next_opening(window, closes):
+    is_open, moment = window_state(window, closes + 1)
+    with _Zone(window.get("timezone")):
+        return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(moment))
+
+
 def role_minions(functions):
     """``{minion: roles}`` for every minion with a roles grain, from the master's grains cache
     (so a minion that is down is still listed)."""

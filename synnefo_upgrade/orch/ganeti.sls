@@ -35,6 +35,7 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - undo_on_failure: {{ orchestration.undo_on_failure }}
     - health_gate: {{ orchestration.health_gate | json }}
     - notify: {{ orchestration.notify | json }}
+    - window: {{ orchestration.window | json }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed

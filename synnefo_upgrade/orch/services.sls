@@ -24,4 +24,5 @@ synnefo-upgrade-orch-service-nodes-upgraded:
     - health: {{ config.health | json }}
     - ganeti_stop_after: {{ config.orchestration.stop_after }}
     - notify: {{ config.orchestration.notify | json }}
+    - window: {{ config.orchestration.window | json }}
     - failhard: True
