@@ -63,6 +63,23 @@ def drained(bed):
     return {n: (info[0], [t for t in info[1].split(",") if any(p in t for p in progress)]) for n, info in nodes.items()}
 
 
+def test_a_closed_maintenance_window_stops_the_run_before_any_node(bed):
+    opens = time.gmtime(time.time() + 2 * 3600)
+    window = {"start": time.strftime("%H:%M", opens), "end": time.strftime("%H:%M", time.gmtime(time.time() + 3 * 3600)), "timezone": "UTC"}
+    code, steps = orchestrate(
+        bed, "pillar=" + json.dumps({"synnefo_upgrade": {"orchestration": {"window": window}}}), sls="synnefo_upgrade.orch"
+    )
+    ganeti, services = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"], steps["synnefo-upgrade-orch-service-nodes-upgraded"]
+    assert code == 0 and ganeti["result"] is True, ganeti["comment"]
+    opening = time.strftime("%Y-%m-%d %H:%M UTC", opens)
+    assert (
+        ganeti["comment"] == f"stopped before gnt2: outside the maintenance window; it opens at {opening}; run the orchestration again then"
+    )
+    assert services["result"] is True and services["comment"].startswith("not started: the Ganeti phase stopped at its maintenance window")
+    assert placed(bed) == PLACED and drained(bed) == {n: ("N", []) for n in ("gnt1", "gnt2", "gnt3")}
+    assert {h: bed.version(h, "snf-common") for h in ("gnt2", "web1")} == {h: packages.SYNNEFO["wheezy"] for h in ("gnt2", "web1")}
+
+
 def test_a_drain_that_fails_is_undone_and_the_cluster_left_as_before(bed, hook):
     since = time.time()
     url, messages = hook
