@@ -320,7 +320,7 @@ def _report_data(jid, states):
         "failures": failures,
         "versions": versions,
         "ganeti_notes": ganeti_notes(ganeti),
-        "warnings": services.get("warnings", []),
+        "warnings": services.get("warnings", []) + ganeti.get("notify_warnings", []) + services.get("notify_warnings", []),
         "migrations": services.get("migrations", {}),
         "api_down": window,
         "api_still_down": still_down,
@@ -329,13 +329,25 @@ def _report_data(jid, states):
 
 
 def ganeti_notes(changes):
-    """What the Ganeti phase did beyond its steps, one line each: the downtime it was allowed
-    (per instance), what ``gnt-cluster verify`` showed that a half-upgraded cluster must show
-    (with why), and the master candidate set put back (or why not)."""
+    """What the Ganeti phase did beyond its steps, one line each: where a run stopped as asked
+    (or at its window), what a failure before a dist-upgrade undid (and what it could not),
+    the downtime it was allowed (per instance), what ``gnt-cluster verify`` showed that a
+    half-upgraded cluster must show (with why), and the master candidate set put back (or
+    why not)."""
     notes = []
+    stopped = changes.get("stopped") or {}
+    if stopped:
+        why = "stop_after: {}".format(stopped["stop_after"]) if stopped.get("stop_after") else stopped.get("window", "")
+        notes.append(
+            "stopped before {} ({}); done in this run: {}".format(stopped.get("next"), why, ", ".join(stopped.get("after", [])) or "none")
+        )
     for node, info in sorted(changes.items()):
         if not isinstance(info, dict):
             continue
+        if "undone" in info:
+            notes.append("{}: undone after the failure: {}".format(node, ", ".join(info["undone"]) or "nothing"))
+        if info.get("not_undone"):
+            notes.append("{}: NOT undone (the node stays drained): {}".format(node, "; ".join(info["not_undone"])))
         for instance, seconds in sorted((info.get("downtime_seconds") or {}).items()):
             notes.append("{}: {} was down {} s (allow_downtime)".format(node, instance, seconds))
         notes += ["{}: gnt-cluster verify: tolerated {}".format(node, line) for line in info.get("verify_tolerated") or []]

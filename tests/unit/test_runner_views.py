@@ -152,3 +152,17 @@ def test_the_report_names_allowed_downtime_tolerated_verify_lines_and_the_candid
     assert "master candidates: gnt2 promoted back to master candidate" in page
     assert "master candidates NOT as before: gnt3: could not be demoted: x&lt;y" in page
     assert "nothing to note" in runner._html(runner._report_data("42", states(runner)))
+
+
+def test_the_report_says_where_a_run_stopped_what_was_undone_and_which_hooks_failed(runner):
+    data = states(runner)
+    data[runner.GANETI_PHASE]["changes"].update(
+        stopped={"after": ["gnt2"], "next": "gnt3", "stop_after": 1},
+        gnt4={"undone": ["undrain gnt4", "migrate vm7 back to gnt4"], "not_undone": ["migrate vm8 back to gnt4 (refused)"]},
+        notify_warnings=["notify: gnt2 node/started not delivered to the webhook: HTTP status 500"],
+    )
+    page = runner._html(runner._report_data("45", data))
+    assert "stopped before gnt3 (stop_after: 1); done in this run: gnt2" in page
+    assert "gnt4: undone after the failure: undrain gnt4, migrate vm7 back to gnt4" in page
+    assert "gnt4: NOT undone (the node stays drained): migrate vm8 back to gnt4 (refused)" in page
+    assert "notify: gnt2 node/started not delivered to the webhook" in page
