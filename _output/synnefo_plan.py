@@ -80,6 +80,8 @@ def _text(plan):
     for node in ganeti["order"]:
         if node in ganeti["nodes"]:
             out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
+    if ganeti.get("window"):
+        out.append("  MAINTENANCE WINDOW: " + ganeti["window"])
     if ganeti.get("stop_after"):
         done = [n for n in ganeti["order"] if n in ganeti["nodes"]]
         out.append(

@@ -157,6 +157,7 @@ def plan(pillar=None, saltenv="base"):
     to_version = ganeti_changes.pop("to_version", "")
     master, failover = ganeti_changes.pop("master", None), ganeti_changes.pop("failover_to", None)
     stop_after = ganeti_changes.pop("stop_after", None)
+    window = ganeti_changes.pop("window", None)
     why = "pillar synnefo_upgrade:orchestration:node_order first, then by name"
     if master in order:
         why += "; the Ganeti master {} last, after a master failover to {}".format(master, failover)
@@ -173,6 +174,7 @@ def plan(pillar=None, saltenv="base"):
             "master": master,
             "failover_to": failover,
             "stop_after": stop_after,
+            "window": window,
             "why": why,
             "nodes": ganeti_changes,
             "comment": ganeti_result.get("comment", ""),

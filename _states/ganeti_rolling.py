@@ -1144,6 +1144,10 @@ def nodes_upgraded(
             if stop_after and [n for n in order if n not in pending and not _upgraded(n, to_version)]:
                 predicted["stop_after"] = stop_after
                 comment += "\nthen the run stops as asked (stop_after: {}); the next run goes on".format(stop_after)
+            outside = __utils__["synnefo_orch.window_refusal"](window, float(window.get("node_minutes", 15)) * 60)
+            if outside:
+                predicted["window"] = "a run started now would stop before {}: {}".format(pending[0], outside)
+                comment += "\n" + predicted["window"]
             return dict(ret, result=None, changes=predicted, comment=comment)
         if not homes:
             _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])

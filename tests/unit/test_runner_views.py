@@ -121,6 +121,8 @@ def test_the_plan_text_names_order_moves_warnings_and_diffs(outputter):
     assert "STOPS" not in text
     canary = dict(plan, ganeti=dict(plan["ganeti"], stop_after=1))
     assert "then the run STOPS as asked (stop_after: 1) after gnt2; the next run goes on" in outputter.output(canary)
+    closed = dict(plan, ganeti=dict(plan["ganeti"], window="a run started now would stop before gnt2: outside the maintenance window"))
+    assert "  MAINTENANCE WINDOW: a run started now would stop before gnt2: outside" in outputter.output(closed)
     assert outputter.output("plan failed: no minion") == "plan failed: no minion"
 
 
