@@ -66,9 +66,10 @@ def drained(bed):
 def test_a_closed_maintenance_window_stops_the_run_before_any_node(bed):
     opens = time.gmtime(time.time() + 2 * 3600)
     window = {"start": time.strftime("%H:%M", opens), "end": time.strftime("%H:%M", time.gmtime(time.time() + 3 * 3600)), "timezone": "UTC"}
-    code, steps = orchestrate(
-        bed, "pillar=" + json.dumps({"synnefo_upgrade": {"orchestration": {"window": window}}}), sls="synnefo_upgrade.orch"
-    )
+    pillar = "pillar=" + json.dumps({"synnefo_upgrade": {"orchestration": {"window": window}}})
+    text = bed.cli("salt-run", "synnefo_upgrade.plan", pillar, check=True, timeout=900).stdout
+    assert "MAINTENANCE WINDOW: a run started now would stop before gnt2: outside the maintenance window; it opens at" in text, text
+    code, steps = orchestrate(bed, pillar, sls="synnefo_upgrade.orch")
     ganeti, services = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"], steps["synnefo-upgrade-orch-service-nodes-upgraded"]
     assert code == 0 and ganeti["result"] is True, ganeti["comment"]
     opening = time.strftime("%Y-%m-%d %H:%M UTC", opens)
