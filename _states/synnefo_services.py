@@ -382,7 +382,7 @@ def nodes_upgraded(
                 "the next run goes on".format(ganeti_stop_after, ", ".join(behind)),
             )
         window = dict(window or {})
-        if behind and window.get("start"):
+        if behind and window.get("start") and not test:  # a dry run has every Ganeti node behind
             return dict(
                 ret,
                 comment="not started: the Ganeti phase stopped at its maintenance window with {} still to upgrade".format(
