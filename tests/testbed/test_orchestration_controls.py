@@ -67,6 +67,7 @@ def test_a_closed_maintenance_window_stops_the_run_before_any_node(bed):
     opens = time.gmtime(time.time() + 2 * 3600)
     window = {"start": time.strftime("%H:%M", opens), "end": time.strftime("%H:%M", time.gmtime(time.time() + 3 * 3600)), "timezone": "UTC"}
     pillar = "pillar=" + json.dumps({"synnefo_upgrade": {"orchestration": {"window": window}}})
+    bed.cli("salt-run", "saltutil.sync_all", check=True)
     text = bed.cli("salt-run", "synnefo_upgrade.plan", pillar, check=True, timeout=900).stdout
     assert "MAINTENANCE WINDOW: a run started now would stop before gnt2: outside the maintenance window; it opens at" in text, text
     code, steps = orchestrate(bed, pillar, sls="synnefo_upgrade.orch")
