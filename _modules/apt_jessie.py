@@ -22,7 +22,6 @@ touching the package lists, and ``dpkg --audit`` before and after.
 
 from __future__ import absolute_import, print_function, unicode_literals
 
-import errno
 import hashlib
 import io
 import logging
@@ -279,47 +278,6 @@ def backports_below(packages, versions=None):
     return below
 
 
-def _fsync_dir(path):
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _move(source, target):
-    """Move ``source`` to ``target`` whole or not at all, also across filesystems (a ``/var``
-    of its own): a rename, else a copy beside the target (owner, mode, times; a link stays a
-    link), synced, renamed into place, then the source removed."""
-    try:
-        os.rename(source, target)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    directory = os.path.dirname(target)
-    handle, temporary = tempfile.mkstemp(prefix=".synnefo_upgrade.", dir=directory)
-    os.close(handle)
-    try:
-        if os.path.islink(source):
-            os.unlink(temporary)
-            os.symlink(os.readlink(source), temporary)
-        else:
-            shutil.copy2(source, temporary)
-            info = os.stat(source)
-            os.chown(temporary, info.st_uid, info.st_gid)
-            with open(temporary, "rb") as copy:
-                os.fsync(copy.fileno())
-        os.rename(temporary, target)
-    except BaseException:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        raise
-    _fsync_dir(directory)
-    os.unlink(source)
-    _fsync_dir(os.path.dirname(source) or ".")
-
-
 def _saved_policy(name):
     return os.path.join(__salt__["synnefo_files.state_dir"](), "saved" + os.path.abspath(name))
 
@@ -379,10 +337,7 @@ def policy_rc_d_install(name=POLICY_RC_D):
             )
         saved = _saved_policy(name)
         _makedirs(os.path.dirname(saved), mode=0o700)
-        try:
-            _move(name, saved)
-        except (IOError, OSError) as exc:
-            raise CommandExecutionError("{}: cannot keep it aside in {}: {}".format(name, saved, exc.strerror))
+        __salt__["synnefo_files.move"](name, saved)
         log.info("apt_jessie: the host's own %s kept aside in %s", name, saved)
     record = _guard_record(name)
     _makedirs(os.path.dirname(record), mode=0o700)
@@ -420,7 +375,7 @@ def policy_rc_d_remove(name=POLICY_RC_D):
             removed = True
         restored = None
         if status["saved"]:
-            _move(status["saved"], name)
+            __salt__["synnefo_files.move"](status["saved"], name)
             restored = name
         if status["installed"]:
             os.unlink(_guard_record(name))

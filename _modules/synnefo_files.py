@@ -295,6 +295,50 @@ def _fsync_dir(directory):
         os.close(handle)
 
 
+def move(source, target):
+    """
+    Move ``source`` to ``target`` whole or not at all, also across filesystems (a ``/var`` of
+    its own): a rename, else a copy beside the target (owner, mode, times; a link stays a
+    link), synced, renamed into place, then the source removed, each directory synced.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' synnefo_files.move /usr/sbin/policy-rc.d /var/lib/synnefo_upgrade/saved/usr/sbin/policy-rc.d
+    """
+    try:
+        try:
+            os.rename(source, target)
+            return target
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        directory = os.path.dirname(target) or "."
+        handle, temporary = tempfile.mkstemp(prefix=".synnefo_upgrade.", dir=directory)
+        os.close(handle)
+        try:
+            if os.path.islink(source):
+                os.unlink(temporary)
+                os.symlink(os.readlink(source), temporary)
+            else:
+                shutil.copy2(source, temporary)
+                info = os.stat(source)
+                os.chown(temporary, info.st_uid, info.st_gid)
+                with open(temporary, "rb") as copy:
+                    os.fsync(copy.fileno())
+            os.rename(temporary, target)
+        finally:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+        _fsync_dir(directory)
+        os.unlink(source)
+        _fsync_dir(os.path.dirname(source) or ".")
+    except (IOError, OSError) as exc:
+        raise CommandExecutionError("{}: cannot move it to {}: {}".format(source, target, exc.strerror or exc))
+    return target
+
+
 def replace(path, new_text, user=None, group=None, mode=None, backup_dir=None, keep_backup=True):
     """
     Write ``new_text`` to ``path`` atomically. An existing file keeps its owner, mode,

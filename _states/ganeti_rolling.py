@@ -75,19 +75,14 @@ def _sls(minion, mods, test=False, pillar=None):
     return __utils__["synnefo_orch.sls"](__salt__, minion, mods, test=test, pillar=pillar)
 
 
-# The webhook (pillar orchestration:notify:webhook) and what it could not be told: set by
-# the phase's state for its run.
-_NOTIFY = {"webhook": None, "warnings": []}
+# The webhook (pillar orchestration:notify:webhook), what its messages carry besides the
+# event, and what it could not be told: set by the phase's state for its run.
+_NOTIFY = {"webhook": None, "context": {"phase": "ganeti"}, "warnings": []}
 
 
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
-    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/ganeti/{}/{}".format(node, step), data)
-    if _NOTIFY["webhook"] and __utils__["synnefo_orch.notified"](step, outcome):
-        message = dict(data, phase="ganeti", cluster=_NOTIFY.get("cluster"), time=time.time())
-        warning = __utils__["synnefo_orch.notify"](_NOTIFY["webhook"], message)
-        if warning:
-            _NOTIFY["warnings"].append(warning)
+    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/ganeti/{}/{}".format(node, step), data, hook=_NOTIFY)
 
 
 def _ganeti_master(nodes):
@@ -1100,7 +1095,7 @@ def nodes_upgraded(
         if not nodes:
             return dict(ret, comment="no minion has the ganeti role")
         current_master = _ganeti_master(nodes)
-        _NOTIFY["cluster"] = current_master
+        _NOTIFY["context"]["cluster"] = current_master
         # The master role's home, kept in its tags: a run resumed after a failover still
         # knows where the role goes back.
         homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
@@ -1158,20 +1153,22 @@ def nodes_upgraded(
         baseline = _instance_states(current_master, nodes) if int(gate.get("passes", 0)) else None
         took = []  # each node's seconds in this run: the next one's expected time
         for node in pending:
+            why = None
             if stop_after and len(finished) >= stop_after:
-                ret["changes"]["stopped"] = {"after": finished, "next": node, "stop_after": stop_after}
-                ret["comment"] = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
+                why = {"stop_after": stop_after}
+                comment = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
                     stop_after, ", ".join(finished), node
                 )
-                _fire(node, "run", "stopped", after=finished, stop_after=stop_after)
-                return ret
-            expected = sum(took) / len(took) if took else float(window.get("node_minutes", 15)) * 60
-            outside = __utils__["synnefo_orch.window_refusal"](window, expected)
-            if outside:
-                ret["changes"]["stopped"] = {"after": finished, "next": node, "window": outside}
-                ret["comment"] = "stopped before {}: {}; run the orchestration again then".format(node, outside)
-                _fire(node, "run", "stopped", after=finished, window=outside)
-                return ret
+            else:
+                expected = sum(took) / len(took) if took else float(window.get("node_minutes", 15)) * 60
+                outside = __utils__["synnefo_orch.window_refusal"](window, expected)
+                if outside:
+                    why = {"window": outside}
+                    comment = "stopped before {}: {}; run the orchestration again then".format(node, outside)
+            if why:
+                ret["changes"]["stopped"] = dict(why, after=finished, next=node)
+                _fire(node, "run", "stopped", after=finished, **why)
+                return dict(ret, comment=comment)
             if baseline is not None and finished:
                 try:
                     _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)

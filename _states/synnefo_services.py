@@ -76,17 +76,14 @@ def _set_progress(nodes, stage, error=None):
     __utils__["synnefo_orch.call_each"](__salt__, nodes, "synnefo_files.set_progress", ["services", stage], {"error": error})
 
 
-# The webhook (pillar orchestration:notify:webhook) and what it could not be told.
-_NOTIFY = {"webhook": None, "warnings": []}
+# The webhook (pillar orchestration:notify:webhook), what its messages carry besides the
+# event, and what it could not be told: set by the phase's state for its run.
+_NOTIFY = {"webhook": None, "context": {"phase": "services"}, "warnings": []}
 
 
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
-    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/services/{}/{}".format(node, step), data)
-    if _NOTIFY["webhook"] and __utils__["synnefo_orch.notified"](step, outcome):
-        warning = __utils__["synnefo_orch.notify"](_NOTIFY["webhook"], dict(data, phase="services", time=time.time()))
-        if warning:
-            _NOTIFY["warnings"].append(warning)
+    __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/services/{}/{}".format(node, step), data, hook=_NOTIFY)
 
 
 def _version_at_least(minion, version, wanted):

@@ -238,14 +238,21 @@ def parts(results, started, ended):
     return [{"step": name, "start": low, "end": high} for name, (low, high) in sorted(spans.items(), key=lambda item: item[1])]
 
 
-def fire(opts, tag, data):
-    """Fire ``data`` (with the time) on the master's event bus under ``tag``."""
+def fire(opts, tag, data, hook=None):
+    """Fire ``data`` (with the time) on the master's event bus under ``tag``; with ``hook``
+    (``{'webhook', 'context', 'warnings'}``, a phase's run) also POST it, with the context, to
+    the webhook when it is a moment the webhook hears of, a failed delivery added to the
+    hook's warnings."""
+    data = dict(data, time=time.time())
     bus = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
     try:
-        data = dict(data, time=time.time())
         bus.fire_event(data, tag)
     finally:
         bus.destroy()
+    if hook and hook.get("webhook") and notified(data.get("step"), data.get("outcome")):
+        warning = notify(hook["webhook"], dict(data, **hook.get("context", {})))
+        if warning:
+            hook["warnings"].append(warning)
 
 
 log = logging.getLogger(__name__)

@@ -11,17 +11,18 @@ from tests.formula import load
 def rolling():
     module = load("_modules/ganeti_rolling.py")
     module.__salt__ = {}
-    module.CommandExecutionError = type("CommandExecutionError", (Exception,), {})
     return module
 
 
 def answering(rolling, stdout):
+    """Ganeti's answer, as Salt's cmd.run_all hands it over (the rows a real Ganeti never
+    prints: a short one, a field holding the separator)."""
     rolling.__salt__["cmd.run_all"] = lambda command, **_: {"retcode": 0, "stdout": stdout, "stderr": ""}
 
 
 def test_a_short_row_is_an_error_naming_the_command_and_the_row(rolling):
     answering(rolling, "gnt1|8192|4096|vm1||N|N|Y|M\ngnt2|8192\n")
-    with pytest.raises(Exception) as error:
+    with pytest.raises(rolling.CommandExecutionError) as error:
         rolling.nodes()
     assert "gnt-node list" in str(error.value) and "'gnt2|8192'" in str(error.value) and "2 fields where 9 were asked" in str(error.value)
 
