@@ -10,6 +10,7 @@ Run on a Ganeti node (the commands that change the cluster must run on the maste
 - :py:func:`plan_evacuation`: how each primary instance of a node leaves it (live migration;
   failover for a stopped one; ``drbd`` to its secondary) so that it fits in the other nodes'
   free memory, or why it cannot (disks on the node only: downtime, allowed or refused);
+- :py:func:`cluster`: the cluster the node belongs to (its master, its name);
 - :py:func:`tags`, :py:func:`add_tags`, :py:func:`remove_tags`: the node tags in which the
   upgrade keeps its progress, in Ganeti itself, so that a crash of the orchestration loses
   nothing (as GRNET's clustertool does);
@@ -272,6 +273,27 @@ def plan_evacuation(node, cluster_nodes=None, cluster_instances=None, allow_down
         plan["moves"][instance] = target
         plan["methods"][instance] = how
     return plan
+
+
+def cluster():
+    """
+    Return the Ganeti cluster this node belongs to, as Ganeti answers on it: ``{'master'}``
+    (``gnt-cluster getmaster``, which every node answers from its own copy of the cluster's
+    configuration) and, on the master, ``'name'`` (``gnt-cluster info``'s ``Cluster name``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G roles:ganeti ganeti_rolling.cluster
+    """
+    master = _gnt(["gnt-cluster", "getmaster"])["stdout"].strip()
+    found = {"master": master, "name": None}
+    if master and master == __opts__.get("id"):
+        for line in _gnt(["gnt-cluster", "info"])["stdout"].splitlines():
+            if line.startswith("Cluster name:"):
+                found["name"] = line.split(":", 1)[1].strip()
+    return found
 
 
 def tags(node):

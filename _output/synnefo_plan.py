@@ -65,14 +65,9 @@ def _node_lines(node, info, free=None):
     return ["  {}: {}".format(node, lines[0])] + ["  {}  {}".format(" " * len(node), line) for line in lines[1:]]
 
 
-def _text(plan):
-    target = ", to {}".format(plan["to_version"]) if plan.get("to_version") else ""
-    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed){}".format(ORCHESTRATION, target), ""]
-    out.append("Preflight: " + plan["preflight"])
-    for refusal in plan["refused"]:
-        out.append("REFUSED: " + refusal)
-    ganeti = plan["ganeti"]
-    out += ["", "1. Ganeti nodes, one at a time (drain, live-migrate the VMs away, upgrade, reboot, migrate them back):"]
+def _ganeti_lines(ganeti, cluster):
+    """One Ganeti cluster's order, nodes and stop (``cluster``: its part of the plan)."""
+    out = []
     if ganeti["order"]:
         out.append("  order: " + ", ".join(ganeti["order"]) + ": " + ganeti["why"])
     else:
@@ -80,15 +75,37 @@ def _text(plan):
     for node in ganeti["order"]:
         if node in ganeti["nodes"]:
             out += _node_lines(node, ganeti["nodes"][node], ganeti["nodes"][node].get("free_mib", {}))
-    if ganeti.get("window"):
-        out.append("  MAINTENANCE WINDOW: " + ganeti["window"])
-    if ganeti.get("stop_after"):
+    if cluster.get("stop_after"):
         done = [n for n in ganeti["order"] if n in ganeti["nodes"]]
         out.append(
             "  then the run STOPS as asked (stop_after: {}) after {}; the next run goes on, the service phase after the last node".format(
-                ganeti["stop_after"], ", ".join(done)
+                cluster["stop_after"], ", ".join(done) or "no node"
             )
         )
+    return out
+
+
+def _text(plan):
+    target = ", to {}".format(plan["to_version"]) if plan.get("to_version") else ""
+    out = ["Synnefo upgrade plan (a dry run of {}: nothing was changed){}".format(ORCHESTRATION, target), ""]
+    out.append("Preflight: " + plan["preflight"])
+    for refusal in plan["refused"]:
+        out.append("REFUSED: " + refusal)
+    ganeti = plan["ganeti"]
+    clusters = ganeti.get("clusters") or {}
+    if len(clusters) > 1:
+        out += ["", "1. Ganeti clusters side by side, each one node at a time (drain, live-migrate the VMs away, upgrade, reboot,"]
+        out.append("   migrate them back):")
+        for name, cluster in sorted(clusters.items()):
+            out += ["", "  cluster {} (master {}):".format(name, cluster["master"])]
+            out += ["  " + line for line in _ganeti_lines(dict(ganeti, order=cluster["order"], why=cluster.get("why", "")), cluster)]
+        if ganeti.get("window"):
+            out.append("  MAINTENANCE WINDOW: " + ganeti["window"])
+    else:
+        out += ["", "1. Ganeti nodes, one at a time (drain, live-migrate the VMs away, upgrade, reboot, migrate them back):"]
+        out += _ganeti_lines(ganeti, ganeti)
+        if ganeti.get("window"):
+            out.append("  MAINTENANCE WINDOW: " + ganeti["window"])
     services = plan["services"]
     out += ["", "2. Service nodes, together (the API is down from their services' stop to their reboot):"]
     if not services["nodes"]:

@@ -52,7 +52,8 @@ def _version_at_least(client, host, version, wanted):
 def status(to_version="0.19-1~jessie"):
     """
     Return one entry per host that has a role: ``{host: {'stage', 'since', 'error', 'roles',
-    'codename', 'synnefo'}}``. Ganeti nodes' stages (from Ganeti's tags): pending, draining,
+    'codename', 'synnefo'}}``, and for a Ganeti node its ``'cluster'`` (as Ganeti names it).
+    Ganeti nodes' stages (from Ganeti's tags): pending, draining,
     upgrading, rebooting, restoring, done, failed; service nodes' (recorded on each host by the
     service phase): pending, download, ip-history-check, rehearsal, upgrade, ip-history, reboot, check, done,
     failed. A host that does not answer is ``unreachable`` unless Ganeti's tags say more.
@@ -69,17 +70,25 @@ def status(to_version="0.19-1~jessie"):
     cached = __salt__["cache.grains"](tgt="*") or {}
     hosts = sorted(set(grains) | set(m for m, g in cached.items() if g and g.get("roles")))
     ganeti = [h for h in hosts if "ganeti" in (grains.get(h) or cached.get(h) or {}).get("roles", [])]
-    tags = {}
-    for node in ganeti:
-        if node not in grains:
-            continue
-        answer = client.cmd(node, "cmd.run", [["gnt-cluster", "getmaster"]], kwarg={"python_shell": False}, timeout=15)
-        master = (answer.get(node) or "").strip()
+    # Each Ganeti node's cluster as Ganeti answers on it; each cluster's tags from its master.
+    tags, cluster_of = {}, {}
+    answering = [n for n in ganeti if n in grains]
+    told = client.cmd(answering, "ganeti_rolling.cluster", [], timeout=15, tgt_type="list") if answering else {}
+    masters = {}
+    for node in answering:
+        master = (told.get(node) or {}).get("master") if isinstance(told.get(node), dict) else None
         if master:
-            for name in ganeti:
-                found = client.cmd(master, "ganeti_rolling.tags", [name], timeout=15).get(master)
-                tags[name] = found if isinstance(found, list) else []
-            break
+            masters.setdefault(master, []).append(node)
+    for master, members in sorted(masters.items()):
+        name = (told.get(master) or {}).get("name") if isinstance(told.get(master), dict) else None
+        for node in members:
+            cluster_of[node] = name or master
+        for node in ganeti:
+            if node in members or node not in cluster_of:
+                found = client.cmd(master, "ganeti_rolling.tags", [node], timeout=15).get(master)
+                if isinstance(found, list):
+                    tags[node] = found
+                    cluster_of.setdefault(node, name or master)
     # The service phase keeps each host's stage on the host itself.
     progress = _answers(client, "synnefo_files.progress")
     report = {}
@@ -92,6 +101,8 @@ def status(to_version="0.19-1~jessie"):
             "since": None,
             "error": None,
         }
+        if host in ganeti:
+            entry["cluster"] = cluster_of.get(host)
         own = tags.get(host, [])
         stage = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":stage:")), None)
         failed = next((t.split(":", 2)[2] for t in own if t.startswith(TAG + ":failed:")), None)
@@ -130,7 +141,9 @@ def plan(pillar=None, saltenv="base"):
     Show what the upgrade will do, changing nothing: the orchestration's own dry run
     (``state.orchestrate synnefo_upgrade.orch test=True``, the same code that then does it),
     gathered per host. Returns (``--out=json``: as data) ``{'to_version', 'preflight',
-    'refused', 'ganeti': {'order', 'master', 'failover_to', 'why', 'nodes': {node: {'moves',
+    'refused', 'ganeti': {'order', 'master', 'failover_to' (with one Ganeti cluster), 'why',
+    'clusters': {name: {'order', 'master', 'failover_to', 'nodes', 'why', 'stop_after'}},
+    'nodes': {node: {'moves',
     'missing', 'free_mib', 'services', 'packages', 'download_bytes', 'files', 'diffs',
     'warnings'}}}, 'services': {'nodes': {node: {...the same, 'roles'}}}, 'migrations',
     'ip_history', 'download_bytes': {host: bytes}, 'kept_conffiles': {host: {package:
@@ -158,7 +171,12 @@ def plan(pillar=None, saltenv="base"):
     master, failover = ganeti_changes.pop("master", None), ganeti_changes.pop("failover_to", None)
     stop_after = ganeti_changes.pop("stop_after", None)
     window = ganeti_changes.pop("window", None)
+    clusters = ganeti_changes.pop("clusters", {})
     why = "pillar synnefo_upgrade:orchestration:node_order first, then by name"
+    for cluster in clusters.values():
+        cluster["why"] = why
+        if cluster["master"] in cluster["nodes"]:
+            cluster["why"] += "; the Ganeti master {} last, after a master failover to {}".format(cluster["master"], cluster["failover_to"])
     if master in order:
         why += "; the Ganeti master {} last, after a master failover to {}".format(master, failover)
     services_changes = dict(services_result.get("changes") or {})
@@ -176,6 +194,7 @@ def plan(pillar=None, saltenv="base"):
             "stop_after": stop_after,
             "window": window,
             "why": why,
+            "clusters": clusters,
             "nodes": ganeti_changes,
             "comment": ganeti_result.get("comment", ""),
         },
@@ -322,6 +341,10 @@ def _report_data(jid, states):
         "failures": failures,
         "versions": versions,
         "ganeti_notes": ganeti_notes(ganeti),
+        "clusters": dict(
+            (name, {"nodes": info.get("nodes", []), "result": info.get("result"), "comment": info.get("comment", "")})
+            for name, info in (ganeti.get("clusters") or {}).items()
+        ),
         "warnings": services.get("warnings", []) + ganeti.get("notify_warnings", []) + services.get("notify_warnings", []),
         "migrations": services.get("migrations", {}),
         "api_down": window,
@@ -331,20 +354,35 @@ def _report_data(jid, states):
 
 
 def ganeti_notes(changes):
-    """What the Ganeti phase did beyond its steps, one line each: where a run stopped as asked
-    (or at its window), what a failure before a dist-upgrade undid (and what it could not),
+    """What the Ganeti phase did beyond its steps, one line each (per Ganeti cluster where it
+    is the cluster's): where a run stopped as asked (or at its window, or because another
+    cluster failed), a cluster that failed, what a failure before a dist-upgrade undid (and what it could not),
     the downtime it was allowed (per instance), what ``gnt-cluster verify`` showed that a
     half-upgraded cluster must show (with why), and the master candidate set put back (or
     why not)."""
     notes = []
-    stopped = changes.get("stopped") or {}
-    if stopped:
-        why = "stop_after: {}".format(stopped["stop_after"]) if stopped.get("stop_after") else stopped.get("window", "")
-        notes.append(
-            "stopped before {} ({}); done in this run: {}".format(stopped.get("next"), why, ", ".join(stopped.get("after", [])) or "none")
-        )
+    clusters = changes.get("clusters") or {"": changes}  # a run before several clusters kept these at the top
+    for name, cluster in sorted(clusters.items()):
+        prefix = "cluster {}: ".format(name) if len(clusters) > 1 else ""
+        stopped = cluster.get("stopped") or {}
+        if stopped:
+            why = (
+                "stop_after: {}".format(stopped["stop_after"])
+                if stopped.get("stop_after")
+                else stopped.get("window") or "Ganeti cluster {} failed".format(stopped.get("other_cluster_failed"))
+            )
+            notes.append(
+                "{}stopped before {} ({}); done in this run: {}".format(
+                    prefix, stopped.get("next"), why, ", ".join(stopped.get("after", [])) or "none"
+                )
+            )
+        if len(clusters) > 1 and cluster.get("result") is False:
+            notes.append("{}FAILED: {}".format(prefix, cluster.get("comment")))
+        candidates = cluster.get("master_candidates") or {}
+        notes += ["{}master candidates: {}".format(prefix, line) for line in candidates.get("restored", [])]
+        notes += ["{}master candidates NOT as before: {}".format(prefix, line) for line in candidates.get("not_restored", [])]
     for node, info in sorted(changes.items()):
-        if not isinstance(info, dict):
+        if not isinstance(info, dict) or node == "clusters":
             continue
         if "undone" in info:
             notes.append("{}: undone after the failure: {}".format(node, ", ".join(info["undone"]) or "nothing"))
@@ -353,9 +391,6 @@ def ganeti_notes(changes):
         for instance, seconds in sorted((info.get("downtime_seconds") or {}).items()):
             notes.append("{}: {} was down {} s (allow_downtime)".format(node, instance, seconds))
         notes += ["{}: gnt-cluster verify: tolerated {}".format(node, line) for line in info.get("verify_tolerated") or []]
-    candidates = changes.get("master_candidates") or {}
-    notes += ["master candidates: {}".format(line) for line in candidates.get("restored", [])]
-    notes += ["master candidates NOT as before: {}".format(line) for line in candidates.get("not_restored", [])]
     return notes
 
 
@@ -381,6 +416,10 @@ def _html(data):
     for row in rows:
         if row["host"] not in hosts:
             hosts.append(row["host"])
+    # Several Ganeti clusters: each one's nodes together (a group of rows), by name.
+    clusters = data.get("clusters") or {}
+    cluster_of = dict((n, c) for c, info in clusters.items() for n in info["nodes"]) if len(clusters) > 1 else {}
+    hosts.sort(key=lambda h: (h not in cluster_of, cluster_of.get(h, ""), hosts.index(h)))
     begin = min([r["start"] for r in rows] or [0])
     end = max([r.get("end", r["start"]) for r in rows] or [1])
     span = max(end - begin, 1.0)
@@ -414,6 +453,9 @@ def _html(data):
     for index, host in enumerate(hosts):
         top = 20 + index * height * 2
         svg.append('<text x="4" y="{}" font-weight="bold">{}</text>'.format(top + 17, _escape(host)))
+        if host in cluster_of:
+            label = '<text class="cluster" x="4" y="{}" fill="#666">cluster {}</text>'
+            svg.append(label.format(top + 17 + height, _escape(cluster_of[host])))
         for row in (r for r in rows if r["host"] == host):
             failed = row.get("outcome") == "failed"
             y = top + (height if row.get("parent") else 0) + 4
@@ -478,7 +520,20 @@ def _html(data):
                 ]
             )
         )
-    out += ["</table>", "<h2>Ganeti</h2>", "<ul>"]
+    out.append("</table>")
+    if clusters:
+        out += ["<h2>Ganeti clusters</h2>", "<table><tr><th>cluster</th><th>nodes</th><th>outcome</th><th>what happened</th></tr>"]
+        for name, info in sorted(clusters.items()):
+            outcome = {True: "done", False: "FAILED", None: "stopped"}.get(info.get("result"), "")
+            if info.get("result") is True and (info.get("comment") or "").startswith("stopped"):
+                outcome = "stopped"
+            out.append(
+                '<tr class="cluster"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>'.format(
+                    _escape(name), _escape(", ".join(info["nodes"])), outcome, _escape(info.get("comment"))
+                )
+            )
+        out.append("</table>")
+    out += ["<h2>Ganeti</h2>", "<ul>"]
     out += ["<li>{}</li>".format(_escape(n)) for n in data.get("ganeti_notes") or ["every VM kept running; nothing to note"]] + ["</ul>"]
     out += ["<h2>Database migrations</h2>", "<ul>"]
     out += ["<li>{} on {}</li>".format(_escape(s), _escape(m)) for s, m in sorted(data["migrations"].items())] + ["</ul>"]

@@ -31,6 +31,7 @@ from __future__ import absolute_import, print_function, unicode_literals
 
 import logging
 import re
+import threading
 import time
 
 import salt.utils.event
@@ -82,6 +83,8 @@ _NOTIFY = {"webhook": None, "context": {"phase": "ganeti"}, "warnings": []}
 
 def _fire(node, step, outcome, **data):
     data.update(node=node, step=step, outcome=outcome)
+    if node in _CLUSTER_OF:
+        data.setdefault("cluster", _CLUSTER_OF[node])
     __utils__["synnefo_orch.fire"](__opts__, "synnefo_upgrade/ganeti/{}/{}".format(node, step), data, hook=_NOTIFY)
 
 
@@ -248,7 +251,22 @@ def _verify_problems(master, nodes, resuming=()):
     return _judge_verify(found, _codenames(nodes), resuming)
 
 
-def _ganeti_problems(nodes, to_version, allow_downtime=()):
+def _ganeti_problems(nodes, to_version, allow_downtime=(), include=None, exclude=None):
+    """Each Ganeti cluster's problems (:py:func:`_cluster_problems`), and the nodes an
+    interrupted run left in the middle of their upgrade."""
+    try:
+        groups = _clusters(nodes, include, exclude)
+    except CommandExecutionError as exc:
+        return [exc.error], {}
+    problems, resuming = [], {}
+    for cluster in sorted(groups):
+        found, left = _cluster_problems(groups[cluster], to_version, allow_downtime)
+        problems += found if len(groups) == 1 else ["cluster {}: {}".format(cluster, p) for p in found]
+        resuming.update(left)
+    return problems, resuming
+
+
+def _cluster_problems(nodes, to_version, allow_downtime=()):
     problems = []
     master = _ganeti_master(nodes)
     all_tags = dict((n, _tags(master, n)) for n in nodes)
@@ -286,7 +304,7 @@ def _ganeti_problems(nodes, to_version, allow_downtime=()):
     return problems, resuming
 
 
-def _preflight_problems(from_version, to_version, from_codename, synnefo_packages, allow_downtime=()):
+def _preflight_problems(from_version, to_version, from_codename, synnefo_packages, allow_downtime=(), include=None, exclude=None):
     problems = []
     # The formula's execution modules on every minion, as a state run would sync them.
     __salt__["saltutil.cmd"]("*", "saltutil.sync_modules", timeout=60)
@@ -306,7 +324,7 @@ def _preflight_problems(from_version, to_version, from_codename, synnefo_package
         and answer["ret"].get("phase") == "services"
         and answer["ret"].get("stage") != "done"
     )
-    ganeti_problems, resuming = _ganeti_problems(nodes, to_version, allow_downtime) if nodes else ([], {})
+    ganeti_problems, resuming = _ganeti_problems(nodes, to_version, allow_downtime, include, exclude) if nodes else ([], {})
     upgraded_hosts = 0
     # A node an interrupted run left in the middle of its upgrade is the run's to finish.
     checked = sorted(m for m in expected if m in answered and m not in resuming and m not in in_progress)
@@ -348,6 +366,8 @@ def preflight_passed(
     databases=None,
     synnefo_packages=None,
     allow_downtime=None,
+    clusters=None,
+    exclude_clusters=None,
 ):
     """
     Check, changing nothing, that the cloud can be upgraded: every minion with a role answers,
@@ -382,7 +402,7 @@ def preflight_passed(
     ]
     try:
         problems, upgraded, total = _preflight_problems(
-            from_version, to_version, from_codename, synnefo_packages or ["snf-common"], allow_downtime or []
+            from_version, to_version, from_codename, synnefo_packages or ["snf-common"], allow_downtime or [], clusters, exclude_clusters
         )
     except CommandExecutionError as exc:
         problems, upgraded, total = ["preflight could not run: {}".format(exc)], 0, 0
@@ -1011,9 +1031,13 @@ def nodes_upgraded(
     health_gate=None,
     notify=None,
     window=None,
+    parallel_clusters=0,
+    continue_other_clusters=False,
+    clusters=None,
+    exclude_clusters=None,
 ):
     """
-    Upgrade every Ganeti node, strictly one at a time (pillar
+    Upgrade every Ganeti node, strictly one at a time in each Ganeti cluster (pillar
     ``synnefo_upgrade:orchestration:node_order``, else by name; the Ganeti master last, after
     a master failover to an upgraded master candidate): download the packages while its VMs
     still run, record its primaries in its tags, wait for every DRBD disk to be in sync, drain
@@ -1052,7 +1076,8 @@ def nodes_upgraded(
 
     stop_after
         Stop cleanly once this many nodes are done in this run (``1``: a canary); ``0``: no
-        limit. The next run goes on from the next node.
+        limit. The next run goes on from the next node. With several clusters the count is
+        the run's, shared out among the clusters in turn, by name.
 
     undo_on_failure
         When a node's step fails before its dist-upgrade began, undrain it and bring its
@@ -1071,6 +1096,21 @@ def nodes_upgraded(
         for each node's start, end and failure and a stop as asked; a hook that fails is a
         warning in the result (``notify_warnings``), never a failure of the run.
 
+    parallel_clusters
+        How many Ganeti clusters are upgraded side by side (each one node at a time, with its
+        own master failover); ``0``: all of them. Each node belongs to the cluster Ganeti
+        names on it (``gnt-cluster getmaster``, then ``gnt-cluster info`` on its master).
+
+    continue_other_clusters
+        When a cluster fails, the others go on to their end (``True``) instead of stopping
+        before their next node; the run fails either way.
+
+    clusters
+        Upgrade only these clusters (their Ganeti names); empty: all.
+
+    exclude_clusters
+        Leave these clusters alone.
+
     window
         ``{start, end, timezone, node_minutes}`` (times of day, ``HH:MM``): a node is started
         only if its expected time (the mean of the nodes done in this run, else
@@ -1078,13 +1118,20 @@ def nodes_upgraded(
         before it, saying when the window opens again.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
-    stop_after = int(stop_after or 0)
-    window = dict(window or {})
+    options = {
+        "to_version": to_version,
+        "node_order": node_order,
+        "reboot_timeout": int(reboot_timeout),
+        "return_master": return_master,
+        "synnefo_packages": synnefo_packages or ["snf-common"],
+        "allow_downtime": list(allow_downtime or []),
+        "drbd_sync_timeout": int(drbd_sync_timeout),
+        "stop_after": int(stop_after or 0),
+        "undo_on_failure": undo_on_failure,
+        "health_gate": dict(health_gate or {}),
+        "window": dict(window or {}),
+    }
     _NOTIFY.update(webhook=None if __opts__["test"] else (notify or {}).get("webhook"), warnings=[])
-    reboot_timeout = int(reboot_timeout)
-    allow_downtime = list(allow_downtime or [])
-    drbd_sync_timeout = int(drbd_sync_timeout)
-    synnefo_packages = synnefo_packages or ["snf-common"]
     test = __opts__["test"]
     try:
         lock = None if test else _lock()
@@ -1094,116 +1141,284 @@ def nodes_upgraded(
         nodes = _ganeti_nodes()
         if not nodes:
             return dict(ret, comment="no minion has the ganeti role")
-        current_master = _ganeti_master(nodes)
-        _NOTIFY["context"]["cluster"] = current_master
-        # The master role's home, kept in its tags: a run resumed after a failover still
-        # knows where the role goes back.
-        homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
-        original_master = homes[0] if homes else current_master
-        order = _order(nodes, original_master, node_order)
-        pending = [n for n in order if not (_upgraded(n, to_version) and not _progress(_tags(current_master, n)))]
+        groups = _clusters(nodes, clusters, exclude_clusters)
+        _CLUSTER_OF.clear()
+        _CLUSTER_OF.update((n, c) for c, members in groups.items() for n in members)
+        if not groups:
+            return dict(ret, comment="no Ganeti cluster left to upgrade (pillar synnefo_upgrade:orchestration:clusters, exclude_clusters)")
+        states = dict((c, _cluster_state(members, options)) for c, members in sorted(groups.items()))
+        quotas = _quotas(dict((c, state["pending"]) for c, state in states.items()), options["stop_after"])
+        if test:
+            return _plan(ret, states, quotas, options)
+        ret["changes"]["timeline"] = timeline = []
+        ret["changes"]["clusters"] = {}
+        shared = _Shared(quotas, options["window"], continue_other_clusters, options["stop_after"])
+        jobs = [
+            (cluster, lambda cluster=cluster: _cluster_upgraded(cluster, states[cluster], options, shared, timeline))
+            for cluster in sorted(states)
+        ]
+        if len(jobs) == 1:
+            outcomes = [(jobs[0][0], _outcome(jobs[0][1]))]
+        else:
+            done = __utils__["synnefo_orch.in_parallel"]([job for _, job in jobs], int(parallel_clusters or 0) or len(jobs))
+            outcomes = [(cluster, value if ok else _failed_outcome(value)) for (cluster, _), (ok, value) in zip(jobs, done)]
+        comments = []
+        for cluster, outcome in outcomes:
+            changes = outcome["changes"]
+            summary = {"nodes": groups[cluster], "result": outcome["result"], "comment": outcome["comment"]}
+            for key in ("master", "master_candidates", "stopped"):
+                if key in changes:
+                    summary[key] = changes.pop(key)
+            ret["changes"]["clusters"][cluster] = summary
+            ret["changes"].update(changes)
+            comments.append(outcome["comment"] if len(outcomes) == 1 else "cluster {}: {}".format(cluster, outcome["comment"]))
+            if outcome["result"] is False:
+                ret["result"] = False
+        ret["comment"] = "\n".join(comments)
+        return ret
+    except CommandExecutionError as exc:
+        return dict(ret, result=False, comment=exc.error)
+    finally:
+        if lock is not None:
+            lock.close()
+        if _NOTIFY["warnings"]:
+            ret["changes"]["notify_warnings"] = list(_NOTIFY["warnings"])
+
+
+# --- several clusters ---------------------------------------------------------------------
+
+# Each Ganeti node's cluster, for the events and the webhook's messages.
+_CLUSTER_OF = {}
+
+
+def _clusters(nodes, include=None, exclude=None):
+    """``{cluster name: [its nodes]}`` by Ganeti's own answer on each node (its master; the
+    master's ``Cluster name``), kept to the clusters ``include`` names (all when empty), less
+    those ``exclude`` names. A node that cannot say, or a name no node has, is an error."""
+    answers = __utils__["synnefo_orch.answers"](__salt__, nodes, "ganeti_rolling.cluster")
+    silent = ["{} ({})".format(n, value) for n, (ok, value) in sorted(answers.items()) if not ok or not (value or {}).get("master")]
+    if silent:
+        raise CommandExecutionError("cannot tell which Ganeti cluster these nodes belong to: " + "; ".join(silent))
+    groups = {}
+    for node in nodes:
+        master = answers[node][1]["master"]
+        told = answers.get(master, (False, {}))[1]
+        groups.setdefault((told or {}).get("name") or master, []).append(node)
+    include, exclude = list(include or []), list(exclude or [])
+    unknown = [c for c in include + exclude if c not in groups]
+    if unknown:
+        raise CommandExecutionError(
+            "pillar synnefo_upgrade:orchestration names Ganeti cluster(s) {} that no Ganeti node belongs to (found: {})".format(
+                ", ".join(unknown), ", ".join(sorted(groups))
+            )
+        )
+    return dict((c, sorted(members)) for c, members in groups.items() if (not include or c in include) and c not in exclude)
+
+
+def _quotas(pending, stop_after):
+    """``{cluster: nodes it may start in this run}`` for ``stop_after`` (the run's count,
+    shared out among the clusters in turn, by name); None: no limit."""
+    if not stop_after:
+        return None
+    quotas = dict((c, 0) for c in pending)
+    left = dict((c, len(nodes)) for c, nodes in pending.items())
+    given = 0
+    while given < stop_after and any(left.values()):
+        for cluster in sorted(pending):
+            if given < stop_after and left[cluster]:
+                quotas[cluster] += 1
+                left[cluster] -= 1
+                given += 1
+    return quotas
+
+
+class _Shared(object):
+    """What the clusters upgraded side by side share: each one's share of ``stop_after``,
+    the nodes' times (the window's estimate), and the clusters that failed (the others stop
+    before their next node unless ``continue_other_clusters``)."""
+
+    def __init__(self, quotas, window, continue_others, stop_after=0):
+        self.lock = threading.Lock()
+        self.stop_after = stop_after
+        self.quotas = dict(quotas) if quotas is not None else None
+        self.window = window
+        self.continue_others = continue_others
+        self.took = []
+        self.failed = []
+
+    def why_not(self, cluster, node):
+        """None when ``node`` may start now (its share counted), else why it may not."""
+        with self.lock:
+            if self.failed and not self.continue_others:
+                return {"other_cluster_failed": ", ".join(self.failed)}
+            if self.quotas is not None and self.quotas.get(cluster, 0) <= 0:
+                return {"stop_after": self.stop_after}
+            expected = sum(self.took) / len(self.took) if self.took else float(self.window.get("node_minutes", 15)) * 60
+            outside = __utils__["synnefo_orch.window_refusal"](self.window, expected)
+            if outside:
+                return {"window": outside}
+            if self.quotas is not None:
+                self.quotas[cluster] -= 1
+            return None
+
+    def finished(self, seconds):
+        with self.lock:
+            self.took.append(seconds)
+
+    def failure(self, cluster):
+        with self.lock:
+            self.failed.append(cluster)
+
+
+def _outcome(job):
+    try:
+        return job()
+    except CommandExecutionError as exc:
+        return _failed_outcome(exc)
+
+
+def _failed_outcome(exc):
+    return {"result": False, "comment": getattr(exc, "error", "{}".format(exc)), "changes": {}}
+
+
+def _cluster_state(nodes, options):
+    """Where one cluster stands: its master now, the master role's home, the order of its
+    nodes and those still to upgrade."""
+    current_master = _ganeti_master(nodes)
+    # The master role's home, kept in its tags: a run resumed after a failover still knows
+    # where the role goes back.
+    homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
+    original_master = homes[0] if homes else current_master
+    order = _order(nodes, original_master, options["node_order"])
+    to_version = options["to_version"]
+    pending = [n for n in order if not (_upgraded(n, to_version) and not _progress(_tags(current_master, n)))]
+    return {
+        "nodes": nodes,
+        "master": current_master,
+        "homes": homes,
+        "home": original_master,
+        "order": order,
+        "pending": pending,
+    }
+
+
+def _plan(ret, states, quotas, options):
+    """The dry run: each cluster's nodes in order, what each would move, change and upgrade,
+    where the run would stop."""
+    predicted = {"order": [], "clusters": {}, "to_version": options["to_version"]}
+    lines = []
+    window = options["window"]
+    for cluster, state in sorted(states.items()):
+        pending, order, master = state["pending"], state["order"], state["home"]
         if not pending:
-            if homes or (return_master and current_master != original_master):
-                _finish_master(nodes, original_master, return_master, ret)
+            lines.append("cluster {}: every node is on {}".format(cluster, options["to_version"]))
+            predicted["clusters"][cluster] = {"order": order, "master": master, "failover_to": None, "nodes": []}
+            continue
+        planned = pending[: quotas[cluster]] if quotas is not None else pending  # in the run's order: the master last
+        nodes = _predict(planned, master, options["synnefo_packages"], options["allow_downtime"]) if planned else {}
+        if len(states) > 1:
+            lines.append("cluster {}:".format(cluster))
+        lines += [
+            "{}: move {}; change {}; upgrade {} packages".format(
+                node,
+                ", ".join(
+                    [
+                        "{} -> {}{}".format(i, t, " (stopped: failover)" if p["methods"].get(i) == "failover" else "")
+                        for i, t in sorted(p["moves"].items())
+                    ]
+                    + ["{} stays, shut down during the upgrade".format(i) for i in sorted(p["downtime"])]
+                )
+                or "nothing",
+                ", ".join(p["files"]) or "no file",
+                len(p["packages"]),
+            )
+            for node, p in ((n, nodes[n]) for n in planned)
+        ]
+        # The role goes to a node upgraded before this run first, as the run itself chooses.
+        others = [n for n in order if n != master and n not in pending] + [n for n in order if n != master and n in pending]
+        failover_to = others[0] if master in planned and others else None
+        if failover_to:
+            _predict_failover(nodes, master, failover_to)
+        summary = {"order": order, "master": master, "failover_to": failover_to, "nodes": planned}
+        if quotas is not None and len(planned) < len(pending):
+            summary["stop_after"] = options["stop_after"]
+            lines.append(
+                "then {} stops as asked (stop_after: {}) before {}; the next run goes on".format(
+                    "the run" if len(states) == 1 else "cluster " + cluster, options["stop_after"], pending[len(planned)]
+                )
+            )
+        predicted.update(nodes)
+        predicted["clusters"][cluster] = summary
+        predicted["order"] += order
+    first = next((s["pending"][0] for _, s in sorted(states.items()) if s["pending"]), None)
+    if first is None:
+        return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(options["to_version"]))
+    if len(states) == 1:
+        only = next(iter(predicted["clusters"].values()))
+        predicted.update(master=only["master"], failover_to=only["failover_to"])
+        if "stop_after" in only:
+            predicted["stop_after"] = only["stop_after"]
+    elif quotas is not None and sum(quotas.values()) < sum(len(s["pending"]) for s in states.values()):
+        predicted["stop_after"] = options["stop_after"]
+    comment = "the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines)
+    outside = __utils__["synnefo_orch.window_refusal"](window, float(window.get("node_minutes", 15)) * 60)
+    if outside:
+        predicted["window"] = "a run started now would stop before {}: {}".format(first, outside)
+        comment += "\n" + predicted["window"]
+    return dict(ret, result=None, changes=predicted, comment=comment)
+
+
+def _stop_comment(why, finished, node):
+    if "stop_after" in why:
+        return "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
+            why["stop_after"], ", ".join(finished) or "no node", node
+        )
+    if "window" in why:
+        return "stopped before {}: {}; run the orchestration again then".format(node, why["window"])
+    return "stopped before {}: Ganeti cluster {} failed; run the orchestration again to go on".format(node, why["other_cluster_failed"])
+
+
+def _cluster_upgraded(cluster, state, options, shared, timeline):
+    """One Ganeti cluster's nodes, one at a time: ``{'result', 'comment', 'changes'}`` (its
+    nodes' entries, ``master``, ``master_candidates``, ``stopped``)."""
+    ret = {"result": True, "comment": "", "changes": {}}
+    nodes, pending, order = state["nodes"], state["pending"], state["order"]
+    to_version, return_master = options["to_version"], options["return_master"]
+    try:
+        if not pending:
+            if state["homes"] or (return_master and state["master"] != state["home"]):
+                _finish_master(nodes, state["home"], return_master, ret)
                 return dict(ret, comment="every Ganeti node is on {}; {}".format(to_version, ret["changes"].get("master", "")))
             return dict(ret, comment="every Ganeti node is on {}: nothing to do".format(to_version))
-        if test:
-            master = original_master
-            if stop_after and len(pending) > stop_after:
-                pending = pending[:stop_after]  # in the run's order: the master's turn is the last
-            predicted = _predict(pending, master, synnefo_packages, allow_downtime)
-            lines = [
-                "{}: move {}; change {}; upgrade {} packages".format(
-                    node,
-                    ", ".join(
-                        [
-                            "{} -> {}{}".format(i, t, " (stopped: failover)" if p["methods"].get(i) == "failover" else "")
-                            for i, t in sorted(p["moves"].items())
-                        ]
-                        + ["{} stays, shut down during the upgrade".format(i) for i in sorted(p["downtime"])]
-                    )
-                    or "nothing",
-                    ", ".join(p["files"]) or "no file",
-                    len(p["packages"]),
-                )
-                for node, p in ((n, predicted[n]) for n in pending)
-            ]
-            # The order and the failover, beside the nodes: what the plan runner shows. The role
-            # goes to a node upgraded before this run first, as the run itself chooses.
-            others = [n for n in order if n != master and n not in pending] + [n for n in order if n != master and n in pending]
-            failover_to = others[0] if master in pending and others else None
-            if failover_to:
-                _predict_failover(predicted, master, failover_to)
-            predicted.update(order=order, master=master, failover_to=failover_to, to_version=to_version)
-            comment = "the Ganeti nodes would be upgraded in this order:\n" + "\n".join(lines)
-            if stop_after and [n for n in order if n not in pending and not _upgraded(n, to_version)]:
-                predicted["stop_after"] = stop_after
-                comment += "\nthen the run stops as asked (stop_after: {}); the next run goes on".format(stop_after)
-            outside = __utils__["synnefo_orch.window_refusal"](window, float(window.get("node_minutes", 15)) * 60)
-            if outside:
-                predicted["window"] = "a run started now would stop before {}: {}".format(pending[0], outside)
-                comment += "\n" + predicted["window"]
-            return dict(ret, result=None, changes=predicted, comment=comment)
-        if not homes:
-            _call(current_master, "ganeti_rolling.add_tags", [original_master, "{}:master-home".format(TAG)])
-        _record_candidates(current_master, nodes)
-        ret["changes"]["timeline"] = timeline = []
+        if not state["homes"]:
+            _call(state["master"], "ganeti_rolling.add_tags", [state["home"], "{}:master-home".format(TAG)])
+        _record_candidates(state["master"], nodes)
         finished = []
-        gate = dict(health_gate or {})
-        baseline = _instance_states(current_master, nodes) if int(gate.get("passes", 0)) else None
-        took = []  # each node's seconds in this run: the next one's expected time
+        gate = options["health_gate"]
+        baseline = _instance_states(state["master"], nodes) if int(gate.get("passes", 0)) else None
         for node in pending:
-            why = None
-            if stop_after and len(finished) >= stop_after:
-                why = {"stop_after": stop_after}
-                comment = "stopped as asked (stop_after: {}) after {}; next: {}; run the orchestration again to go on".format(
-                    stop_after, ", ".join(finished), node
-                )
-            else:
-                expected = sum(took) / len(took) if took else float(window.get("node_minutes", 15)) * 60
-                outside = __utils__["synnefo_orch.window_refusal"](window, expected)
-                if outside:
-                    why = {"window": outside}
-                    comment = "stopped before {}: {}; run the orchestration again then".format(node, outside)
+            why = shared.why_not(cluster, node)
             if why:
                 ret["changes"]["stopped"] = dict(why, after=finished, next=node)
                 _fire(node, "run", "stopped", after=finished, **why)
-                return dict(ret, comment=comment)
+                return dict(ret, comment=_stop_comment(why, finished, node))
             if baseline is not None and finished:
                 try:
                     _health_gate(_ganeti_master(nodes), nodes, baseline, gate, timeline)
                 except StepFailed as exc:
                     _fire(node, "health-gate", "failed", error=exc.error)
                     raise
-            run = _Run(node, nodes, to_version, reboot_timeout, timeline, allow_downtime, drbd_sync_timeout)
             began = time.time()
-            try:
-                _upgrade_node(run, node, nodes, order, pending, to_version, synnefo_packages, ret)
-            except StepFailed as exc:
-                if not undo_on_failure or run.failed == "master-failover":
-                    raise
-                master = _ganeti_master(nodes)
-                undone, left = run.undo(master)
-                if not undone and not left:
-                    raise
-                ret["changes"].setdefault(node, {})["undone"] = undone
-                if left:
-                    ret["changes"][node]["not_undone"] = left
-                    raise StepFailed(
-                        "{}; undone: {}; NOT undone: {} (the node stays drained; run again to resume)".format(
-                            exc.error, ", ".join(undone) or "nothing", "; ".join(left)
-                        ),
-                        safe=False,
-                    )
-                raise StepFailed("{}; undone, the node as it was before this run: {}".format(exc.error, ", ".join(undone)), safe=False)
+            _node_upgraded(node, nodes, order, pending, options, timeline, ret)
             finished.append(node)
-            took.append(time.time() - began)
-        not_restored = _finish_master(nodes, original_master, return_master, ret)
-        ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(n for n in pending))
+            shared.finished(time.time() - began)
+        not_restored = _finish_master(nodes, state["home"], return_master, ret)
+        ret["comment"] = "Ganeti nodes upgraded, one at a time: {}".format(", ".join(pending))
         if not_restored:
             ret["comment"] += "; the master candidate set is not as it was: " + "; ".join(not_restored)
         return ret
     except StepFailed as exc:
+        shared.failure(cluster)
         # What was done stays in ``changes``, the failed step's times and error with it.
         if not exc.safe:
             return dict(ret, result=False, comment=exc.error)
@@ -1215,9 +1430,32 @@ def nodes_upgraded(
             ),
         )
     except CommandExecutionError as exc:
+        shared.failure(cluster)
         return dict(ret, result=False, comment=exc.error)
-    finally:
-        if lock is not None:
-            lock.close()
-        if _NOTIFY["warnings"]:
-            ret["changes"]["notify_warnings"] = list(_NOTIFY["warnings"])
+
+
+def _node_upgraded(node, nodes, order, pending, options, timeline, ret):
+    """One node's turn, undone when it fails before its dist-upgrade began (pillar
+    ``undo_on_failure``)."""
+    run = _Run(
+        node, nodes, options["to_version"], options["reboot_timeout"], timeline, options["allow_downtime"], options["drbd_sync_timeout"]
+    )
+    try:
+        _upgrade_node(run, node, nodes, order, pending, options["to_version"], options["synnefo_packages"], ret)
+    except StepFailed as exc:
+        if not options["undo_on_failure"] or run.failed == "master-failover":
+            raise
+        master = _ganeti_master(nodes)
+        undone, left = run.undo(master)
+        if not undone and not left:
+            raise
+        ret["changes"].setdefault(node, {})["undone"] = undone
+        if left:
+            ret["changes"][node]["not_undone"] = left
+            raise StepFailed(
+                "{}; undone: {}; NOT undone: {} (the node stays drained; run again to resume)".format(
+                    exc.error, ", ".join(undone) or "nothing", "; ".join(left)
+                ),
+                safe=False,
+            )
+        raise StepFailed("{}; undone, the node as it was before this run: {}".format(exc.error, ", ".join(undone)), safe=False)

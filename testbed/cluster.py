@@ -99,7 +99,7 @@ def role_packages(roles):
     return wanted
 
 
-def provision_script(host, roles, ganeti_master):
+def provision_script(host, roles, ganeti_masters):
     """The shell commands that install a wheezy host as an operator would have."""
     wheezy_base = packages.BASE_FILES["wheezy"][0]
     lines = [
@@ -128,7 +128,7 @@ def provision_script(host, roles, ganeti_master):
             f"cat > /etc/synnefo/20-snf-cyclades-app-vmapi.conf <<'EOF'\n{CYCLADES_LOCAL_VMAPI}EOF",
             f"cat > /etc/synnefo/20-snf-cyclades-app-backend.conf <<'EOF'\n{CYCLADES_LOCAL_BACKEND}EOF",
         ]
-    if host == ganeti_master:
+    if host in ganeti_masters:
         lines.append("sed -i 's/^SNF_EVENTD_ENABLE=.*/SNF_EVENTD_ENABLE=true/' /etc/default/snf-ganeti-eventd")
     return "\n".join(lines) + "\n"
 
@@ -190,7 +190,7 @@ class Daemon:
             if host in self.real_ganeti.nodes:
                 self.relay.power(host, up)
             return
-        if os.path.exists(os.path.join(self.paths.shared, "ganeti", "cluster.json")):
+        if ganeti.is_node(host, shared=self.paths.shared):
             ganeti.power_changed(host, up, shared=self.paths.shared)
 
     def start(self):
@@ -304,7 +304,7 @@ class Daemon:
             if not host.booted.wait(30):
                 raise HostError(f"{host.name} did not start")
             host.wait_booted()
-            script = provision_script(host.name, host.roles, self.topology.ganeti_master)
+            script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()])
             result = host.run(["sh", "-c", script], check=False)
             if result.returncode != 0:
                 raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
@@ -354,18 +354,20 @@ class Daemon:
         if self.topology.ganeti == "real":
             self.start_real_ganeti(nodes)
             return
-        ganeti.create(
-            self.paths.shared,
-            nodes,
-            self.topology.ganeti_master,
-            self.topology.instances,
-            memory=self.topology.memory,
-            instance_memory=self.topology.instance_memory,
-            migration_mib_per_s=self.topology.migration_mib_per_s,
-            specs=self.topology.instance_specs,
-            candidate_pool_size=self.topology.candidate_pool_size,
-            drbd_resync_mib_per_s=self.topology.drbd_resync_mib_per_s,
-        )
+        for name, master, pool, members in self.topology.ganeti_clusters():
+            ganeti.create(
+                self.paths.shared,
+                members,
+                master,
+                dict((i, n) for i, n in self.topology.instances.items() if n in members),
+                memory=self.topology.memory,
+                instance_memory=self.topology.instance_memory,
+                migration_mib_per_s=self.topology.migration_mib_per_s,
+                specs=self.topology.instance_specs,
+                candidate_pool_size=pool,
+                drbd_resync_mib_per_s=self.topology.drbd_resync_mib_per_s,
+                name=name,
+            )
         for node in nodes:
             version = self.hosts[node].run(["dpkg-query", "-W", "-f=${Version}", "snf-ganeti"], check=False).stdout.strip()
             oses = json.loads(self.hosts[node].run(["python3", "/usr/lib/testbed/tbganeti.py", "os-definitions"]).stdout)
@@ -445,6 +447,7 @@ class Daemon:
             "topology": self.topology.path,
             "hosts": {n: {"address": h.address, "roles": h.roles, "dir": h.dir} for n, h in self.hosts.items()},
             "ganeti_master": self.topology.ganeti_master,
+            "ganeti_clusters": dict((n, {"master": m, "nodes": members}) for n, m, _, members in self.topology.ganeti_clusters() if n),
             "instances": self.topology.instances,
             "salt": self.topology.salt,
             "master_pid": self.master.pid if self.master else None,

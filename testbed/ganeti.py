@@ -108,12 +108,30 @@ def _stamp():
     return time.strftime("%a %b %d %H:%M:%S %Y")
 
 
-class Cluster(LockedJson):
-    """The cluster state, loaded and saved under the lock: ``with Cluster() as c: ...``."""
+def cluster_of(host, shared=SHARED):
+    """The name of the cluster ``host`` belongs to when the test bed runs several (the
+    topology's ``ganeti_clusters``, kept in ``clusters.json``), else None (the one cluster)."""
+    try:
+        with open(os.path.join(_dir(shared), "clusters.json")) as handle:
+            return json.load(handle).get(host)
+    except FileNotFoundError:
+        return None
 
-    def __init__(self, shared=SHARED):
-        super().__init__(_dir(shared), "cluster.json")
+
+def _state_dir(shared, name):
+    return _dir(shared) if name is None else os.path.join(_dir(shared), "clusters", name)
+
+
+class Cluster(LockedJson):
+    """A cluster's state, loaded and saved under its lock: ``with Cluster() as c: ...``. With
+    several clusters each has its own state and lock; ``host`` picks the host's."""
+
+    def __init__(self, shared=SHARED, host=None, name=None):
+        if name is None and host is not None:
+            name = cluster_of(host, shared)
+        super().__init__(_state_dir(shared, name), "cluster.json")
         self.shared = shared
+        self.name = name
 
     def event(self, kind, host, **fields):
         timeline.record(kind, host, shared_dir=self.shared, **fields)
@@ -268,8 +286,10 @@ def create(
     specs=None,
     candidate_pool_size=CANDIDATE_POOL_SIZE,
     drbd_resync_mib_per_s=DRBD_RESYNC_MIB_PER_S,
+    name=None,
 ):
-    """Write a fresh cluster state: ``nodes`` [names], ``instances`` {name: primary},
+    """Write a fresh cluster state (``name``: one of several clusters, its nodes recorded as
+    its own in ``clusters.json``): ``nodes`` [names], ``instances`` {name: primary},
     ``memory`` {node: MiB}, ``instance_memory`` {instance: MiB}, ``specs`` {instance:
     {'status': 'running'|'stopped', 'disk_template', 'secondary', 'disk_mib', 'minmem',
     'always_failover'}}. The master candidates are the master and then the other nodes by
@@ -301,10 +321,10 @@ def create(
         "jobs": {},
         "next_job": 1,
     }
-    for name, pnode in instances.items():
-        spec = specs.get(name, {})
+    for instance_name, pnode in instances.items():
+        spec = specs.get(instance_name, {})
         template = spec.get("disk_template", "ext")
-        size = instance_memory.get(name, 1024)
+        size = instance_memory.get(instance_name, 1024)
         instance = {
             "pnode": pnode,
             "snode": spec.get("secondary") if template in INTERNALLY_MIRRORED else None,
@@ -321,8 +341,17 @@ def create(
         }
         if template in INTERNALLY_MIRRORED:
             instance["replicas"] = {pnode: {"uptodate": True}, instance["snode"]: {"uptodate": True}}
-        state["instances"][name] = instance
-    create_state(_dir(shared), "cluster.json", state)
+        state["instances"][instance_name] = instance
+    create_state(_state_dir(shared, name), "cluster.json", state)
+    if name is not None:
+        index = os.path.join(_dir(shared), "clusters.json")
+        members = {}
+        if os.path.exists(index):
+            with open(index) as handle:
+                members = json.load(handle)
+        members.update((n, name) for n in nodes)
+        with open(index, "w") as handle:
+            json.dump(members, handle, indent=1, sort_keys=True)
 
 
 def is_node(host, shared=SHARED):
@@ -330,10 +359,10 @@ def is_node(host, shared=SHARED):
     if os.path.exists(real):
         with open(real) as handle:
             return host in json.load(handle)["nodes"]
-    path = os.path.join(_dir(shared), "cluster.json")
+    path = os.path.join(_state_dir(shared, cluster_of(host, shared)), "cluster.json")
     if not os.path.exists(path):
         return False
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         return host in cluster.state["nodes"]
 
 
@@ -387,7 +416,7 @@ def service_changed(host, service, running, shared=SHARED, package_version=None,
         if service == "ganeti":  # real Ganeti's daemons go with the host's Ganeti service
             _relayed({"host": host, "service": service, "running": running}, shared)
         return
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         if host not in cluster.state["nodes"]:
             return
         node = cluster.state["nodes"][host]
@@ -403,7 +432,7 @@ def service_changed(host, service, running, shared=SHARED, package_version=None,
 
 def power_changed(host, up, shared=SHARED):
     """Called by the supervisor when a node's host goes down or boots."""
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         if host not in cluster.state["nodes"]:
             return
         node = cluster.state["nodes"][host]
@@ -566,10 +595,11 @@ def _cleanup(cluster, name):
     return f"* instance confirmed to be running on its primary node ({runs_on})"
 
 
-def run_queued_jobs(shared=SHARED):
-    """The job queue's worker: run queued jobs in id order until none is left."""
+def run_queued_jobs(shared=SHARED, name=None):
+    """The job queue's worker (of cluster ``name``): run queued jobs in id order until none
+    is left."""
     while True:
-        with Cluster(shared) as cluster:
+        with Cluster(shared, name=name) as cluster:
             queued = sorted((j for j in cluster.state["jobs"].values() if j["status"] == "queued"), key=lambda j: j["id"])
             if not queued:
                 return
@@ -580,13 +610,14 @@ def run_queued_jobs(shared=SHARED):
             moving = instance.get("runs_on") is not None and not op.get("cleanup")
             seconds = instance.get("memory", 0) / cluster.state["migration_mib_per_s"] if moving else 0
         time.sleep(seconds)
-        with Cluster(shared) as cluster:
+        with Cluster(shared, name=name) as cluster:
             _run_move(cluster, cluster.state["jobs"][str(job["id"])])
 
 
-def _start_worker(shared):
+def _start_worker(shared, host):
+    name = cluster_of(host, shared)
     subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "run-jobs", shared],
+        [sys.executable, os.path.abspath(__file__), "run-jobs", shared] + ([name] if name else []),
         start_new_session=True,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -594,10 +625,10 @@ def _start_worker(shared):
     )
 
 
-def _wait(job_ids, shared, timeout=600):
+def _wait(job_ids, shared, host, timeout=600):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             jobs = [cluster.state["jobs"][str(j)] for j in job_ids]
         if all(j["status"] in ("success", "error", "canceled") for j in jobs):
             return jobs
@@ -733,7 +764,7 @@ def gnt_node(args, host, shared):
         no_headers = _flag(args, "--no-headers")
         separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pinst_cnt,sinst_cnt,drained").split(",")
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             cluster.settle("query")
             state = cluster.state
             rows = []
@@ -763,7 +794,7 @@ def gnt_node(args, host, shared):
         if not args:
             raise GanetiError(f"Usage: gnt-node {command} NODE" + (" TAG..." if command != "list-tags" else ""))
         node, names = args[0], args[1:]
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             tags = _node(cluster, node)["tags"]
             if command == "list-tags":
                 print("\n".join(sorted(tags)) + ("\n" if tags else ""), end="")
@@ -786,11 +817,11 @@ def gnt_node(args, host, shared):
             cluster.event("node-tags", node, command=command, tags=names)
         return 0
     if command == "modify":
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             return _node_modify(cluster, args, host)
     if command in ("migrate", "evacuate"):
         options, node = _move_options(args, "Usage: gnt-node migrate [-f] [-n TARGET | -I IALLOCATOR] [--submit] NODE")
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             _check_master(cluster, host)
             _node(cluster, node)
             children = []
@@ -810,7 +841,7 @@ def gnt_node(args, host, shared):
                 finished=time.time(),
             )
         if children:
-            _start_worker(shared)
+            _start_worker(shared, host)
         if options["submit"]:
             print(f"JobID: {parent}")
             return 0
@@ -819,7 +850,7 @@ def gnt_node(args, host, shared):
         failed = 0
         for _name, job_id in children:
             print(f"Waiting for job {job_id} ...")
-            job = _wait([job_id], shared)[0]
+            job = _wait([job_id], shared, host)[0]
             if job["status"] != "success":
                 failed += 1
                 print(f"Job {job_id} has failed: {job['result']}", file=sys.stderr)
@@ -832,7 +863,7 @@ def gnt_node(args, host, shared):
 def _instance_move(args, host, shared, failover):
     usage = "Usage: gnt-instance {} [-f] [--cleanup] [-n TARGET] [--submit] INSTANCE".format("failover" if failover else "migrate")
     options, name = _move_options(args, usage)
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         _check_master(cluster, host)
         cluster.settle("query")
         instance = _instance(cluster, name)
@@ -871,11 +902,11 @@ def _instance_move(args, host, shared, failover):
                 _info("Not checking memory on the secondary node as instance will not be started")
             if turned and instance["admin_up"] and instance["always_failover"] and not failover:
                 _info("Instance configured to always failover; fallback to failover")
-    _start_worker(shared)
+    _start_worker(shared, host)
     if options["submit"]:
         print(f"JobID: {job_id}")
         return 0
-    job = _wait([job_id], shared)[0]
+    job = _wait([job_id], shared, host)[0]
     if job["status"] != "success":
         print(job["result"], file=sys.stderr)
         return 1
@@ -890,7 +921,7 @@ def _instance_power(args, host, shared, start):
     if not args:
         raise GanetiError("Usage: gnt-instance {} INSTANCE".format("startup" if start else "shutdown"))
     name = args[-1]
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         _check_master(cluster, host)
         instance = _instance(cluster, name)
         if start:
@@ -908,10 +939,10 @@ def _instance_power(args, host, shared, start):
     return 0
 
 
-def _instance_info(args, shared):
+def _instance_info(args, host, shared):
     """``gnt-instance info INSTANCE...``: the disks part, as ``_FormatBlockDevInfo``."""
     _flag(args, "--static")
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         cluster.settle("query")
         names = args or sorted(cluster.state["instances"])
         for name in names:
@@ -955,10 +986,10 @@ def gnt_instance(args, host, shared):
     if command in ("startup", "start", "shutdown", "stop"):
         return _instance_power(args, host, shared, start=command in ("startup", "start"))
     if command == "info":
-        return _instance_info(args, shared)
+        return _instance_info(args, host, shared)
     if command == "activate-disks":
         # lib/client/gnt_instance.py ActivateDisks: HOST:IV_NAME:DEVICE per disk.
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             _check_master(cluster, host)
             name = args[-1] if args else ""
             instance = _instance(cluster, name)
@@ -970,7 +1001,7 @@ def gnt_instance(args, host, shared):
         no_headers = _flag(args, "--no-headers")
         separator = _option(args, "--separator")
         fields = (_option(args, "-o") or "name,pnode,status").split(",")
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             cluster.settle("query")
             rows = []
             for n, i in sorted(cluster.state["instances"].items()):
@@ -1068,7 +1099,7 @@ def _verify_oses(cluster):
 
 def gnt_cluster(args, host, shared):
     command = args.pop(0) if args else ""
-    with Cluster(shared) as cluster:
+    with Cluster(shared, host) as cluster:
         state = cluster.state
         if command == "getmaster":
             print(state["master"])
@@ -1120,7 +1151,7 @@ def gnt_cluster(args, host, shared):
                 print("No disks need to be activated.")
             return 0
         if command == "info":
-            print(f"Cluster name: testbed\nMaster node: {state['master']}")
+            print(f"Cluster name: {cluster.name or 'testbed'}\nMaster node: {state['master']}")
             print(f"  candidate pool size: {state['candidate_pool_size']}")
             return 0
     raise GanetiError(f"Unknown command '{command}' for gnt-cluster")
@@ -1131,12 +1162,12 @@ def gnt_job(args, host, shared):
     if command in ("info", "wait"):
         if not args:
             raise GanetiError(f"Usage: gnt-job {command} ID")
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             if args[0] not in cluster.state["jobs"]:
                 raise GanetiError(f"Job {args[0]} not found")
-        job = _wait([int(args[0])], shared)[0] if command == "wait" else None
+        job = _wait([int(args[0])], shared, host)[0] if command == "wait" else None
         if command == "info":
-            with Cluster(shared) as cluster:
+            with Cluster(shared, host) as cluster:
                 job = cluster.state["jobs"][args[0]]
             print(f"Job ID: {job['id']}\n  Status: {job['status']}\n  Opcodes:")
             for op in job["ops"]:
@@ -1144,7 +1175,7 @@ def gnt_job(args, host, shared):
             print(f"  Result: {json.dumps(job['result'])}")
         return 0 if command == "info" or job["status"] == "success" else 1
     if command == "list":
-        with Cluster(shared) as cluster:
+        with Cluster(shared, host) as cluster:
             for job in sorted(cluster.state["jobs"].values(), key=lambda j: j["id"]):
                 print(f"{job['id']} {job['status']} {job['ops'][0]['op']}")
         return 0
@@ -1183,7 +1214,7 @@ def main(program, args, host=None, shared=SHARED):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run-jobs"]:
-        run_queued_jobs(*sys.argv[2:3])
+        run_queued_jobs(*sys.argv[2:4])
     elif sys.argv[1:2] == ["os-definitions"]:
         print(json.dumps(os_definitions()))
     else:

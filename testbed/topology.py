@@ -7,6 +7,9 @@ The test bed's topology file:
       gnt1: {roles: [ganeti], memory: 8192}     # memory: MiB for VMs (default 8192)
       astakos1: {roles: [astakos]}
     ganeti_master: gnt1
+    # or several Ganeti clusters, each Ganeti host naming its own (hosts: gnt1: {roles:
+    # [ganeti], cluster: alpha}); instead of ganeti_master:
+    # ganeti_clusters: {alpha: {master: gnt1, candidate_pool_size: 3}, beta: {master: gnt4}}
     instances:                  # each: its primary node, or a mapping
       vm1: gnt1
       vm2: {node: gnt1, memory: 2048}                      # memory default 1024 MiB
@@ -67,7 +70,9 @@ TOP_KEYS = (
     "candidate_pool_size",
     "drbd_resync_mib_per_s",
     "ganeti",
+    "ganeti_clusters",
 )
+CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 INSTANCE_KEYS = ("node", "memory", "minmem", "status", "disk_template", "secondary", "disk_mib", "always_failover")
 # Ganeti's disk templates (lib/constants.py DISK_TEMPLATES at v2.10.7).
 DISK_TEMPLATES = ("diskless", "file", "sharedfile", "plain", "blockdev", "drbd", "rbd", "ext", "gluster")
@@ -97,9 +102,22 @@ class Topology:
     ganeti: str = "standin"  # or "real": Debian 12's Ganeti 3.0 (testbed.realganeti)
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
     apt: Apt = field(default_factory=Apt)
+    # name -> {'master', 'candidate_pool_size', 'nodes'}; empty: one cluster (ganeti_master)
+    clusters: dict = field(default_factory=dict)
 
     def hosts_with(self, role):
         return [h for h, roles in self.hosts.items() if role in roles]
+
+    def ganeti_clusters(self):
+        """``[(name, master, candidate_pool_size, nodes)]``: each Ganeti cluster (the one of
+        the single-cluster form has no name: None)."""
+        if not self.clusters:
+            nodes = self.hosts_with("ganeti")
+            return [(None, self.ganeti_master, self.candidate_pool_size, nodes)] if nodes else []
+        return [(n, c["master"], c["candidate_pool_size"], c["nodes"]) for n, c in sorted(self.clusters.items())]
+
+    def cluster_of(self, host):
+        return next((name for name, c in self.clusters.items() if host in c["nodes"]), None)
 
 
 def _error(path, node, message):
@@ -155,6 +173,42 @@ def _apt(path, node):
     if not apt.http and ("rate_kib_s" in entries):
         raise _error(path, entries["rate_kib_s"][1], "apt: rate_kib_s needs http: true (file: has no rate)")
     return apt
+
+
+def _clusters(path, top, topology, member):
+    """``ganeti_clusters: {NAME: {master: HOST, candidate_pool_size: N}}``, each Ganeti host
+    naming its cluster (``cluster: NAME``)."""
+    knode, vnode = top["ganeti_clusters"]
+    if "ganeti_master" in top:
+        raise _error(path, top["ganeti_master"][0], "ganeti_master and ganeti_clusters: give each cluster's master in ganeti_clusters")
+    if topology.ganeti == "real":
+        raise _error(path, knode, "ganeti_clusters: the test bed runs one real Ganeti cluster (ganeti: real); use the stand-in")
+    for name_node, spec in _mapping(path, vnode, "ganeti_clusters"):
+        name = name_node.value
+        if not CLUSTER_NAME.match(name):
+            raise _error(path, name_node, f"cluster name {name!r} is not valid (lower case letters, digits, '-')")
+        entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"cluster {name}"))
+        for key, (key_node, _) in entries.items():
+            if key not in ("master", "candidate_pool_size"):
+                raise _error(path, key_node, f"cluster {name}: unknown key {key!r} (expected master, candidate_pool_size)")
+        if "master" not in entries:
+            raise _error(path, spec, f"cluster {name}: no master")
+        master = _scalar(path, entries["master"][1], f"cluster {name}: master")
+        nodes = sorted(h for h, (c, _) in member.items() if c == name)
+        if master not in nodes:
+            raise _error(path, entries["master"][1], f"cluster {name}: master {master!r} is not one of its hosts (cluster: {name})")
+        pool = topology.candidate_pool_size
+        if "candidate_pool_size" in entries:
+            pool = _mebibytes(path, entries["candidate_pool_size"][1], f"cluster {name}: candidate_pool_size", unit="nodes")
+        topology.clusters[name] = {"master": master, "candidate_pool_size": pool, "nodes": nodes}
+    for host, (name, node) in sorted(member.items()):
+        if name not in topology.clusters:
+            raise _error(path, node, f"host {host}: cluster {name!r} is not in ganeti_clusters")
+        if "ganeti" not in topology.hosts[host]:
+            raise _error(path, node, f"host {host}: cluster {name!r} but no ganeti role")
+    for host in topology.hosts_with("ganeti"):
+        if host not in member:
+            raise _error(path, vnode, f"host {host}: a ganeti host must name its cluster (cluster: NAME) with ganeti_clusters")
 
 
 def _instance(path, name, spec, ganeti):
@@ -232,15 +286,17 @@ def load(path=None):
             raise _error(path, knode, f"unknown key {key!r} (expected {', '.join(TOP_KEYS)})")
     if "hosts" not in top:
         raise TopologyError(f"{path}:1: no 'hosts'")
-    hosts, memory = {}, {}
+    hosts, memory, member = {}, {}, {}
     for name_node, spec in _mapping(path, top["hosts"][1], "hosts"):
         name = name_node.value
         if not HOSTNAME.match(name):
             raise _error(path, name_node, f"host name {name!r} is not a valid hostname (lower case letters, digits, '-')")
         entries = dict((k.value, (k, v)) for k, v in _mapping(path, spec, f"host {name}"))
         for key, (knode, _) in entries.items():
-            if key not in ("roles", "memory"):
-                raise _error(path, knode, f"host {name}: unknown key {key!r} (expected roles, memory)")
+            if key not in ("roles", "memory", "cluster"):
+                raise _error(path, knode, f"host {name}: unknown key {key!r} (expected roles, memory, cluster)")
+        if "cluster" in entries:
+            member[name] = (_scalar(path, entries["cluster"][1], f"host {name}: cluster"), entries["cluster"][1])
         memory[name] = _mebibytes(path, entries["memory"][1], f"host {name}: memory") if "memory" in entries else DEFAULT_NODE_MEMORY
         if "roles" not in entries:
             raise _error(path, spec, f"host {name}: no roles")
@@ -281,7 +337,12 @@ def load(path=None):
             )
         topology.salt = stack
     ganeti = topology.hosts_with("ganeti")
-    if "ganeti_master" in top:
+    if "ganeti_clusters" in top:
+        _clusters(path, top, topology, member)
+    elif member:
+        name, (_, vnode) = sorted(member.items())[0]
+        raise _error(path, vnode, f"host {name}: cluster needs ganeti_clusters")
+    elif "ganeti_master" in top:
         knode, vnode = top["ganeti_master"]
         master = _scalar(path, vnode, "ganeti_master")
         if master not in hosts:
@@ -292,10 +353,14 @@ def load(path=None):
     elif ganeti:
         raise TopologyError(f"{path}:1: ganeti hosts but no ganeti_master")
     if "instances" in top:
+        cluster_of = dict((n, c) for c, info in topology.clusters.items() for n in info["nodes"])
         for name_node, spec in _mapping(path, top["instances"][1], "instances"):
             name = name_node.value
             topology.instances[name], topology.instance_memory[name], topology.instance_specs[name] = _instance(path, name, spec, ganeti)
             template = topology.instance_specs[name].get("disk_template", "ext")
+            secondary = topology.instance_specs[name].get("secondary")
+            if secondary and cluster_of.get(secondary) != cluster_of.get(topology.instances[name]):
+                raise _error(path, spec, f"instance {name}: secondary {secondary!r} is in another Ganeti cluster")
             if topology.ganeti == "real" and template not in REAL_TEMPLATES:
                 raise _error(
                     path,

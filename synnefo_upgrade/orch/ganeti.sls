@@ -1,4 +1,5 @@
-{#- Upgrade guide, "Upgrade Ganeti nodes": every node, strictly one at a time, evacuated,
+{#- Upgrade guide, "Upgrade Ganeti nodes": every node, strictly one at a time (in each Ganeti
+    cluster; the clusters side by side, pillar orchestration:parallel_clusters), evacuated,
     upgraded, rebooted and given its VMs back, with no VM downtime; the Ganeti master last,
     after a master failover. Preflight first: any problem stops the run before a change.
         salt-run saltutil.sync_all; salt '*' saltutil.sync_all
@@ -19,6 +20,8 @@ synnefo-upgrade-orch-preflight-passed:
     - databases: {{ config.databases | json }}
     - synnefo_packages: {{ config.synnefo_packages | json }}
     - allow_downtime: {{ orchestration.allow_downtime | json }}
+    - clusters: {{ orchestration.clusters | json }}
+    - exclude_clusters: {{ orchestration.exclude_clusters | json }}
     - failhard: True
 
 synnefo-upgrade-orch-ganeti-nodes-upgraded:
@@ -36,6 +39,10 @@ synnefo-upgrade-orch-ganeti-nodes-upgraded:
     - health_gate: {{ orchestration.health_gate | json }}
     - notify: {{ orchestration.notify | json }}
     - window: {{ orchestration.window | json }}
+    - parallel_clusters: {{ orchestration.parallel_clusters }}
+    - continue_other_clusters: {{ orchestration.continue_other_clusters }}
+    - clusters: {{ orchestration.clusters | json }}
+    - exclude_clusters: {{ orchestration.exclude_clusters | json }}
     - failhard: True
     - require:
       - ganeti_rolling: synnefo-upgrade-orch-preflight-passed
