@@ -419,7 +419,8 @@ def _html(data):
     # Several Ganeti clusters: each one's nodes together (a group of rows), by name.
     clusters = data.get("clusters") or {}
     cluster_of = dict((n, c) for c, info in clusters.items() for n in info["nodes"]) if len(clusters) > 1 else {}
-    hosts.sort(key=lambda h: (h not in cluster_of, cluster_of.get(h, ""), hosts.index(h)))
+    seen = list(hosts)
+    hosts.sort(key=lambda h: (h not in cluster_of, cluster_of.get(h, ""), seen.index(h)))
     begin = min([r["start"] for r in rows] or [0])
     end = max([r.get("end", r["start"]) for r in rows] or [1])
     span = max(end - begin, 1.0)

@@ -104,7 +104,7 @@ def test_a_drain_that_fails_is_undone_and_the_cluster_left_as_before(bed, hook):
     assert not bed.events(since, event="vm-outage")
     told = [(m["phase"], m["node"], m["step"], m["outcome"]) for m in messages()]
     assert told == [("ganeti", "gnt2", "node", "started"), ("ganeti", "gnt2", "drain", "failed")]
-    assert "vm3" in messages()[-1]["error"] and messages()[-1]["cluster"] == "gnt1"
+    assert "vm3" in messages()[-1]["error"] and messages()[-1]["cluster"] == "testbed"
 
 
 def test_the_plan_says_where_a_canary_run_stops(bed):

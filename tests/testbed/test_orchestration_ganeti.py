@@ -71,7 +71,7 @@ def test_the_ganeti_nodes_are_upgraded_one_at_a_time_with_no_vm_downtime(bed):
         assert "gnt2" in wait("synnefo_upgrade/ganeti/gnt2/master-failover", timeout=5)
     assert code == 0, steps
     done = steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]
-    assert done["result"] is True and sorted(done["changes"]) == ["gnt1", "gnt2", "gnt3", "master", "timeline"]
+    assert done["result"] is True and sorted(done["changes"]) == ["clusters", "gnt1", "gnt2", "gnt3", "timeline"]
     for node in NODES:
         assert bed.version(node, "snf-common") == packages.SYNNEFO["jessie"]
         assert bed.sh(node, "grep -c jessie /etc/apt/sources.list").stdout.strip() != "0"

@@ -32,7 +32,7 @@ def test_a_failed_upgrade_stops_safely_and_a_second_run_resumes(bed):
     since = time.time()
     code, steps = orchestrate(bed)
     assert code == 0, steps
-    assert sorted(steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["changes"]) == ["gnt1", "gnt3", "master", "timeline"]
+    assert sorted(steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["changes"]) == ["clusters", "gnt1", "gnt3", "timeline"]
     events = bed.events(since)
     assert not [e for e in events if e["host"] == "gnt2" and e["event"] in ("drain", "reboot")]  # not redone
     for node in ("gnt1", "gnt2", "gnt3"):

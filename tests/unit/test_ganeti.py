@@ -296,3 +296,26 @@ def test_verify_warns_of_mixed_ganeti_versions_and_reports_error_codes(mixed):
     assert [line.split("   - ", 1)[1] for line in out.splitlines() if "   - " in line] == [
         "WARNING:ENODEVERSION:node:gnt4:software version mismatch: master 2.10.7, node 2.10.7.1"
     ]
+
+
+def test_several_clusters_each_keep_their_own_state_master_and_jobs(tmp_path):
+    shared = str(tmp_path)
+    ganeti.create(shared, ["a1", "a2"], "a1", {"vm1": "a1"}, name="alpha")
+    ganeti.create(shared, ["b1", "b2"], "b2", {"vm2": "b1"}, name="beta")
+    for node in ("a1", "a2", "b1", "b2"):
+        for service in ganeti.SERVICES:
+            ganeti.service_changed(node, service, True, shared=shared)
+    assert [gnt(shared, h, "gnt-cluster", "getmaster")[1].strip() for h in ("a2", "b1")] == ["a1", "b2"]
+    assert "Cluster name: beta\n" in gnt(shared, "b2", "gnt-cluster", "info")[1]
+    assert gnt(shared, "a1", "gnt-instance", "list", "--no-headers", "-o", "name")[1].split() == ["vm1"]
+    # A node of the other cluster is unknown here, and its master is not this cluster's.
+    code, _, err = gnt(shared, "a1", "gnt-instance", "migrate", "-f", "-n", "b2", "vm1")
+    assert code == 1 and "b2" in err
+    assert gnt(shared, "b1", "gnt-node", "modify", "--drained=yes", "b1")[0] == 1
+    assert gnt(shared, "b2", "gnt-instance", "migrate", "-f", "vm2")[0] == 0
+    with ganeti.Cluster(shared, "b1") as beta, ganeti.Cluster(shared, name="alpha") as alpha:
+        assert beta.state["instances"]["vm2"]["pnode"] == "b2" and alpha.state["instances"]["vm1"]["pnode"] == "a1"
+    assert ganeti.is_node("b1", shared) and not ganeti.is_node("web1", shared)
+    ganeti.power_changed("a2", False, shared=shared)
+    with ganeti.Cluster(shared, name="alpha") as alpha, ganeti.Cluster(shared, name="beta") as beta:
+        assert not alpha.state["nodes"]["a2"]["up"] and all(n["up"] for n in beta.state["nodes"].values())

@@ -168,3 +168,34 @@ def test_the_report_says_where_a_run_stopped_what_was_undone_and_which_hooks_fai
     assert "gnt4: undone after the failure: undrain gnt4, migrate vm7 back to gnt4" in page
     assert "gnt4: NOT undone (the node stays drained): migrate vm8 back to gnt4 (refused)" in page
     assert "notify: gnt2 node/started not delivered to the webhook" in page
+
+
+def test_several_clusters_get_a_group_of_rows_a_table_row_and_their_own_notes(runner):
+    data = states(runner)
+    changes = data[runner.GANETI_PHASE]["changes"]
+    changes["timeline"] += [step("gnt4", "drain", 112, 114, outcome="failed", error="vm4 refused")]
+    changes.update(
+        clusters={
+            "alpha": {
+                "nodes": ["gnt1", "gnt2"],
+                "result": True,
+                "comment": "stopped before gnt1: Ganeti cluster beta failed; run the orchestration again to go on",
+                "stopped": {"after": ["gnt2"], "next": "gnt1", "other_cluster_failed": "beta"},
+            },
+            "beta": {
+                "nodes": ["gnt3", "gnt4"],
+                "result": False,
+                "comment": "gnt4: step 'drain' failed: vm4 refused",
+                "master_candidates": {"restored": ["gnt4 promoted back to master candidate"]},
+            },
+        }
+    )
+    page = runner._html(runner._report_data("46", data))
+    assert "cluster alpha: stopped before gnt1 (Ganeti cluster beta failed); done in this run: gnt2" in page
+    assert "cluster beta: FAILED: gnt4: step 'drain' failed" in page
+    assert "cluster beta: master candidates: gnt4 promoted back to master candidate" in page
+    rows = re.findall(r'<tr class="cluster"><td>(\w+)</td><td>([^<]*)</td><td>(\w+)</td>', page)
+    assert rows == [("alpha", "gnt1, gnt2", "stopped"), ("beta", "gnt3, gnt4", "FAILED")]
+    # Each cluster's nodes together, labelled with their cluster; the service nodes after.
+    labels = re.findall(r'font-weight="bold">([^<]+)</text>(?:<text class="cluster"[^>]*>cluster (\w+)</text>)?', page.replace("\n", ""))
+    assert labels[:2] == [("gnt2", "alpha"), ("gnt4", "beta")] and all(not c for _, c in labels[2:])

@@ -60,6 +60,48 @@ def test_a_host_may_carry_several_roles(tmp_path):
             7,
             "instance vm1: disk_template drbd needs what this machine lacks",
         ),
+        ("hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti_master: a1\n", 2, "host a1: cluster needs ganeti_clusters"),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti_clusters:\n  alpha: {master: a1}\nganeti_master: a1\n",
+            5,
+            "ganeti_master and ganeti_clusters",
+        ),
+        ("hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti_clusters:\n  alpha: {}\n", 4, "cluster alpha: no master"),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\n  b1: {roles: [ganeti], cluster: beta}\nganeti_clusters:\n"
+            "  alpha: {master: b1}\n  beta: {master: b1}\n",
+            5,
+            "cluster alpha: master 'b1' is not one of its hosts",
+        ),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\n  b1: {roles: [ganeti], cluster: gamma}\nganeti_clusters:\n"
+            "  alpha: {master: a1}\n",
+            3,
+            "host b1: cluster 'gamma' is not in ganeti_clusters",
+        ),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\n  b1: {roles: [ganeti]}\nganeti_clusters:\n  alpha: {master: a1}\n",
+            5,
+            "host b1: a ganeti host must name its cluster",
+        ),
+        ("hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti_clusters:\n  Alpha: {master: a1}\n", 4, "cluster name 'Alpha'"),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti_clusters:\n  alpha: {master: a1, pool: 3}\n",
+            4,
+            "cluster alpha: unknown key 'pool'",
+        ),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\n  a2: {roles: [ganeti], cluster: alpha}\n"
+            "  b1: {roles: [ganeti], cluster: beta}\nganeti_clusters: {alpha: {master: a1}, beta: {master: b1}}\ninstances:\n"
+            "  vm1: {node: a1, disk_template: drbd, secondary: b1}\n",
+            7,
+            "instance vm1: secondary 'b1' is in another Ganeti cluster",
+        ),
+        (
+            "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\nganeti: real\nganeti_clusters:\n  alpha: {master: a1}\n",
+            4,
+            "the test bed runs one real Ganeti cluster",
+        ),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path, text, line, message):
@@ -126,3 +168,17 @@ def test_real_ganeti_topology_plays_ext_and_plain_with_what_runs_here():
     assert loaded.ganeti == "real" and topology.load().ganeti == "standin"
     templates = {n: topology.REAL_TEMPLATES[s.get("disk_template", "ext")] for n, s in loaded.instance_specs.items()}
     assert templates == {"ext1": "sharedfile", "off1": "sharedfile", "ext2": "sharedfile", "plain1": "file"}
+
+
+def test_several_ganeti_clusters_each_with_its_master_and_pool(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "hosts:\n  a1: {roles: [ganeti], cluster: alpha}\n  a2: {roles: [ganeti], cluster: alpha}\n"
+        "  b1: {roles: [ganeti], cluster: beta}\n  web1: {roles: [cms]}\ncandidate_pool_size: 5\n"
+        "ganeti_clusters:\n  alpha: {master: a2, candidate_pool_size: 1}\n  beta: {master: b1}\n"
+    )
+    loaded = topology.load(str(path))
+    assert loaded.ganeti_clusters() == [("alpha", "a2", 1, ["a1", "a2"]), ("beta", "b1", 5, ["b1"])]
+    assert loaded.cluster_of("a1") == "alpha" and loaded.cluster_of("web1") is None
+    # The single-cluster form is one cluster without a name.
+    assert topology.load().ganeti_clusters() == [(None, "gnt1", 10, ["gnt1", "gnt2", "gnt3"])]
