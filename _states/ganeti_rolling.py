@@ -1153,19 +1153,17 @@ def nodes_upgraded(
         ret["changes"]["timeline"] = timeline = []
         ret["changes"]["clusters"] = {}
         shared = _Shared(quotas, options["window"], continue_other_clusters, options["stop_after"])
-        jobs = [
-            (cluster, lambda cluster=cluster: _cluster_upgraded(cluster, states[cluster], options, shared, timeline))
-            for cluster in sorted(states)
-        ]
+        jobs = [(cluster, _cluster_job(cluster, states[cluster], options, shared, timeline)) for cluster in sorted(states)]
         if len(jobs) == 1:
-            outcomes = [(jobs[0][0], _outcome(jobs[0][1]))]
+            outcomes = [(jobs[0][0], jobs[0][1]())]
         else:
             done = __utils__["synnefo_orch.in_parallel"]([job for _, job in jobs], int(parallel_clusters or 0) or len(jobs))
             outcomes = [(cluster, value if ok else _failed_outcome(value)) for (cluster, _), (ok, value) in zip(jobs, done)]
         comments = []
         for cluster, outcome in outcomes:
             changes = outcome["changes"]
-            summary = {"nodes": groups[cluster], "result": outcome["result"], "comment": outcome["comment"]}
+            summary = dict((k, outcome[k]) for k in ("result", "comment", "started", "ended") if k in outcome)
+            summary["nodes"] = groups[cluster]
             for key in ("master", "master_candidates", "stopped"):
                 if key in changes:
                     summary[key] = changes.pop(key)
@@ -1275,6 +1273,30 @@ def _outcome(job):
         return job()
     except CommandExecutionError as exc:
         return _failed_outcome(exc)
+
+
+def _cluster_job(cluster, state, options, shared, timeline):
+    """The cluster's upgrade as a job for a thread of its own: its outcome with its start
+    and end (its own time)."""
+
+    def job():
+        began = time.time()
+        outcome = _outcome(lambda: _cluster_upgraded(cluster, state, options, shared, timeline))
+        return dict(outcome, started=began, ended=time.time())
+
+    return _in_this_context(job)
+
+
+def _in_this_context(job):
+    """``job`` to run in another thread with a copy of this one's context: Salt 3004 and
+    later keep the loader's ``__salt__``, ``__utils__`` and ``__opts__`` in a context variable,
+    which a new thread does not have (Salt 2019.2 keeps them in the module's globals)."""
+    try:
+        import contextvars  # novm
+    except ImportError:
+        return job
+    context = contextvars.copy_context()
+    return lambda: context.run(job)
 
 
 def _failed_outcome(exc):

@@ -129,13 +129,9 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
 
 def in_parallel(jobs, limit):
     """Run the callables ``jobs``, at most ``limit`` at once, started in their order; return
-    ``[(True, result) or (False, exception)]`` in the same order. Each runs in a thread with
-    a copy of the caller's context: Salt 3004 and later keep the loader's ``__salt__`` and
-    ``__opts__`` in a context variable (Salt 2019.2 in plain globals)."""
-    try:
-        import contextvars  # novm
-    except ImportError:
-        contextvars = None
+    ``[(True, result) or (False, exception)]`` in the same order. A job that needs the
+    loader's ``__salt__`` carries its caller's context itself (the states'
+    ``_in_this_context``): here, inside the utils' loader, the context is the utils' own."""
     results = [None] * len(jobs)
     queue = list(enumerate(jobs))
     taking = threading.Lock()
@@ -151,15 +147,10 @@ def in_parallel(jobs, limit):
             except Exception as exc:  # pylint: disable=broad-except
                 results[index] = (False, exc)
 
-    threads = []
-    for _ in range(max(1, min(int(limit), len(jobs)))):
-        if contextvars is not None:
-            thread = threading.Thread(target=contextvars.copy_context().run, args=(worker,))
-        else:
-            thread = threading.Thread(target=worker)
+    threads = [threading.Thread(target=worker) for _ in range(max(1, min(int(limit), len(jobs))))]
+    for thread in threads:
         thread.daemon = True
         thread.start()
-        threads.append(thread)
     for thread in threads:
         thread.join()
     return results

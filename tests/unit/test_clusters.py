@@ -98,10 +98,8 @@ def test_the_window_counts_the_time_measured_on_any_cluster(states):
     assert "the maintenance window closes at" in shared.why_not("alpha", "a1")["window"]
 
 
-def test_in_parallel_runs_at_most_limit_at_once_in_order_and_carries_the_context():
+def test_in_parallel_runs_at_most_limit_at_once_in_their_order_and_keeps_each_outcome():
     orch = load("_utils/synnefo_orch.py")
-    loader = contextvars.ContextVar("loader")  # as salt.loader.context keeps __salt__
-    loader.set("the caller's")
     running, most, started, lock = [0], [0], [], threading.Lock()
 
     def job(index):
@@ -115,11 +113,25 @@ def test_in_parallel_runs_at_most_limit_at_once_in_order_and_carries_the_context
                 running[0] -= 1
             if index == 2:
                 raise CommandExecutionError("cluster 2 failed")
-            return (index, loader.get(None))
+            return index
 
         return run
 
     results = orch.in_parallel([job(i) for i in range(5)], 2)
     assert most[0] == 2 and started[:2] == [0, 1] and sorted(started) == [0, 1, 2, 3, 4]
-    assert [r for ok, r in results if ok] == [(0, "the caller's"), (1, "the caller's"), (3, "the caller's"), (4, "the caller's")]
+    assert [r for ok, r in results if ok] == [0, 1, 3, 4]
     assert not results[2][0] and str(results[2][1]) == "cluster 2 failed"
+
+
+def test_a_clusters_thread_carries_the_context_its_job_was_made_in(states):
+    loader = contextvars.ContextVar("loader")  # as salt.loader.context keeps __salt__
+
+    def made_in(value):
+        loader.set(value)
+        return states._in_this_context(lambda: loader.get(None))
+
+    jobs = [contextvars.copy_context().run(made_in, v) for v in ("the states' loader", "another")]
+    orch = load("_utils/synnefo_orch.py")
+    assert orch.in_parallel(jobs, 2) == [(True, "the states' loader"), (True, "another")]
+    # Without it, a thread starts with none (Salt 3004+: "does not have a packed value").
+    assert orch.in_parallel([lambda: loader.get(None)], 1) == [(True, None)]
