@@ -83,7 +83,8 @@ def main():
         f"Salt 2019.2, APT over HTTP at {RATE_KIB_S} KiB/s shared, {PAYLOAD_KIB} KiB a package:"
     )
     sequential, alone, outages_1 = run(clusters, nodes, 1)
-    print(f"  parallel_clusters 1: {sequential:.1f} s; each cluster alone: " + ", ".join(f"{c} {s:.1f} s" for c, s in sorted(alone.items())))
+    each = ", ".join(f"{c} {s:.1f} s" for c, s in sorted(alone.items()))
+    print(f"  parallel_clusters 1: {sequential:.1f} s; each cluster alone: {each}")
     parallel, side_by_side, outages_n = run(clusters, nodes, clusters)
     print(
         f"  parallel_clusters {clusters}: {parallel:.1f} s; each cluster: "
