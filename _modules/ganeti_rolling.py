@@ -7,13 +7,14 @@ Run on a Ganeti node (the commands that change the cluster must run on the maste
 
 - :py:func:`nodes` and :py:func:`instances`: the cluster as ``gnt-node list`` and
   ``gnt-instance list`` show it (memory included);
-- :py:func:`plan_evacuation`: how each primary instance of a node leaves it (live migration;
-  failover for a stopped one; ``drbd`` to its secondary) so that it fits in the other nodes'
-  free memory, or why it cannot (disks on the node only: downtime, allowed or refused);
+- :py:func:`plan_evacuation` (:py:func:`plan_evacuations` for several nodes): how each
+  primary instance of a node leaves it (live migration; failover for a stopped one; ``drbd``
+  to its secondary) so that it fits in the other nodes' free memory, or why it cannot (disks
+  on the node only: downtime, allowed or refused);
 - :py:func:`cluster`: the cluster the node belongs to (its master, its name);
-- :py:func:`tags`, :py:func:`add_tags`, :py:func:`remove_tags`: the node tags in which the
-  upgrade keeps its progress, in Ganeti itself, so that a crash of the orchestration loses
-  nothing (as GRNET's clustertool does);
+- :py:func:`tags`, :py:func:`all_tags`, :py:func:`add_tags`, :py:func:`remove_tags`: the
+  node tags in which the upgrade keeps its progress, in Ganeti itself, so that a crash of the
+  orchestration loses nothing (as GRNET's clustertool does);
 - :py:func:`migrate`: one live migration, judged after a failure by the instance's state in
   Ganeti (cleanup, one retry, or stop); never ``--allow-failover``; :py:func:`failover` for
   stopped instances only; :py:func:`shutdown`, :py:func:`startup` for allowed downtime;
@@ -296,6 +297,22 @@ def cluster():
     return found
 
 
+def plan_evacuations(names, cluster_nodes=None, cluster_instances=None, allow_downtime=None):
+    """
+    Return :py:func:`plan_evacuation` of each node of ``names`` (each on its own, from the
+    cluster as it is now or as given), ``{node: plan}``: one call for a whole cluster.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.plan_evacuations '[gnt2, gnt3]'
+    """
+    cluster_nodes = cluster_nodes if cluster_nodes is not None else nodes()
+    cluster_instances = cluster_instances if cluster_instances is not None else instances()
+    return dict((name, plan_evacuation(name, cluster_nodes, cluster_instances, allow_downtime)) for name in names)
+
+
 def tags(node):
     """
     Return the upgrade's tags on ``node`` (those under ``synnefo-upgrade:``), as a list.
@@ -308,6 +325,21 @@ def tags(node):
     """
     out = _gnt(["gnt-node", "list-tags", node])["stdout"]
     return sorted(t.strip() for t in out.splitlines() if t.strip().startswith(TAG_PREFIX + ":"))
+
+
+def all_tags():
+    """
+    Return the upgrade's tags of every node of the cluster, ``{node: [tags]}``, in one
+    ``gnt-node list``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt gnt1 ganeti_rolling.all_tags
+    """
+    rows = _table(["gnt-node", "list"], ["name", "tags"])
+    return dict((row["name"], sorted(t for t in row["tags"].split(",") if t.startswith(TAG_PREFIX + ":"))) for row in rows)
 
 
 def add_tags(node, *names):

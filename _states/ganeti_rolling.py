@@ -109,13 +109,29 @@ def _ganeti_nodes(role_minions=None):
 # --- where a node stands ------------------------------------------------------------------
 
 
-def _version_cmp(minion, left, right):
-    return _call(minion, "pkg.version_cmp", [left, right])
+def _version_cmp(left, right):
+    """Debian's order of two versions, computed here (no minion asked)."""
+    return __utils__["synnefo_orch.version_cmp"](left, right)
 
 
 def _packages_upgraded(node, to_version):
     version = _call(node, "pkg.version", ["snf-common"])
-    return bool(version) and _version_cmp(node, version, to_version) >= 0
+    return bool(version) and _version_cmp(version, to_version) >= 0
+
+
+def _packages_upgraded_nodes(nodes, to_version):
+    """The nodes of ``nodes`` whose snf-common is at ``to_version`` at least (one job)."""
+    versions = __utils__["synnefo_orch.call_each"](__salt__, nodes, "pkg.version", ["snf-common"])
+    return set(n for n in nodes if versions.get(n) and _version_cmp(versions[n], to_version) >= 0)
+
+
+def _upgraded_nodes(nodes, to_version):
+    """:py:func:`_upgraded` for several nodes, in two jobs: the set of those upgraded."""
+    upgraded = _packages_upgraded_nodes(nodes, to_version)
+    if not upgraded:
+        return upgraded
+    booted = __utils__["synnefo_orch.call_each"](__salt__, sorted(upgraded), "file.directory_exists", ["/run/systemd/system"])
+    return set(n for n in upgraded if booted.get(n) is True)
 
 
 def _upgraded(node, to_version):
@@ -133,6 +149,12 @@ def _facts(node, synnefo_packages):
 
 def _tags(master, node):
     return _call(master, "ganeti_rolling.tags", [node])
+
+
+def _all_tags(master, nodes):
+    """``{node: the upgrade's tags}`` for ``nodes``, in one call on the master."""
+    found = _call(master, "ganeti_rolling.all_tags")
+    return dict((n, found.get(n, [])) for n in nodes)
 
 
 # What a node's tags keep of the instances it held when its upgrade began, and what brings
@@ -259,8 +281,10 @@ def _ganeti_problems(nodes, to_version, allow_downtime=(), include=None, exclude
     except CommandExecutionError as exc:
         return [exc.error], {}
     problems, resuming = [], {}
-    for cluster in sorted(groups):
-        found, left = _cluster_problems(groups[cluster], to_version, allow_downtime)
+    names = sorted(groups)
+    jobs = [_in_this_context(lambda members=groups[c]: _cluster_problems(members, to_version, allow_downtime)) for c in names]
+    for cluster, (ok, answer) in zip(names, __utils__["synnefo_orch.in_parallel"](jobs, len(jobs))):
+        found, left = answer if ok else (["Ganeti's checks could not run: {}".format(getattr(answer, "error", answer))], {})
         problems += found if len(groups) == 1 else ["cluster {}: {}".format(cluster, p) for p in found]
         resuming.update(left)
     return problems, resuming
@@ -269,7 +293,7 @@ def _ganeti_problems(nodes, to_version, allow_downtime=(), include=None, exclude
 def _cluster_problems(nodes, to_version, allow_downtime=()):
     problems = []
     master = _ganeti_master(nodes)
-    all_tags = dict((n, _tags(master, n)) for n in nodes)
+    all_tags = _all_tags(master, nodes)
     resuming = dict((n, _progress(tags)) for n, tags in all_tags.items())
     resuming = dict((n, tags) for n, tags in resuming.items() if tags)
     errors, _tolerated = _verify_problems(master, nodes, resuming)
@@ -280,13 +304,16 @@ def _cluster_problems(nodes, to_version, allow_downtime=()):
     if not [n for n, info in cluster.items() if (info["master_candidate"] or CANDIDATE_TAG in all_tags[n]) and not info["master"]]:
         problems.append("{}: no master candidate besides the master (the master's turn needs a failover)".format(master))
     cluster, instances = _as_restored(cluster, _call(master, "ganeti_rolling.instances"), resuming)
-    for node in sorted(n for n in cluster if n not in resuming and not _packages_upgraded(n, to_version)):
-        plan = _call(
-            master,
-            "ganeti_rolling.plan_evacuation",
-            [node],
-            {"cluster_nodes": cluster, "cluster_instances": instances, "allow_downtime": list(allow_downtime)},
-        )
+    upgraded = _packages_upgraded_nodes(sorted(n for n in cluster if n in nodes), to_version)
+    to_plan = sorted(n for n in cluster if n not in resuming and n not in upgraded)
+    plans = _call(
+        master,
+        "ganeti_rolling.plan_evacuations",
+        [to_plan],
+        {"cluster_nodes": cluster, "cluster_instances": instances, "allow_downtime": list(allow_downtime)},
+    )
+    for node in to_plan:
+        plan = plans[node]
         for instance, why in sorted(plan["refused"].items()):
             problems.append(
                 "{}: {} ({}) cannot leave it without downtime: {}; list it under "
@@ -343,7 +370,7 @@ def _preflight_problems(from_version, to_version, from_codename, synnefo_package
         except (CommandExecutionError, KeyError, TypeError, AttributeError) as exc:
             problems.append("{}: cannot be checked: {}".format(minion, getattr(exc, "error", exc)))
             continue
-        if packages and all(_version_cmp(minion, v, to_version) >= 0 for v in packages.values()):
+        if packages and all(_version_cmp(v, to_version) >= 0 for v in packages.values()):
             upgraded_hosts += 1
             continue
         wrong = sorted("{} {}".format(n, v) for n, v in packages.items() if v != from_version)
@@ -891,8 +918,9 @@ def _predict(nodes, master, synnefo_packages, allow_downtime=()):
     dry_runs = __utils__["synnefo_orch.sls_on_each"](__salt__, nodes, "synnefo_upgrade.apt.dist_upgrade", test=True)
     installed = __utils__["synnefo_orch.call_each"](__salt__, nodes, "pkg.list_pkgs")
     predicted = {}
+    plans = _call(master, "ganeti_rolling.plan_evacuations", [list(nodes)], {"allow_downtime": list(allow_downtime)})
     for node in nodes:
-        plan = _call(master, "ganeti_rolling.plan_evacuation", [node], {"allow_downtime": list(allow_downtime)})
+        plan = plans[node]
         predicted[node] = dict(
             __utils__["synnefo_orch.predicted"](dry_runs[node]),
             moves=plan["moves"],
@@ -1146,7 +1174,7 @@ def nodes_upgraded(
         _CLUSTER_OF.update((n, c) for c, members in groups.items() for n in members)
         if not groups:
             return dict(ret, comment="no Ganeti cluster left to upgrade (pillar synnefo_upgrade:orchestration:clusters, exclude_clusters)")
-        states = dict((c, _cluster_state(members, options)) for c, members in sorted(groups.items()))
+        states = _each_cluster(groups, lambda cluster: _cluster_state(groups[cluster], options))
         quotas = _quotas(dict((c, state["pending"]) for c, state in states.items()), options["stop_after"])
         if test:
             return _plan(ret, states, quotas, options)
@@ -1211,6 +1239,17 @@ def _clusters(nodes, include=None, exclude=None):
             )
         )
     return dict((c, sorted(members)) for c, members in groups.items() if (not include or c in include) and c not in exclude)
+
+
+def _each_cluster(names, function):
+    """``{cluster: function(cluster)}``, the clusters side by side (each asks its own
+    master); the first error, if any, raised."""
+    names = sorted(names)
+    done = __utils__["synnefo_orch.in_parallel"]([_in_this_context(lambda c=c: function(c)) for c in names], len(names))
+    for ok, answer in done:
+        if not ok:
+            raise answer
+    return dict((c, answer) for c, (ok, answer) in zip(names, done))
 
 
 def _quotas(pending, stop_after):
@@ -1307,13 +1346,14 @@ def _cluster_state(nodes, options):
     """Where one cluster stands: its master now, the master role's home, the order of its
     nodes and those still to upgrade."""
     current_master = _ganeti_master(nodes)
+    tags = _all_tags(current_master, nodes)
     # The master role's home, kept in its tags: a run resumed after a failover still knows
     # where the role goes back.
-    homes = [n for n in nodes if "{}:master-home".format(TAG) in _tags(current_master, n)]
+    homes = [n for n in nodes if "{}:master-home".format(TAG) in tags[n]]
     original_master = homes[0] if homes else current_master
     order = _order(nodes, original_master, options["node_order"])
-    to_version = options["to_version"]
-    pending = [n for n in order if not (_upgraded(n, to_version) and not _progress(_tags(current_master, n)))]
+    upgraded = _upgraded_nodes(nodes, options["to_version"])
+    pending = [n for n in order if not (n in upgraded and not _progress(tags[n]))]
     return {
         "nodes": nodes,
         "master": current_master,
@@ -1330,14 +1370,16 @@ def _plan(ret, states, quotas, options):
     predicted = {"order": [], "clusters": {}, "to_version": options["to_version"]}
     lines = []
     window = options["window"]
+    planned_of = dict((c, s["pending"][: quotas[c]] if quotas is not None else s["pending"]) for c, s in states.items())
+    packages, downtime = options["synnefo_packages"], options["allow_downtime"]
+    predictions = _each_cluster(states, lambda c: _predict(planned_of[c], states[c]["home"], packages, downtime) if planned_of[c] else {})
     for cluster, state in sorted(states.items()):
         pending, order, master = state["pending"], state["order"], state["home"]
         if not pending:
             lines.append("cluster {}: every node is on {}".format(cluster, options["to_version"]))
             predicted["clusters"][cluster] = {"order": order, "master": master, "failover_to": None, "nodes": []}
             continue
-        planned = pending[: quotas[cluster]] if quotas is not None else pending  # in the run's order: the master last
-        nodes = _predict(planned, master, options["synnefo_packages"], options["allow_downtime"]) if planned else {}
+        planned, nodes = planned_of[cluster], predictions[cluster]  # in the run's order: the master last
         if len(states) > 1:
             lines.append("cluster {}:".format(cluster))
         lines += [

@@ -87,13 +87,24 @@ def _fire(node, step, outcome, **data):
 
 
 def _version_at_least(minion, version, wanted):
-    return bool(version) and _call(minion, "pkg.version_cmp", [version, wanted]) >= 0
+    """``version`` (the minion's) is ``wanted`` or later, in Debian's order (computed here)."""
+    return bool(version) and __utils__["synnefo_orch.version_cmp"](version, wanted) >= 0
 
 
 def _upgraded(minion, to_version):
     """On ``to_version`` and booted into jessie's systemd since."""
     version = _call(minion, "pkg.version", ["snf-common"])
     return _version_at_least(minion, version, to_version) and _call(minion, "file.directory_exists", ["/run/systemd/system"]) is True
+
+
+def _not_upgraded(minions, to_version):
+    """Those of ``minions`` not :py:func:`_upgraded`, asked in two jobs."""
+    if not minions:
+        return []
+    versions = __utils__["synnefo_orch.call_each"](__salt__, minions, "pkg.version", ["snf-common"])
+    upgraded = sorted(m for m in minions if _version_at_least(m, versions.get(m), to_version))
+    booted = __utils__["synnefo_orch.call_each"](__salt__, upgraded, "file.directory_exists", ["/run/systemd/system"]) if upgraded else {}
+    return [m for m in minions if booted.get(m) is not True]
 
 
 def _done(minion, to_version):
@@ -371,7 +382,7 @@ def nodes_upgraded(
     try:
         roles = __utils__["synnefo_orch.role_minions"](__salt__)
         ganeti = sorted(m for m, r in roles.items() if "ganeti" in r)
-        behind = [n for n in ganeti if not _upgraded(n, to_version)]
+        behind = _not_upgraded(ganeti, to_version)
         if behind and int(ganeti_stop_after or 0):
             return dict(
                 ret,

@@ -127,6 +127,65 @@ def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None)
     return results
 
 
+def _order(char):
+    """A character's weight in a Debian version (dpkg's lib/dpkg/version.c ``order``): ``~``
+    before everything, even the end; letters before other characters."""
+    if not char or char.isdigit():
+        return 0
+    if char.isalpha():
+        return ord(char)
+    if char == "~":
+        return -1
+    return ord(char) + 256
+
+
+def _verrevcmp(left, right):
+    """dpkg's ``verrevcmp``: non-digit parts by :py:func:`_order`, digit parts as numbers."""
+    i = j = 0
+
+    def at(text, index):
+        return text[index] if index < len(text) else ""
+
+    while i < len(left) or j < len(right):
+        first_diff = 0
+        while (at(left, i) and not at(left, i).isdigit()) or (at(right, j) and not at(right, j).isdigit()):
+            ours, theirs = _order(at(left, i)), _order(at(right, j))
+            if ours != theirs:
+                return ours - theirs
+            i, j = i + 1, j + 1
+        while at(left, i) == "0":
+            i += 1
+        while at(right, j) == "0":
+            j += 1
+        while at(left, i).isdigit() and at(right, j).isdigit():
+            if not first_diff:
+                first_diff = ord(left[i]) - ord(right[j])
+            i, j = i + 1, j + 1
+        if at(left, i).isdigit():
+            return 1
+        if at(right, j).isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _version_parts(version):
+    version = version.strip()
+    epoch, rest = version.split(":", 1) if ":" in version else ("0", version)
+    upstream, revision = rest.rsplit("-", 1) if "-" in rest else (rest, "")
+    return int(epoch or 0), upstream, revision
+
+
+def version_cmp(left, right):
+    """-1, 0 or 1 as Debian orders the versions ``left`` and ``right`` (``dpkg
+    --compare-versions``): the epoch, then the upstream version, then the revision. Here,
+    on the master, instead of a minion's ``pkg.version_cmp`` for every host and package."""
+    (epoch_l, upstream_l, revision_l), (epoch_r, upstream_r, revision_r) = _version_parts(left), _version_parts(right)
+    found = epoch_l - epoch_r or _verrevcmp(upstream_l, upstream_r) or _verrevcmp(revision_l, revision_r)
+    return (found > 0) - (found < 0)
+
+
 def in_parallel(jobs, limit):
     """Run the callables ``jobs``, at most ``limit`` at once, started in their order; return
     ``[(True, result) or (False, exception)]`` in the same order. A job that needs the
