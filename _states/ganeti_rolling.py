@@ -19,8 +19,10 @@ jessie, reboot it, migrate its VMs back).
 
 These states talk to the minions through ``saltutil.cmd`` and to Ganeti through the
 ``ganeti_rolling`` execution module on its master node; minion ids are the Ganeti node
-names. Progress is kept where a crash of the orchestration cannot lose it: in Ganeti's own
-node tags (``synnefo-upgrade:stage:<stage>``, ``synnefo-upgrade:vm:<instance>`` for the
+names. A cloud with several Ganeti clusters has each node in the cluster Ganeti names on it
+(``ganeti_rolling.cluster``): the clusters are checked, planned and upgraded side by side,
+each in a thread of its own, one node at a time within each. Progress is kept where a crash
+of the orchestration cannot lose it: in Ganeti's own node tags (``synnefo-upgrade:stage:<stage>``, ``synnefo-upgrade:vm:<instance>`` for the
 instances to bring back), so a second run resumes each node from the step it reached. Every
 step fires ``synnefo_upgrade/ganeti/<node>/<step>`` on the master's event bus. In test mode
 nothing changes: the states report, per node in order, the instances it would move and

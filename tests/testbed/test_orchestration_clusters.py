@@ -6,11 +6,12 @@ the last run finishes both clusters and the service phase. A health gate and a w
 (a small HTTP receiver beside the salt-master) all along; no VM ever goes down."""
 
 import json
+import os
 import time
 
 import pytest
 
-from testbed import packages
+from testbed import cluster, packages
 from tests.testbed.test_orchestration_controls import hook  # noqa: F401 (a fixture)
 from tests.testbed.test_orchestration_ganeti import orchestrate
 
@@ -154,7 +155,24 @@ def test_a_window_that_closes_during_a_node_stops_the_run_before_the_next(bed):
     assert placed(bed) == PLACED and masters(bed) == ["gnt1", "gnt3"]
 
 
-def test_the_next_run_finishes_both_clusters_and_the_services_with_no_vm_down(bed):
+def reactor(bed, url):
+    """The formula's reactor example on the salt-master (README: "Be told"), posting to ``url``."""
+    os.makedirs(os.path.join(bed.paths.master_conf, "master.d"), exist_ok=True)
+    with open(os.path.join(bed.paths.master_conf, "master.d", "reactor.conf"), "w") as handle:
+        json.dump(
+            {"reactor": [{"synnefo_upgrade/*": ["salt://synnefo_upgrade/reactor/notify.sls"]}], "synnefo_upgrade_notify_webhook": url},
+            handle,
+        )
+    cluster.restart_master()
+    for host in ("gnt1", "gnt2", "gnt3", "gnt4", "web1"):
+        bed.wait_ping(host)
+
+
+def test_the_next_run_finishes_both_clusters_and_the_services_with_no_vm_down(bed, hook):  # noqa: F811
+    url, messages = hook
+    heard = len(messages())
+    # This run tells the webhook through the master's reactor, from the progress events.
+    reactor(bed, url)
     code, steps = orchestrate(bed, pillar(), sls="synnefo_upgrade.orch", timeout=2400)
     assert code == 0, (steps[GANETI]["comment"], steps[SERVICES]["comment"])
     assert steps[GANETI]["changes"]["clusters"]["beta"]["comment"].startswith("Ganeti nodes upgraded, one at a time: gnt3")
@@ -164,6 +182,12 @@ def test_the_next_run_finishes_both_clusters_and_the_services_with_no_vm_down(be
     assert not bed.events(STARTED, event="vm-outage")
     migrations = [e for e in bed.events(STARTED, event="migration")]
     assert {e["instance"] for e in migrations} == {"vm1", "vm2", "vm3", "vm4"}
+    wanted = {("beta", "gnt3", "node", "started"), ("beta", "gnt3", "node", "done"), (None, "services", "phase", "done")}
+    deadline = time.time() + 60  # the reactor posts on its own time
+    while not wanted <= set(told(messages, heard)) and time.time() < deadline:
+        time.sleep(1)
+    assert wanted <= set(told(messages, heard)), told(messages, heard)
+    assert all("_stamp" in m for m in messages()[heard:])  # the events' own data, as the reactor sees it
 
 
 @pytest.fixture(autouse=True)
