@@ -14,14 +14,14 @@ Ganeti phase (upgrade guide, "Upgrade Service nodes"): every node with a service
         - reboot_timeout: 900
 
 Before the outage every node downloads what its dist-upgrade needs (and the IP-history
-changelog, if any, is validated); then snf-ganeti-eventd stops on every Ganeti master
-candidate and each
+changelog, if any, is validated); then snf-ganeti-eventd stops on every master candidate of
+every Ganeti cluster and each
 node applies the formula's per-node upgrade (``synnefo_upgrade``: the guide's services down,
 the dist-upgrade under the policy-rc.d guard, the IP-history fix after the migration,
 the configuration, the database migration on the node pillar names for it, cyclades'
 re-registration on the astakos node pillar names), every node reboots, and the result is checked (services,
 each service's API answering as upstream's does without credentials, Apache's
-configuration, snf-ganeti-eventd on every master candidate, ``gnt-cluster verify``,
+configuration, snf-ganeti-eventd on every master candidate, each cluster's ``gnt-cluster verify``,
 Synnefo 0.19 and jessie everywhere). Each node's stage is kept on the node
 (``synnefo_files.progress``) and announced as ``synnefo_upgrade/services/<node>/<step>``;
 every step is safe to run again, so a second run resumes. In test mode nothing changes:
@@ -216,9 +216,12 @@ def _health_problems(node, roles, health):
     return problems
 
 
-def _master_candidates(master):
-    """The Ganeti master candidates (the master among them), as Ganeti lists them."""
-    return sorted(n for n, info in _call(master, "ganeti_rolling.nodes").items() if info["master_candidate"] or info["master"])
+def _master_candidates(masters):
+    """The master candidates of every Ganeti cluster (each master among them), as Ganeti
+    lists them on each cluster's master."""
+    return sorted(
+        set(n for m in masters for n, info in _call(m, "ganeti_rolling.nodes").items() if info["master_candidate"] or info["master"])
+    )
 
 
 def _eventd_stop(candidates):
@@ -230,7 +233,7 @@ def _eventd_stop(candidates):
             _call(node, "service.stop", ["snf-ganeti-eventd"])
 
 
-def _check(nodes, roles, to_version, ganeti_master, health, candidates=()):
+def _check(nodes, roles, to_version, ganeti_masters, health, candidates=()):
     problems = []
     for node in nodes:
         codename = _call(node, "grains.get", ["oscodename"])
@@ -255,14 +258,14 @@ def _check(nodes, roles, to_version, ganeti_master, health, candidates=()):
                 )
         except CommandExecutionError as exc:
             problems.append(exc.error)
-    if ganeti_master:
-        for node in sorted(set(candidates) | {ganeti_master}):
-            if not _call(node, "service.status", ["snf-ganeti-eventd"]):
-                what = "the Ganeti master" if node == ganeti_master else "a Ganeti master candidate"
-                problems.append("{}: snf-ganeti-eventd is not running on {}".format(node, what))
-        verify = _call(ganeti_master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
+    for node in sorted(set(candidates) | set(ganeti_masters)):
+        if not _call(node, "service.status", ["snf-ganeti-eventd"]):
+            what = "a Ganeti master" if node in ganeti_masters else "a Ganeti master candidate"
+            problems.append("{}: snf-ganeti-eventd is not running on {}".format(node, what))
+    for master in ganeti_masters:
+        verify = _call(master, "cmd.run_all", [["gnt-cluster", "verify"]], {"python_shell": False}, check=False)
         if verify.get("retcode") != 0:
-            problems.append("{}: gnt-cluster verify failed: {}".format(ganeti_master, verify.get("stdout", "").strip()))
+            problems.append("{}: gnt-cluster verify failed: {}".format(master, verify.get("stdout", "").strip()))
     if problems:
         raise CommandExecutionError("; ".join(problems))
 
@@ -282,13 +285,12 @@ def _add_ip_history(ret, results, minion):
         ret["changes"]["ip_history"] = {"minion": minion, "comment": fixed.get("comment"), "changes": fixed.get("changes")}
 
 
-def _ganeti_master(roles):
-    for node in sorted(m for m, r in roles.items() if "ganeti" in r):
-        try:
-            return __utils__["synnefo_orch.run"](__salt__, node, ["gnt-cluster", "getmaster"])["stdout"].strip()
-        except CommandExecutionError:
-            continue
-    return None
+def _ganeti_masters(roles):
+    """Each Ganeti cluster's master (a cloud may run several clusters), as Ganeti answers on
+    its nodes (``ganeti_rolling.cluster``: ``gnt-cluster getmaster``)."""
+    nodes = sorted(m for m, r in roles.items() if "ganeti" in r)
+    answers = __utils__["synnefo_orch.answers"](__salt__, nodes, "ganeti_rolling.cluster") if nodes else {}
+    return sorted(set(a["master"] for ok, a in answers.values() if ok and isinstance(a, dict) and a.get("master")))
 
 
 def _what_is_down(timeline):
@@ -454,8 +456,8 @@ def nodes_upgraded(
             # the old system allows (versions, sources, pins, the simulated dist-upgrade, the
             # configuration edits parsed, Apache's sites) fails here rather than in the outage.
             phase.step("rehearsal", to_upgrade, _sls_on_each, to_upgrade, "synnefo_upgrade", True)
-        master = _ganeti_master(roles)
-        candidates = _master_candidates(master) if master else []
+        masters = _ganeti_masters(roles)
+        candidates = _master_candidates(masters)
         if to_upgrade:
             _eventd_stop(candidates)
         # The per-node upgrade brings the node's services down first (services.stopped), then
@@ -470,7 +472,7 @@ def nodes_upgraded(
         # On every master candidate, as jessie's enabled unit runs it from boot on.
         for node in candidates:
             _call(node, "service.start", ["snf-ganeti-eventd"])
-        phase.step("check", pending, _check, pending, roles, to_version, master, health, candidates)
+        phase.step("check", pending, _check, pending, roles, to_version, masters, health, candidates)
         _set_progress(pending, "done")
         for node in pending:
             _fire(node, "node", "done")
