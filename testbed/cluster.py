@@ -28,6 +28,11 @@ DEFAULT_DIR = "/var/tmp/snftb"
 # ``ganeti: real``: the real nodes' files (apart from the test bed's, whose directory name
 # marks the processes down() kills by their command line).
 REAL_GANETI_DIR = os.environ.get("SNF_TESTBED_REAL_GANETI_DIR", "/var/tmp/snf-realganeti-testbed")
+# Beyond this many hosts, one plain Ganeti node (no other role, not a master) is provisioned
+# and the others of its kind start as copies of it, each with its own name, files and minion
+# keys: a hundred hosts installing their packages at once would take the machine's cores for
+# many minutes. Smaller topologies (every test's) install each host on its own.
+CLONE_ABOVE = 12
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils", "_output")
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
@@ -221,7 +226,13 @@ class Daemon:
         self.start_master()
         self.status("provisioning the hosts")
         errors = []
-        workers = [threading.Thread(target=self.provision, args=(h, errors)) for h in self.hosts.values()]
+        masters = [c[1] for c in topology.ganeti_clusters()]
+        plain = [h for h in self.hosts.values() if h.roles == ["ganeti"] and h.name not in masters]
+        clones = plain[1:] if len(self.hosts) > CLONE_ABOVE else []
+        self.template = (plain[0], threading.Event(), []) if clones else None
+        workers = [
+            threading.Thread(target=self.provision_clone if h in clones else self.provision, args=(h, errors)) for h in self.hosts.values()
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -297,41 +308,82 @@ class Daemon:
             return mirror.uri(netns.MASTER_ADDRESS)
         return f"file:{packages.REPO_MOUNT}"
 
-    def provision(self, host, errors):
+    def provision_clone(self, host, errors):
+        """Start ``host`` as a copy of the provisioned template host: its upper layer copied
+        (packages, dpkg's database, configuration), then its own files, minion configuration
+        and keys, and none of the template's minion cache or logs."""
+        template, ready, failed = self.template
         try:
-            host.prepare(self.host_files(host))
-            threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
-            if not host.booted.wait(30):
-                raise HostError(f"{host.name} did not start")
-            host.wait_booted()
-            script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()])
-            result = host.run(["sh", "-c", script], check=False)
-            if result.returncode != 0:
-                raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
-            # Debian's salt-minion package, configured first so that it starts the right minion.
-            # The minion's keys made first, whole: a minion that makes them itself when the
-            # package starts it can be cut off by the reboot below, and then never starts
-            # again ("RSA key format is not supported").
+            if not ready.wait(1800) or failed:
+                raise HostError(f"{host.name}: {template.name}, the host it copies, was not provisioned")
+            os.makedirs(host.dir, exist_ok=True)
+            subprocess.run(["cp", "-a", template.upper, host.upper], check=True)
+            for directory in (host.work, host.root):
+                os.makedirs(directory, exist_ok=True)
+            for path, (text, mode) in self.host_files(host).items():
+                host.put(path, text, mode)
+            host.put("/etc/salt/minion", minion_config(host.name, host.roles))
+            for leftover in ("etc/salt/pki/minion", "etc/salt/minion_id", "var/cache/salt", "var/log/salt"):
+                path = os.path.join(host.upper, leftover)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                elif os.path.lexists(path):
+                    os.unlink(path)
+            keys = os.path.join(host.upper, "etc/salt/pki/minion")
+            os.makedirs(keys, mode=0o700)
             salt_key = saltstack.program("salt-key", self.topology.salt)
-            host.run(
-                [
-                    "sh",
-                    "-c",
-                    f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
-                    f"mkdir -p -m 700 /etc/salt/pki/minion && {salt_key} --gen-keys=minion --gen-keys-dir=/etc/salt/pki/minion\n"
-                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion",
-                ]
-            )
-            old = host.pid1()
-            host.run(["reboot"], check=False)
-            deadline = time.time() + 60
-            while host.pid1() in (None, old):
-                if time.time() > deadline:
-                    raise HostError(f"{host.name} did not come back after its first reboot")
-                time.sleep(0.05)
+            subprocess.run([salt_key, "--gen-keys=minion", f"--gen-keys-dir={keys}"], check=True, capture_output=True)
+            threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
+            if not host.booted.wait(60):
+                raise HostError(f"{host.name} did not start")
             host.wait_booted()
         except (HostError, OSError, subprocess.SubprocessError) as exc:
             errors.append(str(exc))
+
+    def provision(self, host, errors):
+        try:
+            self._provision(host)
+        except (HostError, OSError, subprocess.SubprocessError) as exc:
+            errors.append(str(exc))
+            if self.template and self.template[0] is host:
+                self.template[2].append(str(exc))
+        finally:
+            if self.template and self.template[0] is host:
+                self.template[1].set()
+
+    def _provision(self, host):
+        """Install ``host`` as an operator would have: its packages, its minion, a reboot."""
+        host.prepare(self.host_files(host))
+        threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
+        if not host.booted.wait(30):
+            raise HostError(f"{host.name} did not start")
+        host.wait_booted()
+        script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()])
+        result = host.run(["sh", "-c", script], check=False)
+        if result.returncode != 0:
+            raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
+        # Debian's salt-minion package, configured first so that it starts the right minion.
+        # The minion's keys made first, whole: a minion that makes them itself when the
+        # package starts it can be cut off by the reboot below, and then never starts
+        # again ("RSA key format is not supported").
+        salt_key = saltstack.program("salt-key", self.topology.salt)
+        host.run(
+            [
+                "sh",
+                "-c",
+                f"mkdir -p /etc/salt && cat > /etc/salt/minion <<'EOF'\n{minion_config(host.name, host.roles)}EOF\n"
+                f"mkdir -p -m 700 /etc/salt/pki/minion && {salt_key} --gen-keys=minion --gen-keys-dir=/etc/salt/pki/minion\n"
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q salt-minion",
+            ]
+        )
+        old = host.pid1()
+        host.run(["reboot"], check=False)
+        deadline = time.time() + 60
+        while host.pid1() in (None, old):
+            if time.time() > deadline:
+                raise HostError(f"{host.name} did not come back after its first reboot")
+            time.sleep(0.05)
+        host.wait_booted()
 
     def host_files(self, host):
         files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy", uri=self.apt_uri()).items()}
