@@ -64,11 +64,6 @@ def test_the_plan_and_the_status_name_each_nodes_cluster(bed):
     alpha, beta = ganeti.split("cluster alpha (master gnt1):")[1].split("cluster beta (master gnt3):")
     assert "order: gnt2, gnt1:" in alpha and "after a master failover to gnt2" in alpha and "live-migrate vm2 to gnt1" in alpha
     assert "order: gnt4, gnt3:" in beta and "after a master failover to gnt4" in beta and "live-migrate vm4 to gnt3" in beta
-    data = json.loads(bed.cli("salt-run", "synnefo_upgrade.plan", pillar(), "--out=json", check=True, timeout=900).stdout)
-    assert {c: (v["master"], v["order"]) for c, v in data["ganeti"]["clusters"].items()} == {
-        "alpha": ("gnt1", ["gnt2", "gnt1"]),
-        "beta": ("gnt3", ["gnt4", "gnt3"]),
-    }
     status = json.loads(bed.cli("salt-run", "synnefo_upgrade.status", "--out=json", check=True).stdout)
     assert {h: status[h].get("cluster") for h in status} == {
         "gnt1": "alpha",
@@ -133,7 +128,7 @@ def test_a_canary_upgrades_one_node_of_the_whole_run(bed, hook):  # noqa: F811
 
 def test_a_window_that_closes_during_a_node_stops_the_run_before_the_next(bed):
     # The window closes at a minute boundary 60 to 120 s away: beta's gnt4 fits at first
-    # (node_minutes 0.05: 3 s), takes longer than what is left (vm4 migrates 28 s each way),
+    # (node_minutes 0.05: 3 s), takes longer than what is left (vm4 migrates 16 s each way),
     # and gnt3 then does not fit.
     now = time.time()
     closes = now - now % 60 + 120
