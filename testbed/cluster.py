@@ -33,6 +33,7 @@ REAL_GANETI_DIR = os.environ.get("SNF_TESTBED_REAL_GANETI_DIR", "/var/tmp/snf-re
 # keys: a hundred hosts installing their packages at once would take the machine's cores for
 # many minutes. Smaller topologies (every test's) install each host on its own.
 CLONE_ABOVE = 12
+CLONES_BOOTING = 8
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORMULA_PARTS = ("synnefo_upgrade", "_modules", "_states", "_runners", "_utils", "_output")
 WEB_ROLES = ("astakos", "cyclades", "pithos", "cms")
@@ -230,6 +231,7 @@ class Daemon:
         plain = [h for h in self.hosts.values() if h.roles == ["ganeti"] and h.name not in masters]
         clones = plain[1:] if len(self.hosts) > CLONE_ABOVE else []
         self.template = (plain[0], threading.Event(), []) if clones else None
+        self.booting = threading.BoundedSemaphore(CLONES_BOOTING)
         workers = [
             threading.Thread(target=self.provision_clone if h in clones else self.provision, args=(h, errors)) for h in self.hosts.values()
         ]
@@ -333,10 +335,11 @@ class Daemon:
             os.makedirs(keys, mode=0o700)
             salt_key = saltstack.program("salt-key", self.topology.salt)
             subprocess.run([salt_key, "--gen-keys=minion", f"--gen-keys-dir={keys}"], check=True, capture_output=True)
-            threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
-            if not host.booted.wait(60):
-                raise HostError(f"{host.name} did not start")
-            host.wait_booted()
+            with self.booting:  # a few at a time: every boot starts a minion
+                threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
+                if not host.booted.wait(60):
+                    raise HostError(f"{host.name} did not start")
+                host.wait_booted(timeout=300)
         except (HostError, OSError, subprocess.SubprocessError) as exc:
             errors.append(str(exc))
 
