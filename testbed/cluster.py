@@ -232,6 +232,8 @@ class Daemon:
         clones = plain[1:] if len(self.hosts) > CLONE_ABOVE else []
         self.template = (plain[0], threading.Event(), []) if clones else None
         self.booting = threading.BoundedSemaphore(CLONES_BOOTING)
+        # Many hosts booting at once on a few cores each take longer than one alone.
+        self.boot_timeout = 60 if len(self.hosts) <= CLONE_ABOVE else 300
         workers = [
             threading.Thread(target=self.provision_clone if h in clones else self.provision, args=(h, errors)) for h in self.hosts.values()
         ]
@@ -248,7 +250,7 @@ class Daemon:
         if os.path.exists(timeline.path(paths.shared)):
             os.replace(timeline.path(paths.shared), os.path.join(paths.shared, "setup-timeline.jsonl"))
         self.status("waiting for the minions")
-        self.wait_minions(timeout=150)
+        self.wait_minions(timeout=150 if len(self.hosts) <= CLONE_ABOVE else 600)
         self.write_state()
         timeline.record("testbed-ready", "testbed", shared_dir=paths.shared, hosts=sorted(self.hosts))
         self.status("ready")
@@ -339,7 +341,7 @@ class Daemon:
                 threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
                 if not host.booted.wait(60):
                     raise HostError(f"{host.name} did not start")
-                host.wait_booted(timeout=300)
+                host.wait_booted(timeout=self.boot_timeout)
         except (HostError, OSError, subprocess.SubprocessError) as exc:
             errors.append(str(exc))
 
@@ -358,9 +360,9 @@ class Daemon:
         """Install ``host`` as an operator would have: its packages, its minion, a reboot."""
         host.prepare(self.host_files(host))
         threading.Thread(target=host.supervise, args=(faults.Faults(self.paths.shared), self.on_power), daemon=True).start()
-        if not host.booted.wait(30):
+        if not host.booted.wait(self.boot_timeout):
             raise HostError(f"{host.name} did not start")
-        host.wait_booted()
+        host.wait_booted(timeout=self.boot_timeout)
         script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()])
         result = host.run(["sh", "-c", script], check=False)
         if result.returncode != 0:
@@ -381,12 +383,12 @@ class Daemon:
         )
         old = host.pid1()
         host.run(["reboot"], check=False)
-        deadline = time.time() + 60
+        deadline = time.time() + self.boot_timeout
         while host.pid1() in (None, old):
             if time.time() > deadline:
                 raise HostError(f"{host.name} did not come back after its first reboot")
             time.sleep(0.05)
-        host.wait_booted()
+        host.wait_booted(timeout=self.boot_timeout)
 
     def host_files(self, host):
         files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy", uri=self.apt_uri()).items()}
