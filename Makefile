@@ -45,6 +45,7 @@ bench: deps venv salt-2019.2
 	$(PY) bench/ganeti_phase.py
 	$(PY) bench/api_downtime.py
 	$(PY) bench/plan.py
+	$(PY) bench/clusters.py
 
 # make demo [TOPOLOGY=FILE] [SUMMARY=FILE] [REPORT=FILE] [KEEP=1]
 demo: deps venv salt-2019.2
