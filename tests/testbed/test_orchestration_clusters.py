@@ -177,6 +177,10 @@ def test_the_next_run_finishes_both_clusters_and_the_services_with_no_vm_down(be
     assert not bed.events(STARTED, event="vm-outage")
     migrations = [e for e in bed.events(STARTED, event="migration")]
     assert {e["instance"] for e in migrations} == {"vm1", "vm2", "vm3", "vm4"}
+    # The service phase stops snf-ganeti-eventd on both clusters' masters, and starts it again.
+    began = min(e["start"] for e in steps[SERVICES]["changes"]["timeline"])
+    eventd = [(e["host"], e["event"]) for e in bed.events(began) if e.get("service") == "snf-ganeti-eventd"]
+    assert {("gnt1", "service-stop"), ("gnt3", "service-stop"), ("gnt1", "service-start"), ("gnt3", "service-start")} <= set(eventd)
     wanted = {("beta", "gnt3", "node", "started"), ("beta", "gnt3", "node", "done"), (None, "services", "phase", "done")}
     deadline = time.time() + 60  # the reactor posts on its own time
     while not wanted <= set(told(messages, heard)) and time.time() < deadline:

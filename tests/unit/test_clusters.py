@@ -135,3 +135,29 @@ def test_a_clusters_thread_carries_the_context_its_job_was_made_in(states):
     assert orch.in_parallel(jobs, 2) == [(True, "the states' loader"), (True, "another")]
     # Without it, a thread starts with none (Salt 3004+: "does not have a packed value").
     assert orch.in_parallel([lambda: loader.get(None)], 1) == [(True, None)]
+
+
+def test_the_dry_run_plans_each_cluster_up_to_its_share_and_says_where_each_stops(states, monkeypatch):
+    orch = load("_utils/synnefo_orch.py")
+    states.__utils__["synnefo_orch.in_parallel"] = orch.in_parallel
+    states.__opts__ = {"test": True}
+    predicted = {"moves": {}, "methods": {}, "downtime": {}, "files": [], "packages": {}}
+    monkeypatch.setattr(states, "_predict", lambda nodes, master, packages, downtime: dict((n, dict(predicted)) for n in nodes))
+    monkeypatch.setattr(states, "_predict_failover", lambda nodes, master, target: None)
+    cluster_states = {
+        "alpha": {"pending": ["a2", "a1"], "order": ["a2", "a1"], "home": "a1"},
+        "beta": {"pending": ["b3", "b2", "b1"], "order": ["b3", "b2", "b1"], "home": "b1"},
+    }
+    options = {"to_version": "0.19", "synnefo_packages": [], "allow_downtime": [], "window": {}, "stop_after": 3}
+    ret = states._plan(
+        {"changes": {}, "result": True, "comment": ""},
+        cluster_states,
+        states._quotas(dict((c, s["pending"]) for c, s in cluster_states.items()), 3),
+        options,
+    )
+    clusters = ret["changes"]["clusters"]
+    assert clusters["alpha"]["nodes"] == ["a2", "a1"] and clusters["alpha"]["failover_to"] == "a2"
+    assert clusters["beta"]["nodes"] == ["b3"] and clusters["beta"]["stop_after"] == 3 and "stop_after" not in clusters["alpha"]
+    assert ret["changes"]["stop_after"] == 3 and ret["result"] is None
+    assert "then cluster beta stops as asked (stop_after: 3) before b2; the next run goes on" in ret["comment"]
+    assert sorted(n for n in ret["changes"] if n not in ("order", "clusters", "to_version", "stop_after")) == ["a1", "a2", "b3"]

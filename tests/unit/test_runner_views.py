@@ -199,3 +199,38 @@ def test_several_clusters_get_a_group_of_rows_a_table_row_and_their_own_notes(ru
     # Each cluster's nodes together, labelled with their cluster; the service nodes after.
     labels = re.findall(r'font-weight="bold">([^<]+)</text>(?:<text class="cluster"[^>]*>cluster (\w+)</text>)?', page.replace("\n", ""))
     assert labels[:2] == [("gnt2", "alpha"), ("gnt4", "beta")] and all(not c for _, c in labels[2:])
+
+
+def test_the_plan_of_several_clusters_has_a_block_each_with_its_own_stop(outputter):
+    node = {"moves": {}, "packages": {"snf-common": {}}, "download_bytes": 0, "files": []}
+    plan = {
+        "to_version": "0.19-1~jessie",
+        "preflight": "preflight passed",
+        "refused": [],
+        "ganeti": {
+            "order": ["a2", "a1", "b2", "b1"],
+            "why": "by name",
+            "nodes": {"a2": dict(node, moves={"vm1": "a1"}), "b2": node},
+            "comment": "",
+            "window": "a run started now would stop before a2: outside the maintenance window",
+            "clusters": {
+                "alpha": {"order": ["a2", "a1"], "master": "a1", "nodes": ["a2"], "why": "by name; a1 last", "stop_after": 2},
+                "beta": {"order": ["b2", "b1"], "master": "b1", "nodes": ["b2"], "why": "by name; b1 last", "stop_after": 2},
+            },
+        },
+        "services": {"nodes": {}, "comment": "nothing to do"},
+        "migrations": {},
+        "ip_history": None,
+        "download_bytes": {},
+        "warnings": [],
+        "seconds": 1.0,
+    }
+    text = outputter.output(plan)
+    ganeti = text.split("2. Service nodes")[0]
+    assert "1. Ganeti clusters side by side" in ganeti
+    alpha, beta = ganeti.split("  cluster alpha (master a1):\n")[1].split("  cluster beta (master b1):\n")
+    assert "order: a2, a1: by name; a1 last" in alpha and "live-migrate vm1 to a1" in alpha
+    assert "then the run STOPS as asked (stop_after: 2) after a2;" in alpha
+    assert "order: b2, b1: by name; b1 last" in beta and "then the run STOPS as asked (stop_after: 2) after b2;" in beta
+    assert "b2" not in alpha and "a2:" not in beta.split("MAINTENANCE")[0]
+    assert "  MAINTENANCE WINDOW: a run started now would stop before a2" in beta
