@@ -1203,6 +1203,15 @@ def nodes_upgraded(
             if outcome["result"] is False:
                 ret["result"] = False
         ret["comment"] = "\n".join(comments)
+        # A run that found every cluster done changed nothing, and says so.
+        plain = ("nodes", "result", "comment", "started", "ended")
+        if (
+            ret["result"]
+            and not timeline
+            and set(ret["changes"]) == {"timeline", "clusters"}
+            and all(set(summary) <= set(plain) for summary in ret["changes"]["clusters"].values())
+        ):
+            ret["changes"] = {}
         return ret
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=exc.error)
