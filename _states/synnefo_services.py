@@ -507,7 +507,4 @@ def nodes_upgraded(
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=exc.error)
     finally:
-        if lock is not None:
-            lock.close()
-        if _NOTIFY["warnings"]:
-            ret["changes"]["notify_warnings"] = list(_NOTIFY["warnings"])
+        __utils__["synnefo_orch.end_run"](lock, _NOTIFY, ret)

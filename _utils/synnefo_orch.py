@@ -186,6 +186,15 @@ def version_cmp(left, right):
     return (found > 0) - (found < 0)
 
 
+def end_run(lock, hook, ret):
+    """The end of a phase's run, whatever its outcome: its lock released, and what the
+    webhook could not be told (``hook['warnings']``) in its result as ``notify_warnings``."""
+    if lock is not None:
+        lock.close()
+    if hook["warnings"]:
+        ret["changes"]["notify_warnings"] = list(hook["warnings"])
+
+
 def in_parallel(jobs, limit):
     """Run the callables ``jobs``, at most ``limit`` at once, started in their order; return
     ``[(True, result) or (False, exception)]`` in the same order. A job that needs the

@@ -19,13 +19,14 @@ at once share it, as they share an operator's mirror.
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ganeti_phase import salt  # noqa: E402 (bench/ is on the path)
+from scale import topology_text  # noqa: E402
 from testbed import cluster, timeline  # noqa: E402
 
 RATE_KIB_S = 16384
@@ -33,29 +34,18 @@ PAYLOAD_KIB = 2048
 
 
 def topology(clusters, nodes):
-    lines, names, instances = ["hosts:"], {}, ["instances:"]
-    for c in range(1, clusters + 1):
-        names[f"c{c}"] = [f"c{c}n{n}" for n in range(1, nodes + 1)]
-        for n, host in enumerate(names[f"c{c}"]):
-            lines.append(f"  {host}: {{roles: [ganeti], cluster: c{c}}}")
-            instances += [f"  vm{c}{n}a: {host}", f"  vm{c}{n}b: {host}"]
-    lines += ["  astakos1: {roles: [astakos]}", "  cyclades1: {roles: [cyclades]}", "  pithos1: {roles: [pithos]}"]
-    lines += ["ganeti_clusters:"] + [f"  {c}: {{master: {members[0]}}}" for c, members in names.items()]
-    lines += instances + [f"apt: {{http: true, rate_kib_s: {RATE_KIB_S}, payload_kib: {PAYLOAD_KIB}}}"]
+    """bench/scale.py's topology of ``clusters`` x ``nodes`` Ganeti nodes and 3 service nodes,
+    its APT repository over HTTP."""
+    text = topology_text(clusters * nodes + 3, per_cluster=nodes, services=3)
     handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-    handle.write("\n".join(lines) + "\n")
+    handle.write(text + f"apt: {{http: true, rate_kib_s: {RATE_KIB_S}, payload_kib: {PAYLOAD_KIB}}}\n")
     handle.close()
-    return handle.name, names
-
-
-def salt(*args):
-    command = cluster.salt_command(cluster.Paths(), args[0], list(args[1:]))
-    return subprocess.run(command, capture_output=True, text=True)
+    return handle.name
 
 
 def run(clusters, nodes, parallel):
     """The phase's wall time, each cluster's own time and the VM outages, on a fresh bed."""
-    path, _names = topology(clusters, nodes)
+    path = topology(clusters, nodes)
     try:
         cluster.up(path)
         salt("salt", "*", "saltutil.sync_all")

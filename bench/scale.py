@@ -10,8 +10,9 @@ import tempfile
 SERVICE_ROLES = ("astakos", "cyclades", "pithos", "cms")
 
 
-def topology_text(hosts, per_cluster=9, vms_per_node=2):
-    services = max(1, hosts // 10)
+def topology_text(hosts, per_cluster=9, vms_per_node=2, services=None):
+    """The topology's text; ``services``: how many service nodes (default a tenth)."""
+    services = max(1, hosts // 10) if services is None else services
     ganeti = hosts - services
     lines, clusters, instances = ["hosts:"], {}, ["instances:"]
     for index in range(ganeti):
