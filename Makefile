@@ -10,9 +10,9 @@ DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:
 # Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
 SALT_LOADED = _modules _states _utils _runners _output
 
-.PHONY: test lint demo demo-down deps venv salt-2019.2 real-ganeti python-range bench clean
+.PHONY: test lint demo demo-down deps venv salt-2019.2 real-ganeti real-synnefo python-range bench clean
 
-test: deps venv salt-2019.2 real-ganeti python-range lint
+test: deps venv salt-2019.2 real-ganeti real-synnefo python-range lint
 	$(PY) -m pytest tests
 
 # The linters, pinned in requirements.txt (the same as .pre-commit-config.yaml runs):
@@ -35,6 +35,11 @@ salt-2019.2: deps venv
 # stand-in is checked against it (tests/testbed/test_ganeti_differential.py).
 real-ganeti: deps venv
 	$(PY) -m testbed build-ganeti
+
+# GRNET's Synnefo 0.18.1 and 0.19 (../shared/upstream, sha256-checked) in Python 2.7 virtualenvs
+# on the Salt 2019.2 stack's Python, built once and cached: the test bed's `synnefo: real`.
+real-synnefo: deps venv salt-2019.2
+	$(PY) -m testbed build-synnefo
 
 python-range: venv
 	$(VENV)/bin/vermin --no-tips -t=2.7- -t=3.5- --violations $(SALT_LOADED)

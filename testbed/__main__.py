@@ -12,6 +12,7 @@ The test bed's command line, run from the repository root with the project's vir
     python -m testbed down                   stop it and remove every trace
     python -m testbed build-salt             build (once) the Salt 2019.2 on Python 2.7 stack
     python -m testbed build-ganeti           build (once) the bookworm root with real Ganeti 3.0
+    python -m testbed build-synnefo          build (once) GRNET's Synnefo 0.18.1 and 0.19 on Python 2.7
 """
 
 import json
@@ -40,6 +41,15 @@ def main(argv):
             from testbed import realganeti
 
             print(realganeti.build())
+            return 0
+        if command == "build-synnefo":
+            from testbed import realsynnefo
+
+            try:
+                realsynnefo.build()
+            except realsynnefo.BuildError as exc:
+                print(f"testbed: {exc}", file=sys.stderr)
+                return 1
             return 0
         if command == "restart-master":
             cluster.restart_master()

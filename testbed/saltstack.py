@@ -150,6 +150,28 @@ def _fetch_python(work, root):
     return interpreter
 
 
+def python27():
+    """The Python 2.7 interpreter unpacked by :py:func:`build_legacy` (Debian 11's)."""
+    return os.path.join(legacy_dir(), "python", "usr", "bin", "python2.7")
+
+
+def python27_build_env():
+    """The environment for pip building C extensions against that Python 2.7's headers."""
+    include = os.path.join(legacy_dir(), "python", "usr", "include")
+    return dict(os.environ, CFLAGS=f"-I{include} -I{include}/python2.7", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONWARNINGS="ignore")
+
+
+def python27_virtualenv(venv):
+    """A new Python 2.7 virtualenv at ``venv`` (virtualenv < 20.22, run from a throwaway
+    Python 3 environment: the machine's own packages are not touched)."""
+    with tempfile.TemporaryDirectory(prefix="snftb-virtualenv.") as work:
+        tools = os.path.join(work, "tools")
+        _run([sys.executable, "-m", "venv", tools], "python3 -m venv")
+        _run([os.path.join(tools, "bin", "pip"), "install", "-q", VIRTUALENV], f"pip install {VIRTUALENV}")
+        _run([os.path.join(tools, "bin", "virtualenv"), "-q", "--no-download", "-p", python27(), venv], "virtualenv")
+    return venv
+
+
 def build_legacy(log=print):
     """Build Salt 2019.2.8 on Python 2.7 into the cache (nothing when it is there already);
     return its directory."""
@@ -163,17 +185,13 @@ def build_legacy(log=print):
     os.makedirs(target)
     with tempfile.TemporaryDirectory(prefix="snftb-salt-build.") as work:
         log("fetching Python 2.7 (Debian 11 packages)")
-        interpreter = _fetch_python(work, os.path.join(target, "python"))
-        log("creating the Python 2.7 virtualenv")
-        tools = os.path.join(work, "tools")
-        _run([sys.executable, "-m", "venv", tools], "python3 -m venv")
-        _run([os.path.join(tools, "bin", "pip"), "install", "-q", VIRTUALENV], f"pip install {VIRTUALENV}")
-        venv = os.path.join(target, "venv")
-        _run([os.path.join(tools, "bin", "virtualenv"), "-q", "--no-download", "-p", interpreter, venv], "virtualenv")
+        _fetch_python(work, os.path.join(target, "python"))
+    log("creating the Python 2.7 virtualenv")
+    venv = os.path.join(target, "venv")
+    python27_virtualenv(venv)
     log("installing Salt 2019.2.8 and its pinned dependencies")
-    include = os.path.join(target, "python", "usr", "include")
-    env = dict(os.environ, CFLAGS=f"-I{include} -I{include}/python2.7", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONWARNINGS="ignore")
-    _run([os.path.join(venv, "bin", "pip"), "install", "-q", "--no-cache-dir", "-r", REQUIREMENTS], "pip install salt==2019.2.8", env=env)
+    pip = [os.path.join(venv, "bin", "pip"), "install", "-q", "--no-cache-dir"]
+    _run([*pip, "-r", REQUIREMENTS], "pip install salt==2019.2.8", env=python27_build_env())
     version = _run([os.path.join(venv, "bin", "salt-call"), "--version"], "salt-call --version").stdout.strip()
     with open(_marker(), "w") as handle:
         handle.write(_fingerprint() + "\n")
