@@ -89,8 +89,8 @@ class Server:
 
     def start(self, timeout=30):
         options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses='{self.address or ''}' -c fsync=off"
-        command = self.wrap(self._as_postgres([f"{BIN}/pg_ctl", "-D", self.data, "-o", options, "-l", self.log, "-w", "-t", str(timeout), "start"]))
-        _run(command, "pg_ctl start")
+        pg_ctl = [f"{BIN}/pg_ctl", "-D", self.data, "-o", options, "-l", self.log, "-w", "-t", str(timeout), "start"]
+        _run(self.wrap(self._as_postgres(pg_ctl)), "pg_ctl start")
         return self
 
     @property
