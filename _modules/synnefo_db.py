@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "synnefo_db"
 
 MIGRATED_SERVICES = ("astakos", "cyclades")
-_APPLIED = re.compile(r"^\s*Applying (\S+)\.\.\. (OK|FAKED)\s*$", re.M)
+_APPLYING = re.compile(r"^\s*Applying (\S+)\.\.\.", re.M)
 # What a backup command may carry that no one else may read: NAME=value where the name says
 # password or secret (PGPASSWORD=, password= in a conninfo), --password VALUE, -pVALUE (MySQL),
 # and the password of a URI (postgresql://user:password@host).
@@ -41,6 +41,35 @@ _SECRETS = (
 
 def __virtual__():
     return __virtualname__
+
+
+def applied(output):
+    """
+    The migrations ``snf-manage migrate`` (Django 1.7) reports applied, and what each printed:
+    ``[[name, outcome, [lines printed]]]``. A migration that prints (0.19's
+    ``db.0003_auto_ip_ownership`` names the IP history it created and each NIC and IP whose
+    owner it changed) writes on its "Applying" line and its `` OK`` comes on a line of its own.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 synnefo_db.applied "$(cat migrate.log)"
+    """
+    found = []
+    starts = list(_APPLYING.finditer(output))
+    for index, start in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(output)
+        lines = [line.strip() for line in output[start.end() : end].splitlines() if line.strip()]
+        outcome = ""
+        if lines and lines[-1].split()[-1] in ("OK", "FAKED"):
+            last = lines.pop().rsplit(None, 1)
+            outcome = last[-1]
+            if len(last) > 1:
+                lines.append(last[0])
+        if outcome:
+            found.append([start.group(1), outcome, lines])
+    return found
 
 
 def _now():
@@ -154,10 +183,13 @@ def migrate(services, backups=None, manage="snf-manage"):
             log.warning("synnefo_db: no backup command for the %s database", service)
     for service in todo:
         _write_record(service, entries[service])
-    result = __salt__["cmd.run_all"]([manage, "migrate"], python_shell=False, ignore_retcode=True)
-    applied = [name for name, _ in _APPLIED.findall(result["stdout"])]
+    # --noinput: Django 1.7 may ask (stale content types) and would read a minion's stdin.
+    result = __salt__["cmd.run_all"]([manage, "migrate", "--noinput"], python_shell=False, ignore_retcode=True)
+    migrations = applied(result["stdout"])
+    names = [name for name, _, _ in migrations]
+    printed = dict((name, lines) for name, _, lines in migrations if lines)
     for service in todo:
-        entries[service].update(finished=_now(), applied=applied, output=result["stdout"][-4000:])
+        entries[service].update(finished=_now(), applied=names, printed=printed, output=result["stdout"][-4000:])
         if result["retcode"] != 0:
             entries[service].update(outcome="failed", error=(result["stderr"] or result["stdout"]).strip()[-2000:])
         else:
@@ -165,6 +197,6 @@ def migrate(services, backups=None, manage="snf-manage"):
         _write_record(service, entries[service])
     if result["retcode"] != 0:
         raise CommandExecutionError("{} migrate failed (exit code {}): {}".format(manage, result["retcode"], entries[todo[0]]["error"]))
-    log.info("synnefo_db: migrated %s: %s", ", ".join(todo), ", ".join(applied) or "nothing to apply")
+    log.info("synnefo_db: migrated %s: %s", ", ".join(todo), ", ".join(names) or "nothing to apply")
     done.update(entries)
     return done

@@ -75,8 +75,12 @@ def migrated(name="snf-manage migrate", services=None, backups=None, manage="snf
         records = __salt__["synnefo_db.migrate"](services, backups=backups, manage=manage)
     except CommandExecutionError as exc:
         return dict(ret, result=False, comment=str(exc))
+    # "printed": what a migration said it changed in the data (0.19's 0003 moves NIC and IP
+    # owners to the VM's owner), for the operator to review.
     ret["changes"] = dict(
-        (s, {"backup": r.get("backup"), "applied": r.get("applied", [])}) for s, r in records.items() if not r.get("already")
+        (s, {"backup": r.get("backup"), "applied": r.get("applied", []), "printed": r.get("printed", {})})
+        for s, r in records.items()
+        if not r.get("already")
     )
     ret["comment"] = "; ".join(["migrated the {} database(s)".format(", ".join(todo))] + warnings)
     return ret

@@ -75,19 +75,26 @@ def create_0181(path, vms=(), log=()):
 
 def migrate_to_019(path):
     """0.19's migration 0003: build db_ipaddresshistory from db_ipaddresslog, attributing every
-    address to the VM's *current* owner (the inconsistency fix_ip_history repairs)."""
+    address to the VM's *current* owner (the inconsistency fix_ip_history repairs); each
+    row's reason ``migration from IPAddressLog <id>`` (grnet/synnefo 0.19
+    snf-cyclades-app/synnefo/db/migrations/0003_auto_ip_ownership.py). Return how many rows
+    it created (the migration prints that number)."""
+    created = 0
     with sqlite3.connect(path) as db:
         db.executescript(SCHEMA)
         owners = dict(db.execute("SELECT id, userid FROM db_virtualmachine"))
-        for address, server, network, allocated, released in db.execute(
-            "SELECT address, server_id, network_id, allocated_at, released_at FROM db_ipaddresslog ORDER BY id"
+        for log_id, address, server, network, allocated, released in db.execute(
+            "SELECT id, address, server_id, network_id, allocated_at, released_at FROM db_ipaddresslog ORDER BY id"
         ).fetchall():
             user = owners.get(server, "")
-            rows = [(address, server, network, user, "associate", allocated, "migrated from db_ipaddresslog")]
+            reason = f"migration from IPAddressLog {log_id}"
+            rows = [(address, server, network, user, "associate", allocated, reason)]
             if released:
-                rows.append((address, server, network, user, "disassociate", released, "migrated from db_ipaddresslog"))
+                rows.append((address, server, network, user, "disassociate", released, reason))
+            created += len(rows)
             db.executemany(
                 "INSERT INTO db_ipaddresshistory (address, server_id, network_id, user_id, action, action_date, action_reason)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+    return created

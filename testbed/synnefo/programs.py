@@ -137,29 +137,61 @@ def installed_apps():
 # --- snf-manage ---------------------------------------------------------------------------
 
 
+# What 0.19's `snf-manage migrate` applies on a 0.18.1 database, app by app: each app's first
+# migration is FAKED (its tables exist), the rest run (grnet/synnefo 0.19 */migrations/; the
+# output checked against real 0.19 by tests/testbed/test_synnefo_differential.py). Django's
+# own apps go with the first service migrated.
+MIGRATIONS_019 = {
+    "django": ("contenttypes.0001_initial", "auth.0001_initial", "sessions.0001_initial", "sites.0001_initial"),
+    "astakos": ("im.0001_initial", "im.0002_auto_projectlock", "oa2.0001_initial", "oa2.0002_auto_now_add", "quotaholder_app.0001_initial"),
+    "cyclades": (
+        "db.0001_initial",
+        "db.0002_ipaddresshistory",
+        "db.0003_auto_ip_ownership",
+        "db.0004_virtualmachine_key_name",
+        "db.0005_backend_public",
+        "db.0006_add_projectbackend",
+        "db.0006a_ipaddresshistory_indices",
+        "userdata.0001_initial",
+        "userdata.0002_conflicting_names",
+        "userdata.0003_os_keypairs",
+    ),
+}
+APP_LABELS = {"django": "contenttypes, auth, sessions, sites", "astakos": "im, oa2, quotaholder_app", "cyclades": "db, userdata"}
+
+
 def _migrate_service(store, service, version, shared, host, out):
     schema = store.state["schema"][service]
     if version.startswith("0.18"):
         out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
         timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
         return
+    labels = APP_LABELS.get(service, "")
     # Pithos's backend schema is alembic's, and 0.19 does not change it: no Django migration
     # to apply, ever.
     if schema == "0.19" or service == "pithos":
-        out.write("Operations to perform:\n  Apply all migrations: " + service + "\nRunning migrations:\n  No migrations to apply.\n")
+        out.write(f"Operations to perform:\n  Apply all migrations: {labels}\nRunning migrations:\n  No migrations to apply.\n")
         timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
         return
     if schema != "0.18.1":
         raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
     if os.path.exists(os.path.join(shared, "faults", f"db-migrate-fail-{service}")):
-        raise CommandError(f"Error applying {service}.0002_south_to_django: could not obtain lock (injected fault)")
-    out.write(
-        f"Operations to perform:\n  Apply all migrations: {service}\nRunning migrations:\n"
-        f"  Applying {service}.0001_initial... FAKED\n  Applying {service}.0002_south_to_django... OK\n"
-    )
-    if service == "cyclades":
-        cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
-        out.write("  Applying db.0003_ipaddresshistory... OK\n")
+        raise CommandError(f"Error applying {MIGRATIONS_019[service][1]}: could not obtain lock (injected fault)")
+    names = MIGRATIONS_019[service]
+    if store.state["schema"].get("django") != "0.19":
+        names = MIGRATIONS_019["django"] + names
+        store.state["schema"]["django"] = "0.19"
+    out.write(f"Operations to perform:\n  Apply all migrations: {labels}\nRunning migrations:\n")
+    for name in names:
+        if name.endswith("0001_initial"):
+            out.write(f"  Applying {name}... FAKED\n")
+        elif name == "db.0003_auto_ip_ownership":
+            # Its RunPython prints on the "Applying" line (Django writes that with ending=""),
+            # and " OK" follows on a line of its own.
+            created = cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
+            out.write(f"  Applying {name}...Created {created} IP history entries.\n OK\n")
+        else:
+            out.write(f"  Applying {name}... OK\n")
     store.state["schema"][service] = "0.19"
     store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
     timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=True)

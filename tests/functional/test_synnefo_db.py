@@ -36,7 +36,8 @@ def test_backs_up_then_migrates_once_and_a_rerun_runs_nothing(states, modules, m
     ret = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups=backups, manage=str(script))
     assert ret.result is True, ret.comment
     assert backup.exists()
-    assert "db.0003_ipaddresshistory" in ret.changes["cyclades"]["applied"]
+    assert "db.0003_auto_ip_ownership" in ret.changes["cyclades"]["applied"]
+    assert ret.changes["cyclades"]["printed"] == {"db.0003_auto_ip_ownership": ["Created 0 IP history entries."]}
     assert modules.synnefo_db.record("cyclades")["outcome"] == "migrated"
     again = states.synnefo_db.migrated(name="migrate", services=["cyclades"], backups=backups, manage=str(script))
     assert again.result is True and again.changes == {} and "migrated already" in again.comment
@@ -117,3 +118,43 @@ def test_the_dump_is_private_and_the_password_never_shown(states, modules, manag
 )
 def test_backup_commands_are_shown_with_their_passwords_masked(modules, command, masked):
     assert modules.synnefo_db.masked_command(command) == masked
+
+
+# What real Synnefo 0.19 printed migrating a seeded 0.18.1 database (PostgreSQL 15, the test
+# bed's real Synnefo): 0003's RunPython writes on its "Applying" line and after it, its OK
+# comes on a line of its own.
+REAL_019_MIGRATE = """Operations to perform:
+  Synchronize unmigrated apps: volume, pithos.api, helpdesk, logic
+  Apply all migrations: userdata, quotaholder_app, sessions, db, sites, auth, contenttypes, im, oa2
+Running migrations:
+  Applying contenttypes.0001_initial... FAKED
+  Applying db.0002_ipaddresshistory... OK
+  Applying db.0003_auto_ip_ownership...Created 3 IP history entries.
+Changing owner of nic 1 from 'aaaa' to 'bbbb'.
+Changing owner of IP '192.0.2.1' from 'aaaa' to 'bbbb'.
+ OK
+  Applying db.0004_virtualmachine_key_name... OK
+  Applying userdata.0002_conflicting_names... OK
+"""
+
+
+def test_every_applied_migration_is_read_with_what_it_printed(modules):
+    assert modules.synnefo_db.applied(REAL_019_MIGRATE) == [
+        ["contenttypes.0001_initial", "FAKED", []],
+        ["db.0002_ipaddresshistory", "OK", []],
+        [
+            "db.0003_auto_ip_ownership",
+            "OK",
+            [
+                "Created 3 IP history entries.",
+                "Changing owner of nic 1 from 'aaaa' to 'bbbb'.",
+                "Changing owner of IP '192.0.2.1' from 'aaaa' to 'bbbb'.",
+            ],
+        ],
+        ["db.0004_virtualmachine_key_name", "OK", []],
+        ["userdata.0002_conflicting_names", "OK", []],
+    ]
+    # A migration cut before its OK is not applied.
+    assert [
+        m[0] for m in modules.synnefo_db.applied("  Applying db.0002_ipaddresshistory... OK\n  Applying db.0003_auto_ip_ownership...")
+    ] == ["db.0002_ipaddresshistory"]

@@ -30,7 +30,7 @@ def run(shared, version, *args, stdin=""):
 
 def test_migrate_019_once_per_service_and_builds_the_ip_history(shared):
     code, out = run(shared, "0.19", "migrate")
-    assert code == 0 and "Applying db.0003_ipaddresshistory... OK" in out
+    assert code == 0 and "Applying db.0003_auto_ip_ownership...Created 1 IP history entries.\n OK\n" in out
     with sqlite3.connect(f"{shared}/cyclades.sqlite3") as db:
         rows = db.execute("SELECT address, user_id, action FROM db_ipaddresshistory").fetchall()
     assert rows == [("192.0.2.1", "aaaaaaaa-0000-4000-8000-000000000001", "associate")]
