@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 # Debian tools the tests and the test bed call: dpkg-deb/dpkg-scanpackages build the APT
 # repository, unshare/nsenter build the private roots, ip builds their networks; patchelf and
-# gcc build the Salt 2019.2 on Python 2.7 stack (Debian 11's Python, PyYAML and pycrypto).
+# gcc build the Salt 2019.2 on Python 2.7 stack (Debian 11's Python, PyYAML and pycrypto);
+# PostgreSQL 15 is real Synnefo's database server (testbed/realsynnefo/database.py).
 DEB_TOOLS = dpkg-scanpackages:dpkg-dev unshare:util-linux nsenter:util-linux ip:iproute2 \
             start-stop-daemon:dpkg apt-get:apt patchelf:patchelf gcc:gcc debootstrap:debootstrap
 # Code that Salt loads on the minions and the master: it must run on Python 2.7 and 3.5+.
@@ -65,6 +66,7 @@ deps:
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15 postgresql-client-15"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \

@@ -41,6 +41,9 @@ __virtualname__ = "ip_history"
 DEFAULT_TOOL = "/usr/lib/synnefo/tools/fix_ip_history"
 COMMAND_LOGS = "/var/log/synnefo/commands"
 ZONEINFO = "/usr/share/zoneinfo"
+# snf-webproject's TIME_ZONE (synnefo/webproject/settings/default/apps.py at 0.18.1 and 0.19:
+# "The API depends on the TIME_ZONE being UTC").
+SYNNEFO_TIME_ZONE = "UTC"
 DRY_RUN_MARK = "Aborting due to dry run mode."
 
 # ASCII digits only (superscripts and full-width digits are digits to str.isdigit(), not to the
@@ -348,7 +351,7 @@ def fix(changelog, tool=DEFAULT_TOOL):
 def _zone(timezone, zoneinfo):
     """``(transitions, offsets after each, offset before the first)`` of a TZif file (the
     64-bit block when there is one): enough to turn local times into UTC."""
-    if timezone in (None, "", "localtime"):
+    if timezone == "localtime":
         path = "/etc/localtime"
     else:
         if timezone.startswith("/") or ".." in timezone.split("/"):
@@ -459,12 +462,38 @@ def _owner_change(path, zone):
     return None
 
 
-def changelog_from_logs(log_dir=COMMAND_LOGS, timezone=None, output=None, zoneinfo=ZONEINFO):
+def synnefo_time_zone(config_dir="/etc/synnefo"):
+    """
+    The time zone snf-manage writes its command logs in: Synnefo's ``TIME_ZONE`` setting, the
+    last assignment in ``config_dir``/*.conf, else snf-webproject's default ``UTC``. Django
+    puts ``TIME_ZONE`` into the process's ``TZ`` when its settings load (Django 1.4 and 1.7,
+    ``django/conf/__init__.py``), so the logs' times are in that zone whatever the host's
+    clock zone is.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt cyclades1 ip_history.synnefo_time_zone
+    """
+    found = __salt__["synnefo_settings.assignments"]("TIME_ZONE", config_dir=config_dir)
+    if not found:
+        return SYNNEFO_TIME_ZONE
+    last = found[-1]
+    if not last["value"] or not isinstance(last["value"], (type(u""), str)):
+        raise CommandExecutionError("{}:{}: TIME_ZONE is not a zone name".format(last["path"], last["line"]))
+    return last["value"]
+
+
+def changelog_from_logs(log_dir=COMMAND_LOGS, timezone=None, output=None, zoneinfo=ZONEINFO, config_dir="/etc/synnefo"):
     """
     Rebuild a VM owner changelog from the logs of 0.18.1's ``snf-manage server-modify --user``
     (``<log_dir>/<yymmddHHMMSS>_server-modify_<pid>.log``): each log's "Changed the owner"
-    line, its local time (``timezone``, a zone name such as ``Europe/Athens``; default the
-    host's ``/etc/localtime``) converted to UTC with microseconds, ordered by time. In the
+    line, its time in ``timezone`` (a zone name such as ``Europe/Athens``, or ``localtime`` for
+    the host's ``/etc/localtime``; default :py:func:`synnefo_time_zone`, the zone snf-manage
+    really writes them in: Synnefo's ``TIME_ZONE``, ``UTC`` unless ``config_dir`` sets
+    another, whatever the host's clock zone) converted to UTC with microseconds, ordered by
+    time. In the
     hour repeated when clocks go back, the log file's modification time decides which of the
     two it was (keep the logs' mtimes when copying them). Returns ``{'changelog': text in the
     tool's format, 'entries': [{'vm', 'from', 'to', 'date', 'local', 'ambiguous', 'log'}],
@@ -479,7 +508,7 @@ def changelog_from_logs(log_dir=COMMAND_LOGS, timezone=None, output=None, zonein
 
         salt -G 'roles:cyclades' ip_history.changelog_from_logs timezone=Europe/Athens output=/root/owner-changes.log
     """
-    zone = _zone(timezone, zoneinfo)
+    zone = _zone(timezone or synnefo_time_zone(config_dir), zoneinfo)
     try:
         names = sorted(os.listdir(log_dir))
     except OSError as exc:

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -305,14 +306,39 @@ def _now():
     return float(os.environ.get("SNF_TESTBED_NOW") or time.time())
 
 
+def _settings_time_zone():
+    """Django's TIME_ZONE as the host's /etc/synnefo sets it (the last uncommented assignment in
+    the files' name order), else snf-webproject's default ``UTC`` (grnet/synnefo
+    snf-webproject/synnefo/webproject/settings/default/apps.py at 0.18.1 and 0.19)."""
+    zone = "UTC"
+    directory = os.path.join(_root(), "etc/synnefo")
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        if name.endswith(".conf"):
+            with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    found = re.match(r"""TIME_ZONE\s*=\s*['"]([^'"]+)['"]""", line)
+                    zone = found.group(1) if found else zone
+    return zone
+
+
+def _use_settings_time_zone():
+    """What Django does when its settings load (django/conf/__init__.py, 1.4 and 1.7): TZ set to
+    TIME_ZONE for the whole process, so snf-manage's logs are in that zone (UTC by default),
+    whatever the host's clock zone. Checked against real Synnefo by
+    tests/testbed/test_synnefo_differential.py."""
+    os.environ["TZ"] = _settings_time_zone()
+    time.tzset()
+
+
 def _asctime(moment):
-    """Python logging's asctime, in the host's local time (TZ), as snf-manage's logs have it."""
+    """Python logging's asctime, in the process's local time (TZ: Django's TIME_ZONE), as
+    snf-manage's logs have it."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + ",%03d" % int(moment % 1 * 1000)
 
 
 def server_modify(args, shared, host, out):
     """``--user UUID SERVER_ID``: change the owner, print upstream's line and leave upstream's
-    per-command log (``<yymmddHHMMSS>_server-modify_<pid>.log``, local time, 0600) with the
+    per-command log (``<yymmddHHMMSS>_server-modify_<pid>.log``, Django's TIME_ZONE, 0600) with the
     command line and the output; the change is recorded in the timeline with its UTC time."""
     command = ["/usr/bin/snf-manage", "server-modify"] + list(args)
     # optparse, as upstream's command has it: options (each takes a value, "--user UUID" or
@@ -381,6 +407,7 @@ def snf_manage(args, shared=SHARED, host=None, out=sys.stdout, stdin=sys.stdin):
     if not args:
         raise CommandError("Usage: snf-manage <command> [options]")
     command, rest = args[0], list(args[1:])
+    _use_settings_time_zone()
     if command == "service-import":
         return service_import(rest, shared, host, out, stdin)
     if command not in SNF_MANAGE:

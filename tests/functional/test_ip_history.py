@@ -319,13 +319,17 @@ def snf_manage(tmp_path, repo_root):
     shared.mkdir()
     programs.create(str(shared), vms=[(42, A), (7, C)])
     tool = program(tmp_path / "snf-manage", repo_root, root, shared, "cyclades1", "snf-manage")
+    # snf-manage logs in Django's TIME_ZONE (UTC unless set): this cloud sets its own zone.
+    settings = root / "etc/synnefo"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "10-snf-webproject-apps.conf").write_text("#TIME_ZONE = 'UTC'\nTIME_ZONE = 'Europe/Athens'\n")
 
     def run(moment, vm, owner, tz="Europe/Athens", argv=None):
         env = dict(os.environ, TZ=tz, SNF_TESTBED_NOW=repr(moment))
         argv = argv or ["--user", owner, str(vm)]
         return subprocess.run([str(tool), "server-modify", *argv], env=env, check=True, capture_output=True, text=True).stdout
 
-    run.logs, run.shared = root / "var/log/synnefo/commands", shared
+    run.logs, run.shared, run.settings = root / "var/log/synnefo/commands", shared, settings
     return run
 
 
@@ -342,7 +346,8 @@ def test_the_changelog_rebuilt_from_logs_equals_the_changes_made_across_both_clo
     # Upstream's names, in local time: two logs of VM 7 carry the same 03:30 of that night.
     assert [name.split("_")[0] for name in logs].count("161030033000") == 2
     output = tmp_path / "owner-changes.log"
-    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens", output=str(output))
+    # No zone given: the one Synnefo's settings name (TIME_ZONE), as snf-manage wrote in.
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), config_dir=str(snf_manage.settings), output=str(output))
     expected = made(snf_manage.shared)
     assert len(expected) == 5
     assert rebuilt["changelog"] == "".join(line + "\n" for line in sorted(expected, key=lambda line: line.split("|")[3]))
@@ -374,6 +379,21 @@ def test_a_log_without_the_servers_repr_takes_the_id_from_the_command_line(modul
     )
     rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
     assert rebuilt["changelog"] == f"42|{A}|{C}|2016-10-30 03:00:00.042000\n", rebuilt
+
+
+def test_the_logs_are_in_synnefos_time_zone_utc_by_default_whatever_the_hosts_clock(modules, snf_manage):
+    """Django sets TZ to TIME_ZONE when its settings load: a cloud that keeps snf-webproject's
+    default (UTC) has its logs in UTC on hosts whose clocks run in Europe/Athens, and the
+    changelog read with the default zone is right; read in the host's zone, it is not."""
+    (snf_manage.settings / "10-snf-webproject-apps.conf").write_text("#TIME_ZONE = 'UTC'   # Warning: The API depends on it\n")
+    moment, vm, owner = ATHENS_CHANGES[4]  # 2016-10-30 03:00 UTC, 05:00 in Athens
+    snf_manage(moment, vm, owner, tz="Europe/Athens")
+    assert [name.split("_")[0] for name in os.listdir(snf_manage.logs)] == ["161030030000"]
+    assert modules.ip_history.synnefo_time_zone(str(snf_manage.settings)) == "UTC"
+    rebuilt = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), config_dir=str(snf_manage.settings))
+    assert rebuilt["changelog"] == made(snf_manage.shared)[0] + "\n" == f"42|{A}|{C}|2016-10-30 03:00:00.042000\n"
+    local = modules.ip_history.changelog_from_logs(log_dir=str(snf_manage.logs), timezone="Europe/Athens")
+    assert local["entries"][0]["date"].startswith("2016-10-30 01:00")
 
 
 def test_read_in_the_wrong_zone_the_times_are_off_by_the_zone_offset(modules, snf_manage):

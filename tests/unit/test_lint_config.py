@@ -19,7 +19,7 @@ def test_every_linter_is_pinned_and_run_by_make_lint_and_by_pre_commit():
     assert all(re.fullmatch(r"[\d.]+", versions[tool]) for tool in LINTERS)
     makefile = (ROOT / "Makefile").read_text()
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
-    assert "test: deps venv salt-2019.2 real-ganeti python-range lint" in makefile
+    assert "test: deps venv salt-2019.2 real-ganeti real-synnefo python-range lint" in makefile
     hooks = [hook for repo in yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"] for hook in repo["hooks"]]
     entries = " ".join(hook["entry"] for hook in hooks)
     for command in ("ruff check", "ruff format --check", "yamllint --strict", "salt-lint"):
