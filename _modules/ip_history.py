@@ -480,7 +480,7 @@ def synnefo_time_zone(config_dir="/etc/synnefo"):
     if not found:
         return SYNNEFO_TIME_ZONE
     last = found[-1]
-    if not last["value"] or not isinstance(last["value"], (type(u""), str)):
+    if not last["value"] or not isinstance(last["value"], (type(""), str)):
         raise CommandExecutionError("{}:{}: TIME_ZONE is not a zone name".format(last["path"], last["line"]))
     return last["value"]
 

@@ -109,9 +109,10 @@ class Server:
         result = _run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", *self.dsn_args(database), "-c", sql], "psql")
         return [line.split("\t") for line in result.stdout.splitlines() if line]
 
-    def create_databases(self):
-        self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'", database="postgres")
-        for name in DATABASES:
+    def create_databases(self, names=DATABASES):
+        if not self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{USER}'", database="postgres"):
+            self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'", database="postgres")
+        for name in names:
             self.psql(f"CREATE DATABASE {name} OWNER {USER}", database="postgres")
 
     def dump(self, database, path):
@@ -120,14 +121,15 @@ class Server:
     def restore(self, database, path):
         _run(["pg_restore", "--no-owner", f"--role={USER}", "--exit-on-error", *self.dsn_args(database), path], f"pg_restore {database}")
 
-    def settings(self, host=None):
-        """The ``DATABASES`` setting of a Synnefo host reaching this server."""
+    def settings(self, host=None, name="snf_apps"):
+        """The ``DATABASES`` setting of a Synnefo host reaching this server (``host``: its
+        address; default its socket) for the database ``name``."""
         where = host or self.socket_dir
         return (
             "DATABASES = {\n"
             "    'default': {\n"
             "        'ENGINE': 'django.db.backends.postgresql_psycopg2',\n"
-            f"        'NAME': 'snf_apps',\n        'USER': '{USER}',\n        'PASSWORD': '{PASSWORD}',\n"
+            f"        'NAME': '{name}',\n        'USER': '{USER}',\n        'PASSWORD': '{PASSWORD}',\n"
             f"        'HOST': '{where}',\n        'PORT': '{self.port}',\n"
             "    }\n"
             "}\n"
@@ -146,22 +148,23 @@ BACKEND_DB_CONNECTION = 'postgresql://{user}:{password}@{db_host}:{port}/snf_pit
 """
 
 
-def deploy_settings(server, db_host=None, astakos="astakos1.example.org", cyclades="cyclades1.example.org", pithos="pithos1.example.org"):
-    """The site's own settings file (``/etc/synnefo/99-testbed-deploy.conf`` on a host)."""
-    values = dict(
-        astakos=astakos, cyclades=cyclades, pithos=pithos, user=USER, password=PASSWORD, db_host=db_host or "localhost", port=server.port
-    )
-    return server.settings(db_host) + DEPLOY_SETTINGS.format(**values)
+def deploy_settings(server, db_host=None, name="snf_apps", hosts=None):
+    """The site's own settings (what the install guide has an administrator write into
+    ``/etc/synnefo``); ``hosts``: {component: host name} of the base URLs."""
+    hosts = dict({c: f"{c}1.example.org" for c in ("astakos", "cyclades", "pithos")}, **(hosts or {}))
+    values = dict(hosts, user=USER, password=PASSWORD, db_host=db_host or "localhost", port=server.port)
+    return server.settings(db_host, name) + DEPLOY_SETTINGS.format(**values)
 
 
-def settings_dir(release, server, directory):
+def settings_dir(release, server, directory, name="snf_apps", extra=""):
     """``directory`` filled as a host's ``/etc/synnefo`` of ``release`` that reaches ``server``
-    through its socket: the packaged ``*.conf`` of every component, then the site's file."""
+    through its socket, database ``name``: the packaged ``*.conf`` of every component, then
+    the site's file (with ``extra`` settings)."""
     os.makedirs(directory, exist_ok=True)
     for path in sorted(glob.glob(os.path.join(realsynnefo.payload_dir(release), "*", "conf", "*.conf"))):
         shutil.copy(path, directory)
     with open(os.path.join(directory, "99-testbed-deploy.conf"), "w") as handle:
-        handle.write(deploy_settings(server))
+        handle.write(deploy_settings(server, name=name) + extra)
     return directory
 
 

@@ -37,14 +37,16 @@ def _service_import(settings, component, base_url):
     database.manage(RELEASE, settings, "service-import", "--json", "-", stdin=export)
 
 
-def seed(server, settings, instances, users=2, hosts=None):
+def seed(server, settings, instances, users=2, hosts=None, name="snf_apps"):
     """Seed ``server``'s ``snf_apps`` (at 0.18.1's schema) for a cloud whose VMs are
-    ``instances`` (Ganeti instance names); ``hosts``: {component: host name} for the base URLs.
+    ``instances`` (Ganeti instance names); ``hosts``: {component: host name} for the base URLs;
+    ``name``: the database ``settings`` reach.
     Return ``{'users': [uuid...], 'vms': {instance: {'id', 'owner', 'address'}}}``."""
     hosts = dict({c: f"{c}1.example.org" for c in COMPONENTS}, **(hosts or {}))
     for index in range(1, users + 1):
         database.manage(RELEASE, settings, "user-add", user_email(index), "User", str(index), "--password=testbed")
-    rows = server.psql("SELECT u.email, a.uuid FROM auth_user u JOIN im_astakosuser a ON a.user_ptr_id = u.id ORDER BY u.email")
+    users_sql = "SELECT u.email, a.uuid FROM auth_user u JOIN im_astakosuser a ON a.user_ptr_id = u.id ORDER BY u.email"
+    rows = server.psql(users_sql, database=name)
     uuids = [uuid for email, uuid in rows if email in {user_email(i) for i in range(1, users + 1)}]
     for component in COMPONENTS:
         base = f"https://{hosts[component]}/{component}"
@@ -55,11 +57,11 @@ def seed(server, settings, instances, users=2, hosts=None):
     add = ("backend-add", f"--clustername={CLUSTER}", "--user=synnefo", "--pass=testbed", "--no-check", "--no-init")
     database.manage(RELEASE, settings, *add)
     database.manage(RELEASE, settings, "volume-type-create", "--name=ext_archipelago", "--disk-template=ext_archipelago")
-    volume_type = server.psql("SELECT id FROM db_volumetype WHERE name = 'ext_archipelago'")[0][0]
+    volume_type = server.psql("SELECT id FROM db_volumetype WHERE name = 'ext_archipelago'", database=name)[0][0]
     database.manage(RELEASE, settings, "flavor-create", "1", "1024", "20", volume_type)
-    backend = server.psql(f"SELECT id FROM db_backend WHERE clustername = '{CLUSTER}'")[0][0]
+    backend = server.psql(f"SELECT id FROM db_backend WHERE clustername = '{CLUSTER}'", database=name)[0][0]
     database.manage(RELEASE, settings, "backend-modify", "--drained=False", backend)
-    flavor = server.psql("SELECT id FROM db_flavor ORDER BY id LIMIT 1")[0][0]
+    flavor = server.psql("SELECT id FROM db_flavor ORDER BY id LIMIT 1", database=name)[0][0]
     vms = []
     for index, name in enumerate(sorted(instances), start=1):
         vms.append([name, uuids[(index - 1) % len(uuids)], f"192.0.2.{index}", ALLOCATED.format(day=min(index, 28))])

@@ -29,7 +29,8 @@ except ImportError:  # on the machine
     from testbed.standin import LockedJson, create as create_state, take_option as _option
     from testbed.synnefo import cyclades_db
 
-SHARED = "/var/lib/synnefo-testbed"
+# A test on the machine points SNF_TESTBED_SHARED at a directory of its own.
+SHARED = os.environ.get("SNF_TESTBED_SHARED", "/var/lib/synnefo-testbed")
 VERSION_FILE = "/usr/share/synnefo-testbed/version"
 APPS = {"snf-astakos-app": "astakos", "snf-cyclades-app": "cyclades", "snf-pithos-app": "pithos"}
 # Cyclades' service definitions, as upstream's snf-service-export holds them
@@ -46,6 +47,20 @@ CYCLADES_SERVICES = (
     ("cyclades_admin", "admin", "admin", True, "", ()),
     ("cyclades_volume", "volume", "volume", True, "v2.0", ()),
 )
+# Each resource's definition beyond its name, service type and origin (the same file's
+# resource dicts, identical at 0.18.1 and 0.19; checked by the differential test): the
+# description, the unit, whether the API and UI show it, and its name where it is not
+# cyclades.<key>.
+RESOURCE_DETAILS = {
+    "vm": {"desc": "Number of virtual machines"},
+    "total_cpu": {"desc": "Number of virtual machine processors", "api_visible": False, "ui_visible": False},
+    "cpu": {"desc": "Number of virtual machine processors of running servers"},
+    "total_ram": {"desc": "Virtual machine memory size", "unit": "bytes", "api_visible": False, "ui_visible": False},
+    "ram": {"desc": "Virtual machine memory size of running servers", "unit": "bytes"},
+    "disk": {"desc": "Virtual machine disk size", "unit": "bytes"},
+    "network-private": {"desc": "Number of private networks", "name": "cyclades.network.private"},
+    "floating_ip": {"desc": "Number of Floating IP addresses"},
+}
 # 0.19 marks these endpoints 'SNF:exposeVersion': False (same file at 0.19).
 HIDDEN_VERSION_019 = ("cyclades_plankton", "cyclades_network", "cyclades_volume")
 
@@ -96,7 +111,9 @@ def export(base_url, version):
             "prefix": prefix,
             "public": True,
             "endpoints": [endpoint],
-            "resources": {r: {"name": f"cyclades.{r}", "service_type": kind, "service_origin": name} for r in resources},
+            "resources": {
+                r: dict({"name": f"cyclades.{r}", "service_type": kind, "service_origin": name}, **RESOURCE_DETAILS[r]) for r in resources
+            },
         }
     return services
 
@@ -138,27 +155,41 @@ def installed_apps():
 # --- snf-manage ---------------------------------------------------------------------------
 
 
-# What 0.19's `snf-manage migrate` applies on a 0.18.1 database, app by app: each app's first
-# migration is FAKED (its tables exist), the rest run (grnet/synnefo 0.19 */migrations/; the
-# output checked against real 0.19 by tests/testbed/test_synnefo_differential.py). Django's
-# own apps go with the first service migrated.
-MIGRATIONS_019 = {
-    "django": ("contenttypes.0001_initial", "auth.0001_initial", "sessions.0001_initial", "sites.0001_initial"),
-    "astakos": ("im.0001_initial", "im.0002_auto_projectlock", "oa2.0001_initial", "oa2.0002_auto_now_add", "quotaholder_app.0001_initial"),
-    "cyclades": (
-        "db.0001_initial",
-        "db.0002_ipaddresshistory",
-        "db.0003_auto_ip_ownership",
-        "db.0004_virtualmachine_key_name",
-        "db.0005_backend_public",
-        "db.0006_add_projectbackend",
-        "db.0006a_ipaddresshistory_indices",
-        "userdata.0001_initial",
-        "userdata.0002_conflicting_names",
-        "userdata.0003_os_keypairs",
+# What 0.19's `snf-manage migrate` does on a 0.18.1 database (grnet/synnefo 0.19
+# */migrations/, Django 1.7): each Django app of the host's installed Synnefo apps (upstream's
+# SYNNEFO_EXCLUDE_PACKAGES leaves the others out) has its first migration FAKED (its tables
+# exist) and the rest applied, apps in name order; an app migrated from another host is done.
+# The lists and texts are real 0.19's on the test bed's seeded database, held to it by
+# tests/testbed/test_synnefo_differential.py.
+APP_MIGRATIONS_019 = {
+    "auth": ("0001_initial",),
+    "contenttypes": ("0001_initial",),
+    "db": (
+        "0001_initial",
+        "0002_ipaddresshistory",
+        "0003_auto_ip_ownership",
+        "0004_virtualmachine_key_name",
+        "0005_backend_public",
+        "0006_add_projectbackend",
+        "0006a_ipaddresshistory_indices",
     ),
+    "im": ("0001_initial", "0002_auto_projectlock"),
+    "oa2": ("0001_initial", "0002_auto_now_add"),
+    "quotaholder_app": ("0001_initial",),
+    "sessions": ("0001_initial",),
+    "sites": ("0001_initial",),
+    "userdata": ("0001_initial", "0002_conflicting_names", "0003_os_keypairs"),
 }
-APP_LABELS = {"django": "contenttypes, auth, sessions, sites", "astakos": "im, oa2, quotaholder_app", "cyclades": "db, userdata"}
+SERVICE_APPS_019 = {
+    "astakos": ("auth", "contenttypes", "im", "oa2", "quotaholder_app", "sessions", "sites"),
+    "cyclades": ("contenttypes", "db", "sites", "userdata"),
+    "pithos": ("contenttypes", "sites"),
+}
+UNMIGRATED_APPS_019 = {
+    "astakos": "django_tables2, webproject",
+    "cyclades": "volume, helpdesk, logic, quotas, vmapi, api, ui, webproject, plankton",
+    "pithos": "pithos.api, webproject",
+}
 
 
 def _migrate_service(store, service, version, shared, host, out):
@@ -167,32 +198,34 @@ def _migrate_service(store, service, version, shared, host, out):
         out.write(f"Running migrations for {service}:\n- Nothing to migrate.\n")
         timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
         return
-    labels = APP_LABELS.get(service, "")
-    # Pithos's backend schema is alembic's, and 0.19 does not change it: no Django migration
-    # to apply, ever.
-    if schema == "0.19" or service == "pithos":
-        out.write(f"Operations to perform:\n  Apply all migrations: {labels}\nRunning migrations:\n  No migrations to apply.\n")
+    if schema not in ("0.18.1", "0.19"):
+        raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
+    done = store.state.setdefault("migrated_apps", [])
+    apps = [a for a in SERVICE_APPS_019[service] if a not in done]
+    out.write(
+        f"Operations to perform:\n  Synchronize unmigrated apps: {UNMIGRATED_APPS_019[service]}\n"
+        f"  Apply all migrations: {', '.join(SERVICE_APPS_019[service])}\nSynchronizing apps without migrations:\n"
+        "  Creating tables...\n  Installing custom SQL...\n  Installing indexes...\nRunning migrations:\n"
+    )
+    if not apps:
+        out.write("  No migrations to apply.\n")
+        store.state["schema"][service] = "0.19"
         timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=False)
         return
-    if schema != "0.18.1":
-        raise CommandError(f"The {service} database is at {schema}: 0.19 migrates only from 0.18.1")
     if os.path.exists(os.path.join(shared, "faults", f"db-migrate-fail-{service}")):
-        raise CommandError(f"Error applying {MIGRATIONS_019[service][1]}: could not obtain lock (injected fault)")
-    names = MIGRATIONS_019[service]
-    if store.state["schema"].get("django") != "0.19":
-        names = MIGRATIONS_019["django"] + names
-        store.state["schema"]["django"] = "0.19"
-    out.write(f"Operations to perform:\n  Apply all migrations: {labels}\nRunning migrations:\n")
-    for name in names:
-        if name.endswith("0001_initial"):
-            out.write(f"  Applying {name}... FAKED\n")
-        elif name == "db.0003_auto_ip_ownership":
-            # Its RunPython prints on the "Applying" line (Django writes that with ending=""),
-            # and " OK" follows on a line of its own.
-            created = cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
-            out.write(f"  Applying {name}...Created {created} IP history entries.\n OK\n")
-        else:
-            out.write(f"  Applying {name}... OK\n")
+        raise CommandError(f"Error applying {service}'s migrations: could not obtain lock (injected fault)")
+    for app in apps:
+        for name in APP_MIGRATIONS_019[app]:
+            if name == "0001_initial":
+                out.write(f"  Applying {app}.{name}... FAKED\n")
+            elif name == "0003_auto_ip_ownership":
+                # Its RunPython prints on the "Applying" line (Django writes that with
+                # ending=""), and " OK" follows on a line of its own.
+                created = cyclades_db.migrate_to_019(os.path.join(shared, "cyclades.sqlite3"))
+                out.write(f"  Applying {app}.{name}...Created {created} IP history entries.\n OK\n")
+            else:
+                out.write(f"  Applying {app}.{name}... OK\n")
+        done.append(app)
     store.state["schema"][service] = "0.19"
     store.state["migrations"].append({"service": service, "host": host, "version": version, "time": time.time()})
     timeline.record("db-migrate", host, shared_dir=shared, service=service, version=version, applied=True)
@@ -432,31 +465,63 @@ def snf_service_export(args, out=sys.stdout, err=sys.stderr):
     return 0
 
 
-def snf_component_register(args, shared=SHARED, host=None, stdin=sys.stdin, out=sys.stdout):
-    """Interactive only, with upstream's prompts (the reference's order)."""
-    host = host or socket.gethostname()
-    if len(args) != 1:
-        raise CommandError("Usage: snf-component-register COMPONENT")
-    name = args[0]
+# snf-component-register's texts (grnet/synnefo snf-astakos-app/astakos/scripts/
+# snf-component-register at 0.18.1 and 0.19, a bash script).
+COMPONENT_DESCRIPTIONS = {"astakos": "account management component", "cyclades": "compute component", "pithos": "file storage component"}
+COMPONENT_EXAMPLES = {
+    "astakos": "https://accounts.example.synnefo.org/astakos",
+    "cyclades": "https://compute.example.synnefo.org/cyclades",
+    "pithos": "https://storage.example.synnefo.org/pithos",
+}
 
-    def ask(prompt):
-        out.write(prompt)
+
+def snf_component_register(args, shared=SHARED, host=None, stdin=sys.stdin, out=sys.stdout):
+    """Upstream's interactive script for one component, its prompts and messages word for word
+    (checked against the real script by tests/testbed/test_synnefo_differential.py). One
+    deliberate difference: at the end of its input upstream's ``decide`` loop asks again for
+    ever ("Please answer yes or no."); the stand-in stops with an error instead of hanging."""
+    host = host or socket.gethostname()
+    name = args[0] if args else ""
+    if name and name not in COMPONENT_DESCRIPTIONS:
+        out.write(f"{name} is not a recognized Synnefo component.\n")
+        return 0
+    if not name:
+        raise CommandError("the test bed's snf-component-register registers one component at a time")
+    description = COMPONENT_DESCRIPTIONS[name]
+
+    def read():
         out.flush()
         answer = stdin.readline()
         if not answer:
-            raise CommandError("Aborted (no input).")
-        return answer.strip()
+            raise CommandError("no more input (upstream's script would ask again for ever)")
+        return answer.rstrip("\n")
+
+    def decide(prompt):
+        while True:
+            out.write(prompt)
+            answer = read()
+            if answer[:1] in ("Y", "y"):
+                return True
+            if answer[:1] in ("N", "n"):
+                return False
+            out.write("Please answer yes or no.\n")
 
     with Store(shared) as store:
         registered = name in store.state["components"]
     if registered:
-        out.write(f"Component {name} is already registered.\n")
-        if ask("Re-register (y/n)? ").lower() not in ("y", "yes"):
-            return 1
-    base_url = ask("Base URL: ")
-    ui_url = ask("UI URL: ")
-    if ask(f"Register {name} with the given URLs (y/n)? ").lower() not in ("y", "yes"):
-        return 1
+        out.write(f"The {description} ({name}) is registered.\n")
+        if not decide("Re-register (y/n)? "):
+            return 0
+    elif not decide(f"Register the {description} ({name}) (y/n)? "):
+        return 0
+    out.write(f"Registering the {description} ({name}):\nGive the URL of {name} base installation (e.g. {COMPONENT_EXAMPLES[name]})\n")
+    out.write("Base URL: ")
+    base_url = read()
+    out.write(f"Give the URL of the {name} UI (e.g. {base_url.rstrip('/')}/ui)\nUI URL: ")
+    ui_url = read()
+    if not decide(f"Register {name} with the given URLs (y/n)? "):
+        return 0
+    out.write(f"Registering {name}'s services and resources...\n")
     with Store(shared) as store:
         component = store.state["components"].setdefault(name, {"services": {}})
         component.update(base_url=base_url, ui_url=ui_url, services=export(base_url, installed_version()))
