@@ -20,9 +20,10 @@ import time
 
 import yaml
 
-from testbed import faults, ganeti, mirror, netns, packages, realganeti, saltstack, synnefo, timeline
+from testbed import faults, ganeti, mirror, netns, packages, realganeti, realsynnefo, saltstack, synnefo, timeline
 from testbed import topology as topology_module
 from testbed.host import Host, HostError
+from testbed.realsynnefo import database, seed
 
 DEFAULT_DIR = "/var/tmp/snftb"
 # ``ganeti: real``: the real nodes' files (apart from the test bed's, whose directory name
@@ -105,8 +106,23 @@ def role_packages(roles):
     return wanted
 
 
-def provision_script(host, roles, ganeti_masters):
-    """The shell commands that install a wheezy host as an operator would have."""
+def real_site_settings(roles, database_settings, deploy_settings):
+    """What an administrator of a real Synnefo host adds to the packaged settings files by the
+    install guide: the database (``10-snf-webproject-database.conf``), the secret key, base
+    URLs and service tokens (``10-snf-webproject-deploy.conf``). ``{conffile: lines}``."""
+    if not any(r in ("astakos", "cyclades", "pithos") for r in roles):
+        return {}
+    return {
+        "/etc/synnefo/10-snf-webproject-database.conf": database_settings,
+        "/etc/synnefo/10-snf-webproject-deploy.conf": deploy_settings,
+    }
+
+
+def provision_script(host, roles, ganeti_masters, real_settings=None):
+    """The shell commands that install a wheezy host as an operator would have.
+    ``real_settings``: on a real Synnefo host, what the administrator adds to its packaged
+    settings files (:py:func:`real_site_settings`), and the cyclades edits are added to the
+    real files instead of replacing the stand-in's."""
     wheezy_base = packages.BASE_FILES["wheezy"][0]
     lines = [
         "set -e",
@@ -128,11 +144,14 @@ def provision_script(host, roles, ganeti_masters):
             "ln -sf ../sites-available/synnefo /etc/apache2/sites-enabled/synnefo",
             "ln -sf ../sites-available/synnefo-ssl /etc/apache2/sites-enabled/synnefo-ssl",
         ]
+    edit = ">>" if real_settings is not None else ">"
+    for path, text in sorted((real_settings or {}).items()):
+        lines.append(f"cat >> {path} <<'EOF'\n{text}EOF")
     if "cyclades" in roles:
         lines += [
-            f"cat > /etc/synnefo/20-snf-cyclades-app-api.conf <<'EOF'\n{CYCLADES_LOCAL_API}EOF",
-            f"cat > /etc/synnefo/20-snf-cyclades-app-vmapi.conf <<'EOF'\n{CYCLADES_LOCAL_VMAPI}EOF",
-            f"cat > /etc/synnefo/20-snf-cyclades-app-backend.conf <<'EOF'\n{CYCLADES_LOCAL_BACKEND}EOF",
+            f"cat {edit} /etc/synnefo/20-snf-cyclades-app-api.conf <<'EOF'\n{CYCLADES_LOCAL_API}EOF",
+            f"cat {edit} /etc/synnefo/20-snf-cyclades-app-vmapi.conf <<'EOF'\n{CYCLADES_LOCAL_VMAPI}EOF",
+            f"cat {edit} /etc/synnefo/20-snf-cyclades-app-backend.conf <<'EOF'\n{CYCLADES_LOCAL_BACKEND}EOF",
         ]
     if host in ganeti_masters:
         lines.append("sed -i 's/^SNF_EVENTD_ENABLE=.*/SNF_EVENTD_ENABLE=true/' /etc/default/snf-ganeti-eventd")
@@ -186,6 +205,8 @@ class Daemon:
         self.restarting = threading.Lock()
         self.real_ganeti = None
         self.relay = None
+        self.database = None  # synnefo: real's PostgreSQL (testbed.realsynnefo.database)
+        self.real_settings = None
 
     def status(self, text):
         with open(self.paths.status, "w") as handle:
@@ -201,9 +222,12 @@ class Daemon:
 
     def start(self):
         paths, topology = self.paths, self.topology
+        if topology.synnefo == "real":
+            self.status("building real Synnefo (cached)")
+            realsynnefo.build(log=lambda text: None)
         self.status("building the APT repository")
         minion = saltstack.program("salt-minion", topology.salt)
-        packages.build_repository(paths.repo, minion=minion, payload_kib=topology.apt.payload_kib)
+        packages.build_repository(paths.repo, minion=minion, payload_kib=topology.apt.payload_kib, synnefo=topology.synnefo)
         for directory in (paths.shared, paths.master_conf, paths.formula, paths.pillar):
             os.makedirs(directory, exist_ok=True)
         os.chmod(paths.shared, 0o755)
@@ -212,6 +236,9 @@ class Daemon:
                 os.symlink(os.path.join(REPO_ROOT, part), os.path.join(paths.formula, part))
         self.status("creating the network")
         netns.create_switch()
+        if topology.synnefo == "real":
+            self.status("starting the database server")
+            self.start_database()
         if topology.apt.http:
             self.start_mirror()
         for index, (name, roles) in enumerate(topology.hosts.items(), start=1):
@@ -254,6 +281,33 @@ class Daemon:
         self.write_state()
         timeline.record("testbed-ready", "testbed", shared_dir=paths.shared, hosts=sorted(self.hosts))
         self.status("ready")
+
+    def start_database(self):
+        """synnefo: real: PostgreSQL on the bridge's address (outside the hosts, as a managed
+        database server), ``snf_apps`` at 0.18.1's schema seeded by 0.18.1's own commands; what
+        was seeded (users, VMs) in ``SHARED/synnefo/real.json`` for the tests."""
+        hosts = {}
+        for role in synnefo.SERVICES:
+            name = next((h for h in self.topology.hosts if role in self.topology.hosts[h]), role + "1")
+            hosts[role] = f"{name}.example.org"
+        self.database = database.Server(os.path.join(self.paths.base, "postgres"), address=netns.MASTER_ADDRESS, wrap=netns.in_switch)
+        self.database.init().start()
+        self.database.create_databases()
+        self.database.restore("snf_apps", database.schema_0181(log=lambda text: None))
+        settings = database.settings_dir(
+            "0.18.1",
+            self.database,
+            os.path.join(self.paths.base, "seeding-settings"),
+            extra=(f"LOG_DIR = '{self.paths.base}/seeding-log'\n"),
+        )
+        seeded = seed.seed(self.database, settings, self.topology.instances, users=2, hosts=hosts)
+        os.makedirs(os.path.join(self.paths.shared, "synnefo"), exist_ok=True)
+        with open(os.path.join(self.paths.shared, "synnefo", "real.json"), "w") as handle:
+            json.dump(dict(seeded, database=netns.MASTER_ADDRESS, hosts=hosts), handle, indent=1)
+        self.real_settings = (
+            self.database.settings(netns.MASTER_ADDRESS),
+            database.site_settings(self.database, db_host=netns.MASTER_ADDRESS, hosts=hosts),
+        )
 
     def start_master(self):
         log = open(os.path.join(self.paths.master, "console.log"), "ab")
@@ -363,7 +417,8 @@ class Daemon:
         if not host.booted.wait(self.boot_timeout):
             raise HostError(f"{host.name} did not start")
         host.wait_booted(timeout=self.boot_timeout)
-        script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()])
+        real = real_site_settings(host.roles, *self.real_settings) if self.database is not None else None
+        script = provision_script(host.name, host.roles, [c[1] for c in self.topology.ganeti_clusters()], real_settings=real)
         result = host.run(["sh", "-c", script], check=False)
         if result.returncode != 0:
             raise HostError(f"{host.name}: provisioning failed: {(result.stdout + result.stderr)[-600:]}")
@@ -394,8 +449,13 @@ class Daemon:
         files = {path: (text, 0o644) for path, text in packages.sources_list("wheezy", uri=self.apt_uri()).items()}
         hosts_file = f"127.0.0.1\tlocalhost\n{netns.MASTER_ADDRESS}\tsalt master\n"
         hosts_file += "".join(f"{h.address}\t{h.name}.example.org {h.name}\n" for h in self.hosts.values())
+        with open(os.path.join(topology_module.ZONEINFO, self.topology.timezone), "rb") as handle:
+            zone = handle.read()
         files.update(
             {
+                # The host's clock zone (the operators', Europe/Athens unless the topology says).
+                "/etc/localtime": (zone, 0o644),
+                "/etc/timezone": (self.topology.timezone + "\n", 0o644),
                 "/etc/hostname": (host.name + "\n", 0o644),
                 "/etc/hosts": (hosts_file, 0o644),
                 "/etc/resolv.conf": ("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", 0o644),
@@ -532,6 +592,8 @@ class Daemon:
             self.relay.stop()
         if self.real_ganeti is not None:
             self.real_ganeti.down()
+        if self.database is not None:
+            self.database.stop()
         netns.delete_all()
 
     def serve(self):

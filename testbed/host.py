@@ -135,12 +135,13 @@ class Host:
                     os.chown(upper, info.st_uid, info.st_gid)
 
     def put(self, path, text, mode=0o644):
+        """Write ``text`` (str, or bytes for a binary file) at ``path`` in the upper layer."""
         self._make_parents(path)
         target = self._upper_path(path)
         if os.path.lexists(target):
             os.unlink(target)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(target, "wb") as handle:
+            handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         os.chmod(target, mode)
 
     def opaque_dir(self, path):

@@ -260,7 +260,60 @@ SYNNEFO_PACKAGES = {
 }
 
 
-def synnefo_packages(codename):
+RELEASES = {"wheezy": "0.18.1", "jessie": "0.19"}
+# The Synnefo applications a host may carry, by package (upstream's SYNNEFO_EXCLUDE_PACKAGES
+# names the others on a host, as a Debian host simply lacks their code).
+SYNNEFO_APP_PACKAGES = ("snf-astakos-app", "snf-cyclades-app", "snf-pithos-app")
+REAL_SNF_MANAGE = """#!/bin/sh
+# Synnefo {release}'s own snf-manage (the test bed's real Synnefo, testbed/realsynnefo): only
+# the applications whose packages this host has are loaded, as on a Debian host.
+exclude=
+for package in {apps}; do
+    [ -e /var/lib/dpkg/info/$package.list ] || exclude="$exclude${{exclude:+:}}$package"
+done
+SYNNEFO_EXCLUDE_PACKAGES=$exclude exec {venv}/bin/{program} "$@"
+"""
+
+
+def real_synnefo_files(codename, name):
+    """What package ``name`` of real Synnefo lays out at the release ``codename`` carries
+    (each release's ``debian/*.install``): its ``conf/`` under /etc/synnefo, the tools under
+    /usr/lib/synnefo/tools (run by the release's Python), snf-component-register, the gunicorn
+    example; the programs run the release's code (testbed/realsynnefo)."""
+    from testbed import realsynnefo
+
+    release = RELEASES[codename]
+    payload, venv = realsynnefo.payload_dir(release), realsynnefo.venv(release)
+    files = {}
+    conf = os.path.join(payload, name, "conf")
+    for root, _, names in os.walk(conf):
+        for file_name in names:
+            path = os.path.join(root, file_name)
+            with open(path, encoding="utf-8") as handle:
+                files["/etc/synnefo/" + os.path.relpath(path, conf)] = (handle.read(), 0o644)
+    if name == "snf-webproject":
+        for program in ("snf-manage", "snf-service-export"):
+            text = REAL_SNF_MANAGE.format(release=release, apps=" ".join(SYNNEFO_APP_PACKAGES), venv=venv, program=program)
+            files[f"/usr/bin/{program}"] = (text, 0o755)
+        with open(os.path.join(payload, "snf-webproject/extras/synnefo.example"), encoding="utf-8") as handle:
+            files["/etc/gunicorn.d/synnefo.example"] = (handle.read(), 0o644)
+    if name == "snf-astakos-app":
+        with open(os.path.join(payload, "snf-astakos-app/astakos/scripts/snf-component-register"), encoding="utf-8") as handle:
+            files["/usr/bin/snf-component-register"] = (handle.read(), 0o755)
+    if name == "snf-cyclades-app":
+        tools = os.path.join(payload, "snf-cyclades-app/synnefo/tools")
+        for tool in sorted(os.listdir(tools)):
+            with open(os.path.join(tools, tool), encoding="utf-8") as handle:
+                text = handle.read()
+            # dh_python2 points a packaged script at the system's Python; here, the release's.
+            text = text.replace("#!/usr/bin/env python", f"#!{venv}/bin/python", 1)
+            files[f"/usr/lib/synnefo/tools/{tool}"] = (text, 0o755)
+    return files
+
+
+def synnefo_packages(codename, real=False):
+    """Synnefo's packages at ``codename``'s release: the stand-in's programs and settings, or
+    with ``real`` upstream's own (:py:func:`real_synnefo_files`)."""
     django = "python-django (<< 1.5)" if codename == "wheezy" else "python-django (>= 1.7)"
     packages = []
     for name, (internal, extra) in SYNNEFO_PACKAGES.items():
@@ -269,7 +322,10 @@ def synnefo_packages(codename):
         # the others depend on them unversioned.
         depends = [f"{dep} (= {version})" if name in SYNNEFO_SOURCE_PACKAGES else dep for dep in internal]
         depends += [django if d == "python-django" else d for d in extra]
-        files = {path: (text, 0o644) for path, text in _synnefo_conf(codename, name).items()}
+        if real and name in SYNNEFO_SOURCE_PACKAGES:
+            files = real_synnefo_files(codename, name)
+        else:
+            files = {path: (text, 0o644) for path, text in _synnefo_conf(codename, name).items()}
         conffiles = [p for p in files if p.startswith("/etc/")]
         services = []
         postinst = ""
@@ -293,11 +349,11 @@ def synnefo_packages(codename):
             ("snf-service-export", "snf-webproject"),
             ("snf-component-register", "snf-astakos-app"),
         ):
-            if name == owner:
+            if name == owner and not real:
                 files[f"/usr/bin/{program}"] = (f'#!/bin/sh\nexec /usr/bin/python3 /usr/lib/testbed/tbsynnefo.py {program} "$@"\n', 0o755)
         if name == "snf-webproject" and codename == "jessie":
             files["/usr/lib/python2.7/dist-packages/synnefo/webproject/wsgi.py"] = ("application = None\n", 0o644)
-        if name == "snf-cyclades-app" and codename == "jessie":
+        if name == "snf-cyclades-app" and codename == "jessie" and not real:
             files["/usr/lib/synnefo/tools/fix_ip_history"] = (_own_module("synnefo/fix_ip_history"), 0o755)
         if name == "snf-cyclades-app":
             files["/etc/default/snf-dispatcher"] = ("SNF_DSPTCH_ENABLE=true\n", 0o644)
@@ -587,10 +643,10 @@ def backports():
     ]
 
 
-def all_packages(minion="/usr/bin/salt-minion"):
+def all_packages(minion="/usr/bin/salt-minion", synnefo="standin"):
     packages = []
     for codename in ("wheezy", "jessie"):
-        packages += synnefo_packages(codename) + service_packages(codename)
+        packages += synnefo_packages(codename, real=synnefo == "real") + service_packages(codename)
         packages += [base_files(codename), support_package(codename), salt_minion(codename, minion)]
         packages += init_system(codename)
     return packages + backports()
@@ -755,13 +811,13 @@ def with_payload(package, kib):
     return package
 
 
-def build_repository(repo, minion="/usr/bin/salt-minion", payload_kib=0):
+def build_repository(repo, minion="/usr/bin/salt-minion", payload_kib=0, synnefo="standin"):
     """Build every package and publish it under ``repo``; return {(area, suite): [names]}.
     ``payload_kib``: the weight added to each package a host upgrades to (jessie's)."""
     if os.path.isdir(repo):
         shutil.rmtree(repo)
     published = {}
-    for package in all_packages(minion):
+    for package in all_packages(minion, synnefo=synnefo):
         if package.suite != "wheezy" and package.name != "testbed-support":
             package = with_payload(package, payload_kib)
         archive = os.path.join(repo, ARCHIVES[package.area])

@@ -21,6 +21,8 @@ The test bed's topology file:
     candidate_pool_size: 10     # Ganeti's cluster parameter (default 10)
     drbd_resync_mib_per_s: 1024 # how fast a returned DRBD replica catches up (default 1024)
     ganeti: standin         # or real: Debian 12's Ganeti 3.0 (ext plays as sharedfile, plain as file)
+    synnefo: standin        # or real: GRNET's Synnefo 0.18.1 and 0.19 on PostgreSQL 15 (testbed/realsynnefo)
+    timezone: Europe/Athens # the hosts' clocks (default Europe/Athens, the operators' zone)
     salt: '2019.2'          # or current (see testbed.saltstack); 2019.2 when not given
     apt: {http: true, rate_kib_s: 4096, payload_kib: 2048}
 
@@ -51,6 +53,9 @@ DEFAULT_INSTANCE_MEMORY = 1024
 DEFAULT_MIGRATION_RATE = 4096
 DEFAULT_APT_RATE = 4096  # KiB/s
 DEFAULT_HTTP_PAYLOAD = 2048  # KiB a jessie package
+# The hosts' clock zone: the operators' (GRNET's), not UTC, so that nothing can assume UTC.
+DEFAULT_TIMEZONE = "Europe/Athens"
+ZONEINFO = "/usr/share/zoneinfo"
 
 
 @dataclass
@@ -71,6 +76,8 @@ TOP_KEYS = (
     "drbd_resync_mib_per_s",
     "ganeti",
     "ganeti_clusters",
+    "synnefo",
+    "timezone",
 )
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 INSTANCE_KEYS = ("node", "memory", "minmem", "status", "disk_template", "secondary", "disk_mib", "always_failover")
@@ -100,6 +107,8 @@ class Topology:
     candidate_pool_size: int = DEFAULT_CANDIDATE_POOL_SIZE
     drbd_resync_mib_per_s: int = DEFAULT_DRBD_RESYNC_RATE
     ganeti: str = "standin"  # or "real": Debian 12's Ganeti 3.0 (testbed.realganeti)
+    synnefo: str = "standin"  # or "real": GRNET's 0.18.1 and 0.19 on PostgreSQL (testbed.realsynnefo)
+    timezone: str = DEFAULT_TIMEZONE  # the hosts' clocks (/etc/localtime, /etc/timezone)
     salt: str = saltstack.DEFAULT  # the Salt of the master and minions (testbed.saltstack)
     apt: Apt = field(default_factory=Apt)
     # name -> {'master', 'candidate_pool_size', 'nodes'}; empty: one cluster (ganeti_master)
@@ -327,6 +336,14 @@ def load(path=None):
         topology.ganeti = _scalar(path, top["ganeti"][1], "ganeti")
         if topology.ganeti not in ("standin", "real"):
             raise _error(path, top["ganeti"][1], f"ganeti must be standin or real, not {topology.ganeti!r}")
+    if "synnefo" in top:
+        topology.synnefo = _scalar(path, top["synnefo"][1], "synnefo")
+        if topology.synnefo not in ("standin", "real"):
+            raise _error(path, top["synnefo"][1], f"synnefo must be standin or real, not {topology.synnefo!r}")
+    if "timezone" in top:
+        topology.timezone = _scalar(path, top["timezone"][1], "timezone")
+        if ".." in topology.timezone.split("/") or not os.path.isfile(os.path.join(ZONEINFO, topology.timezone)):
+            raise _error(path, top["timezone"][1], f"timezone {topology.timezone!r} is not a zone of {ZONEINFO}")
     if "apt" in top:
         topology.apt = _apt(path, top["apt"][1])
     if "salt" in top:

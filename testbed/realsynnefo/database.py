@@ -148,12 +148,18 @@ BACKEND_DB_CONNECTION = 'postgresql://{user}:{password}@{db_host}:{port}/snf_pit
 """
 
 
-def deploy_settings(server, db_host=None, name="snf_apps", hosts=None):
-    """The site's own settings (what the install guide has an administrator write into
-    ``/etc/synnefo``); ``hosts``: {component: host name} of the base URLs."""
+def site_settings(server, db_host=None, hosts=None):
+    """The site's values beyond the database (the secret key, base URLs, service tokens, the
+    pithos backend's database); ``hosts``: {component: host name} of the base URLs."""
     hosts = dict({c: f"{c}1.example.org" for c in ("astakos", "cyclades", "pithos")}, **(hosts or {}))
     values = dict(hosts, user=USER, password=PASSWORD, db_host=db_host or "localhost", port=server.port)
-    return server.settings(db_host, name) + DEPLOY_SETTINGS.format(**values)
+    return DEPLOY_SETTINGS.format(**values)
+
+
+def deploy_settings(server, db_host=None, name="snf_apps", hosts=None):
+    """The site's own settings (what the install guide has an administrator write into
+    ``/etc/synnefo``): the database and :py:func:`site_settings`."""
+    return server.settings(db_host, name) + site_settings(server, db_host, hosts)
 
 
 def settings_dir(release, server, directory, name="snf_apps", extra=""):

@@ -1,6 +1,12 @@
-"""Synnefo's side of the test bed: the shared databases its stand-in programs work on."""
+"""Synnefo's side of the test bed: the shared databases its stand-in programs work on, and the
+formula's pillar for the bed's cloud (stand-in or real Synnefo)."""
+
+from testbed import netns
+from testbed.realsynnefo import database
 
 from testbed.synnefo import programs
+
+SERVICES = ("astakos", "cyclades", "pithos")
 
 # 0.18.1's IP log for the VMs: every address attributed later (by 0.19's migration) to the
 # VM's current owner.
@@ -24,17 +30,26 @@ def pillar(topology):
     (its ALLOWED_HOSTS)."""
     first = {role: next((h for h, roles in topology.hosts.items() if role in roles), "") for role in ("astakos", "cyclades")}
     base = cyclades_base_url(topology)
+    backups = {
+        "astakos": "cp /var/lib/synnefo-testbed/synnefo/state.json /var/backups/synnefo-state-0.18.1.json",
+        "cyclades": "cp /var/lib/synnefo-testbed/cyclades.sqlite3 /var/backups/cyclades-0.18.1.sqlite3",
+    }
+    if topology.synnefo == "real":
+        # The install guide's database on the bed's PostgreSQL, dumped by real pg_dump (its
+        # password on the command line: the formula masks it wherever it shows the command).
+        backups = dict(
+            (
+                service,
+                f"PGPASSWORD={database.PASSWORD} pg_dump -Fc -h {netns.MASTER_ADDRESS} -U {database.USER} "
+                f"-f /var/backups/snf_apps-{service}-0.18.1.dump snf_apps",
+            )
+            for service in backups
+        )
     cloud = {
         "synnefo_upgrade": {
             "databases": {
-                "astakos": {
-                    "minion": first["astakos"],
-                    "backup": "cp /var/lib/synnefo-testbed/synnefo/state.json /var/backups/synnefo-state-0.18.1.json",
-                },
-                "cyclades": {
-                    "minion": first["cyclades"],
-                    "backup": "cp /var/lib/synnefo-testbed/cyclades.sqlite3 /var/backups/cyclades-0.18.1.sqlite3",
-                },
+                "astakos": {"minion": first["astakos"], "backup": backups["astakos"]},
+                "cyclades": {"minion": first["cyclades"], "backup": backups["cyclades"]},
             },
             "register": {"minion": first["astakos"], "cyclades_base_url": base, "cyclades_ui_url": base + "/ui"},
         }
