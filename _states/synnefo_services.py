@@ -67,8 +67,24 @@ def _call(minion, fun, args=(), kwargs=None, timeout=None, check=True):
     return __utils__["synnefo_orch.call"](__salt__, minion, fun, args, kwargs, timeout=timeout, check=check)
 
 
-def _sls_on_each(minions, mods, test=False):
-    return __utils__["synnefo_orch.sls_on_each"](__salt__, minions, mods, test=test)
+def _sls_on_each(minions, mods, test=False, exclude=None):
+    return __utils__["synnefo_orch.sls_on_each"](__salt__, minions, mods, test=test, exclude=exclude)
+
+
+# The database steps, taken out of the nodes' upgrade run side by side and run on one database
+# minion at a time: the services usually share one database (upstream's install guide:
+# snf_apps for astakos and cyclades), Django 1.7's migrate takes no lock, and each backup must
+# be of a database that no migration is changing.
+DATABASE_SLS = ("synnefo_upgrade.db.migrated", "synnefo_upgrade.cyclades.ip_history")
+
+
+def _migrate_in_turn(phase, databases):
+    """Each database minion's backups, migrations (and on the cyclades one, the IP history
+    fix), one minion after the other in the services' order: ``{minion: results}``."""
+    results = {}
+    for minion in sorted(set(databases.values()), key=lambda m: min(s for s, n in databases.items() if n == m)):
+        results.update(phase.step("migrate", [minion], _sls_on_each, [minion], ",".join(DATABASE_SLS)))
+    return results
 
 
 def _set_progress(nodes, stage, error=None):
@@ -149,7 +165,8 @@ class _Phase(object):
             entry.update(end=time.time(), outcome="done")
         for node in nodes:
             _fire(node, step, "done")
-        self.done.append(step)
+        if step not in self.done:  # the migrate step runs once per database minion
+            self.done.append(step)
         return result
 
 
@@ -438,6 +455,9 @@ def nodes_upgraded(
                 "{}: upgrade {} packages; change {}".format(n, len(changes[n]["packages"]), ", ".join(changes[n]["files"]) or "no file")
                 for n in pending
             ]
+            in_turn = [m for s, m in sorted(databases.items()) if m in pending]
+            if in_turn:
+                lines.append("then the databases, one minion after the other: " + ", ".join(sorted(set(in_turn), key=in_turn.index)))
             first = "after the Ganeti phase ({} still on wheezy), ".format(", ".join(behind)) if behind else ""
             return dict(ret, result=None, comment=first + "the service nodes would be upgraded together:\n" + "\n".join(lines))
         ret["changes"]["timeline"] = timeline = []
@@ -463,10 +483,16 @@ def nodes_upgraded(
         # The per-node upgrade brings the node's services down first (services.stopped), then
         # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
         # after the migration: the API's outage starts here.
-        results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade")
-        for entry in [e for e in timeline if e["step"] == "upgrade"]:
-            for part in __utils__["synnefo_orch.parts"](results[entry["host"]], entry["start"], entry["end"]):
-                timeline.append(dict(part, host=entry["host"], parent="upgrade", outcome="done"))
+        results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade", False, list(DATABASE_SLS))
+        for minion, migrated in _migrate_in_turn(phase, dict((s, m) for s, m in databases.items() if m in pending)).items():
+            results[minion] = dict(results.get(minion, {}), **migrated)
+        # States time themselves on the minion's clock, in its zone (Europe/Athens, say).
+        offsets = __utils__["synnefo_orch.answers"](__salt__, pending, "cmd.run", ["date +%z"])
+        for entry in [e for e in timeline if e["step"] in ("upgrade", "migrate") and not e.get("parent")]:
+            ok, said = offsets[entry["host"]]
+            offset = __utils__["synnefo_orch.utc_offset"](said) if ok else None
+            for part in __utils__["synnefo_orch.parts"](results[entry["host"]], entry["start"], entry["end"], offset):
+                timeline.append(dict(part, host=entry["host"], parent=entry["step"], outcome="done"))
         if to_reboot:
             phase.step("reboot", to_reboot, _reboot, to_reboot, int(reboot_timeout))
         # On every master candidate, as jessie's enabled unit runs it from boot on.

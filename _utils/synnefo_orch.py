@@ -103,12 +103,15 @@ def sls(functions, minion, mods, test=False, pillar=None):
     return state_results(minion, mods, call(functions, minion, "state.sls", [mods], kwargs, check=False))
 
 
-def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None):
-    """Apply SLS on several minions at once; return ``{minion: {state id: result}}``, raising
-    with every minion's failure (and every minion that did not answer) when any failed."""
+def sls_on_each(functions, minions, mods, test=False, pillar=None, timeout=None, exclude=None):
+    """Apply SLS on several minions at once (``exclude``: SLS names left out, as state.sls
+    takes them); return ``{minion: {state id: result}}``, raising with every minion's failure
+    (and every minion that did not answer) when any failed."""
     kwargs = {"test": test}
     if pillar:
         kwargs["pillar"] = pillar
+    if exclude:
+        kwargs["exclude"] = [{"sls": name} for name in exclude]
     returned = functions["saltutil.cmd"](
         list(minions), "state.sls", arg=[mods], kwarg=kwargs, tgt_type="list", timeout=timeout or CALL_TIMEOUT
     )
@@ -309,11 +312,25 @@ _PARTS = (
 )
 
 
-def parts(results, started, ended):
+def utc_offset(text):
+    """Seconds east of UTC from ``date +%z``'s ``+0200`` / ``-0330``; None when unreadable."""
+    text = (text or "").strip()
+    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        return None
+    seconds = int(text[1:3]) * 3600 + int(text[3:5]) * 60
+    return seconds if text[0] == "+" else -seconds
+
+
+def parts(results, started, ended, offset=None):
     """The parts of an SLS run (services stopped, dist-upgrade, database migration, IP
     history, registration, configuration) as ``[{'step', 'start', 'end'}]`` in epoch seconds, from the states'
-    ``start_time`` (the minion's local clock, time of day only) and ``duration``, placed on the
-    day that puts them inside the job (``started``..``ended``, the master's clock)."""
+    ``start_time`` (the minion's local clock, time of day only, ``offset`` seconds east of UTC:
+    the minion's zone, by default the master's) and ``duration``, placed on the day that puts
+    them inside the job (``started``..``ended``, the master's clock)."""
+    if offset is None:  # the master's zone (struct_time has no tm_gmtoff on Python 2.7)
+        offset = -(time.altzone if time.daylight and time.localtime(started).tm_isdst > 0 else time.timezone)
+    # The minion's midnight, in epoch seconds, of the day the job began on its clock.
+    midnight = started - ((started + offset) % 86400)
     spans = {}
     for state_id, result in results.items():
         clock, duration = result.get("start_time"), result.get("duration")
@@ -324,11 +341,9 @@ def parts(results, started, ended):
             of_day = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
         except ValueError:
             continue
-        local = time.localtime(started)
-        midnight = started - (local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec + started % 1)
         start = min((midnight + of_day + day * 86400 for day in (-1, 0, 1)), key=lambda t: abs(t - started))
         if not started - 60 <= start <= ended + 60:
-            continue  # another clock (the minion in another zone): not placed rather than misplaced
+            continue  # a clock off by more than a minute: not placed rather than misplaced
         name = next((label for prefix, label in _PARTS if state_id.startswith(prefix)), "configuration")
         end = start + float(duration) / 1000.0
         low, high = spans.get(name, (start, end))

@@ -79,8 +79,24 @@ def test_the_upgrade_job_is_split_into_its_parts_on_the_jobs_own_times():
     spans = {p["step"]: (round(p["start"] - started, 2), round(p["end"] - started, 2)) for p in parts}
     assert spans["dist-upgrade"] == (2.0, 22.0) and spans["configuration"] == (22.5, 26.6)
     assert spans["database migration"] == (23.0, 26.0)
-    # Times that do not fall inside the job (a minion in another zone) are left out.
+    # Times that do not fall inside the job (a clock two hours off) are left out.
     assert orch.parts(results, started + 7200, started + 7230) == []
+
+
+def test_a_minion_in_another_zone_has_its_parts_placed_by_its_own_offset():
+    """A Europe/Athens minion (UTC+2 in winter) times its states two hours ahead of a UTC
+    master: read with its offset, its parts land inside the job; with the master's, nowhere."""
+    import time
+
+    started = 1796705051.70  # 2026-12-08 04:44:11 UTC
+    athens = 2 * 3600
+    moment = started + 2 + athens
+    on_minion = time.strftime("%H:%M:%S", time.gmtime(moment)) + ".{:06d}".format(int(round(moment % 1 * 1e6)))
+    results = {"synnefo-upgrade-apt-dist-upgraded-to-jessie": {"start_time": on_minion, "duration": 5000.0}}
+    (part,) = orch.parts(results, started, started + 8, offset=athens)
+    assert part["step"] == "dist-upgrade" and round(part["start"] - started, 2) == 2.0 and round(part["end"] - started, 2) == 7.0
+    assert orch.parts(results, started, started + 8, offset=0) == []
+    assert [orch.utc_offset(t) for t in ("+0200", "-0330", "+0000", "EET", "")] == [7200, -12600, 0, None, None]
 
 
 def test_answers_judges_each_minion_on_its_own():
