@@ -55,7 +55,7 @@ def status(to_version="0.19-1~jessie"):
     'codename', 'synnefo'}}``, and for a Ganeti node its ``'cluster'`` (as Ganeti names it).
     Ganeti nodes' stages (from Ganeti's tags): pending, draining,
     upgrading, rebooting, restoring, done, failed; service nodes' (recorded on each host by the
-    service phase): pending, download, ip-history-check, rehearsal, upgrade, migrate, reboot, check, done,
+    service phase): pending, download, ip-history-check, rehearsal, upgrade, databases, reboot, check, done,
     failed. A host that does not answer is ``unreachable`` unless Ganeti's tags say more.
 
     CLI Example:
@@ -249,6 +249,7 @@ COLOURS = {
     "IP history": "#a0a040",
     "registration": "#c08060",
     "migrate": "#d0b050",
+    "databases": "#3f5f9f",
 }
 
 

@@ -83,7 +83,7 @@ def _migrate_in_turn(phase, databases):
     fix), one minion after the other in the services' order: ``{minion: results}``."""
     results = {}
     for minion in sorted(set(databases.values()), key=lambda m: min(s for s, n in databases.items() if n == m)):
-        results.update(phase.step("migrate", [minion], _sls_on_each, [minion], ",".join(DATABASE_SLS)))
+        results.update(phase.step("databases", [minion], _sls_on_each, [minion], ",".join(DATABASE_SLS)))
     return results
 
 
@@ -165,7 +165,7 @@ class _Phase(object):
             entry.update(end=time.time(), outcome="done")
         for node in nodes:
             _fire(node, step, "done")
-        if step not in self.done:  # the migrate step runs once per database minion
+        if step not in self.done:  # the databases step runs once per database minion
             self.done.append(step)
         return result
 
@@ -488,7 +488,7 @@ def nodes_upgraded(
             results[minion] = dict(results.get(minion, {}), **migrated)
         # States time themselves on the minion's clock, in its zone (Europe/Athens, say).
         offsets = __utils__["synnefo_orch.answers"](__salt__, pending, "cmd.run", ["date +%z"])
-        for entry in [e for e in timeline if e["step"] in ("upgrade", "migrate") and not e.get("parent")]:
+        for entry in [e for e in timeline if e["step"] in ("upgrade", "databases") and not e.get("parent")]:
             ok, said = offsets[entry["host"]]
             offset = __utils__["synnefo_orch.utc_offset"](said) if ok else None
             for part in __utils__["synnefo_orch.parts"](results[entry["host"]], entry["start"], entry["end"], offset):

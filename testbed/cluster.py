@@ -627,6 +627,9 @@ def up(topology_path=None, timeout=300):
     topology = topology_module.load(topology_path)
     if topology.salt == saltstack.LEGACY:
         saltstack.build_legacy(log=lambda text: None)
+    if topology.synnefo == "real":
+        # Built once and cached (make real-synnefo); the first time here takes minutes.
+        realsynnefo.build(log=lambda text: print(f"   {text}", flush=True))
     paths = Paths()
     down()
     os.makedirs(paths.base, exist_ok=True)

@@ -78,13 +78,18 @@ class Progress(threading.Thread):
         self.process.wait(timeout=10)
 
 
-def summary(topology, before, after, code, events):
+def summary(topology, before, after, code, events, steps=None):
     outages = timeline.outage_windows(events)
     window = timeline.api_downtime(events)
     migrations = {}
     for event in events:
         if event["event"] == "db-migrate" and event.get("applied"):
             migrations.setdefault(event["service"], event["host"])
+    if topology.synnefo == "real":
+        # Real Synnefo records nothing in the bed's timeline: the hosts whose databases step ran.
+        services = (steps or {}).get("synnefo-upgrade-orch-service-nodes-upgraded", {}).get("changes") or {}
+        ran = [e["host"] for e in services.get("timeline", []) if e["step"] == "databases" and not e.get("parent")]
+        migrations = dict((s, m) for s, m in (services.get("migrations") or {}).items() if m in ran)
     hosts = {
         name: {
             "codename_before": before[name][0],
@@ -147,7 +152,8 @@ def main(argv=None):
             print("== no report: " + report.stdout[-2000:] + report.stderr[-2000:], flush=True)
         print("== where every host stands (salt-run synnefo_upgrade.status)", flush=True)
         salt_run("synnefo_upgrade.status")
-        result_summary = summary(topology, before, facts(topology.hosts), result.returncode, timeline.read(cluster.Paths().shared))
+        named = dict((key.split("_|-")[1], step) for key, step in steps.items())
+        result_summary = summary(topology, before, facts(topology.hosts), result.returncode, timeline.read(cluster.Paths().shared), named)
         print("== snf-* packages with versions of their own (not Synnefo's), before -> after", flush=True)
         for name, host in sorted(result_summary["hosts"].items()):
             own = sorted(set(host["own_versions_before"]) | set(host["own_versions_after"]))

@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 from testbed import realsynnefo
 
@@ -208,11 +207,3 @@ def schema_0181(log=print):
             server.stop()
     os.replace(dump + ".new", dump)
     return dump
-
-
-def wait_until_ready(server, timeout=30):
-    deadline = time.time() + timeout
-    while subprocess.run([f"{BIN}/pg_isready", "-q", "-h", server.socket_dir, "-p", str(server.port)]).returncode != 0:
-        if time.time() > deadline:
-            raise DatabaseError(f"PostgreSQL did not accept connections within {timeout} s; see {server.log}")
-        time.sleep(0.2)

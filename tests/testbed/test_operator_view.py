@@ -146,7 +146,7 @@ def test_the_report_of_a_failed_run_shows_the_failure(bed, before):
     assert oct(os.stat(report["path"]).st_mode & 0o777) == oct(0o600)  # the writer's only
     page, drawn = bars(report["path"])
     failed = [(host, step) for host, step, _, is_failed in drawn if is_failed]
-    assert failed == [("cyclades1", "upgrade")]
+    assert failed == [("cyclades1", "databases")]  # the databases' step, after the nodes' upgrade
     assert "injected fault" in page and "FAILED" in page
     assert not re.search(r"(?:src|href)=|@import|url\(", page)  # self-contained: nothing to fetch
     # The bars' times are the job's: each Ganeti node's reboot bar starts before the node's

@@ -151,7 +151,7 @@ def test_the_whole_upgrade_on_real_synnefo(bed, owner_change):
     assert {(app, name) for app, name, _ in rows} == MIGRATIONS_019 and {count for _, _, count in rows} == {"1"}
     assert "No migrations to apply." in bed.sh("cyclades1", "snf-manage migrate --noinput").stdout
     # One database minion after the other: each backup is of the database before any migration.
-    migrate = [e for e in services["changes"]["timeline"] if e["step"] == "migrate" and not e.get("parent")]
+    migrate = [e for e in services["changes"]["timeline"] if e["step"] == "databases" and not e.get("parent")]
     assert [e["host"] for e in migrate] == ["astakos1", "cyclades1"] and migrate[0]["end"] <= migrate[1]["start"]
     # The services share snf_apps here: astakos' backup is the whole 0.18.1 database, cyclades'
     # the database after astakos' migrations and before any of its own.

@@ -122,7 +122,7 @@ def test_the_whole_upgrade(bed):
     assert any("Kamaki >= 0.15" in w for w in report["warnings"])
     # The IP history fixed from the changelog, after the cyclades migration, once: the past
     # owner has vm1's address back for the time before the change.
-    assert report["steps"] == ["download", "ip-history-check", "rehearsal", "upgrade", "migrate", "reboot", "check"]
+    assert report["steps"] == ["download", "ip-history-check", "rehearsal", "upgrade", "databases", "reboot", "check"]
     assert previous in ip_history(bed) and "disassociate" in ip_history(bed)
     assert report["ip_history"]["minion"] == "cyclades1" and report["ip_history"]["comment"].startswith("IP history fixed: 2 rows")
     assert bed.sh("cyclades1", 'grep -l \'"outcome": "fixed"\' /var/lib/synnefo_upgrade/ip_history/*.json').stdout.strip()

@@ -43,14 +43,15 @@ def test_a_failed_migration_stops_before_the_reboots_and_a_second_run_finishes(b
     assert steps["synnefo-upgrade-orch-ganeti-nodes-upgraded"]["result"] is True
     failed = steps["synnefo-upgrade-orch-service-nodes-upgraded"]
     assert failed["result"] is False
-    assert "step 'upgrade' failed" in failed["comment"] and "web1" in failed["comment"] and "injected fault" in failed["comment"]
+    # The databases' step, after every node's upgrade and before the reboots.
+    assert "step 'databases' failed" in failed["comment"] and "web1" in failed["comment"] and "injected fault" in failed["comment"]
     events = bed.events(since)
     assert not [e for e in events if e["event"] == "reboot" and e["host"] in SERVICE_NODES]
     for host in SERVICE_NODES:
         assert bed.sh(host, "test -e /usr/sbin/policy-rc.d", check=False).returncode != 0, host
         assert not bed.running(host, "gunicorn")
     status = json.loads(bed.cli("salt-run", "synnefo_upgrade.status", "--out=json", check=True).stdout)
-    assert status["web1"]["stage"] == "failed" and "upgrade" in status["web1"]["error"]
+    assert status["web1"]["stage"] == "failed" and "databases" in status["web1"]["error"]
 
     bed.cli("fault", "clear", "fail-db-migrate", "cyclades", check=True)
     code, steps = orchestrate(bed, sls="synnefo_upgrade.orch", timeout=2400)

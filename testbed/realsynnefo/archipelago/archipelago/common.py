@@ -44,33 +44,22 @@ class Request(object):
     def __init__(self, *args, **kwargs):
         _unavailable("an Archipelago request")
 
-    @classmethod
-    def get_read_request(cls, *args, **kwargs):
-        _unavailable("reading a block")
 
-    @classmethod
-    def get_write_request(cls, *args, **kwargs):
-        _unavailable("writing a block")
+def _refused(what):
+    return classmethod(lambda cls, *args, **kwargs: _unavailable(what))
 
-    @classmethod
-    def get_info_request(cls, *args, **kwargs):
-        _unavailable("a block's size")
 
-    @classmethod
-    def get_mapr_request(cls, *args, **kwargs):
-        _unavailable("reading a map")
-
-    @classmethod
-    def get_create_request(cls, *args, **kwargs):
-        _unavailable("creating a map")
-
-    @classmethod
-    def get_hash_request(cls, *args, **kwargs):
-        _unavailable("hashing a block")
-
-    @classmethod
-    def get_copy_request(cls, *args, **kwargs):
-        _unavailable("copying a block")
+# The request constructors Synnefo's mapper and blocker call, each a clear failure.
+for _name, _what in (
+    ("get_read_request", "reading a block"),
+    ("get_write_request", "writing a block"),
+    ("get_info_request", "a block's size"),
+    ("get_mapr_request", "reading a map"),
+    ("get_create_request", "creating a map"),
+    ("get_hash_request", "hashing a block"),
+    ("get_copy_request", "copying a block"),
+):
+    setattr(Request, _name, _refused(_what))
 
 
 class xseg_reply_info(object):
