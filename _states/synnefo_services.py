@@ -481,8 +481,8 @@ def nodes_upgraded(
         if to_upgrade:
             _eventd_stop(candidates)
         # The per-node upgrade brings the node's services down first (services.stopped), then
-        # upgrades and reconfigures it, and on the named cyclades minion fixes the IP history
-        # after the migration: the API's outage starts here.
+        # upgrades and reconfigures it: the API's outage starts here. Then the databases (backup,
+        # migration, on the cyclades minion the IP history), one database minion at a time.
         results = phase.step("upgrade", pending, _sls_on_each, pending, "synnefo_upgrade", False, list(DATABASE_SLS))
         for minion, migrated in _migrate_in_turn(phase, dict((s, m) for s, m in databases.items() if m in pending)).items():
             results[minion] = dict(results.get(minion, {}), **migrated)
