@@ -222,9 +222,6 @@ class Daemon:
 
     def start(self):
         paths, topology = self.paths, self.topology
-        if topology.synnefo == "real":
-            self.status("building real Synnefo (cached)")
-            realsynnefo.build(log=lambda text: None)
         self.status("building the APT repository")
         minion = saltstack.program("salt-minion", topology.salt)
         packages.build_repository(paths.repo, minion=minion, payload_kib=topology.apt.payload_kib, synnefo=topology.synnefo)
