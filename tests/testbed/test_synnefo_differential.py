@@ -51,6 +51,14 @@ class Real:
     def __init__(self, base):
         self.base = base
         self.server = database.Server(os.path.join(base, "pg")).init().start()
+        try:
+            self.seed()
+        except BaseException:
+            self.server.stop()  # a failed seeding leaves no server running
+            raise
+
+    def seed(self):
+        base = self.base
         self.server.create_databases(names=("seeded",))
         self.server.restore("seeded", database.schema_0181())
         settings = database.settings_dir("0.18.1", self.server, os.path.join(base, "seeding"), name="seeded", extra=self.log_dir("seeding"))
