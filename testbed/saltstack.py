@@ -103,7 +103,8 @@ def python(stack=DEFAULT):
 def _run(command, what, **kwargs):
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip().splitlines()
+        # pip on Python 2.7 prints a deprecation notice on every call: not the error.
+        output = [line for line in (result.stdout + result.stderr).strip().splitlines() if "DEPRECATION" not in line]
         raise BuildError(f"{what} failed (exit {result.returncode}): " + "\n".join(output[-15:]))
     return result
 

@@ -96,7 +96,6 @@ GENERATED_VERSIONS = {
 # Upstream's files a host has beyond the Python code (each release's debian/*.install), kept
 # beside the virtualenv for the test bed's packages: with every component's conf/.
 PAYLOAD = (
-    "debian",
     "snf-webproject/extras",
     "snf-cyclades-app/synnefo/tools",
     "snf-astakos-app/astakos/scripts",
@@ -105,8 +104,9 @@ PAYLOAD = (
 RECIPE = "2"
 
 
-class BuildError(RuntimeError):
-    pass
+# One build error and one command runner for every cached build (testbed/saltstack.py).
+BuildError = saltstack.BuildError
+_run = saltstack._run
 
 
 def upstream_dir():
@@ -159,14 +159,6 @@ def ready(release):
             return handle.read().strip() == _fingerprint(release)
     except OSError:
         return False
-
-
-def _run(command, what, **kwargs):
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        lines = [line for line in (result.stdout + result.stderr).splitlines() if "DEPRECATION" not in line]
-        raise BuildError(f"{what} failed (exit {result.returncode}): " + "\n".join(lines[-15:]))
-    return result
 
 
 def sha256_of(path):
